@@ -1,0 +1,18 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import type { AppConfig, Logger, Metrics } from '#libs/core';
+import { InfraModule } from './infra.module.js';
+import { HealthModule } from './health/health.module.js';
+import { AuthModule } from './auth/auth.module.js';
+import { UsersController } from './users/users.controller.js';
+import { AdminController } from './admin/admin.controller.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, logger: Logger, metrics: Metrics): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [InfraModule.forRoot(config, logger, metrics), AuthModule, HealthModule],
+      controllers: [UsersController, AdminController],
+    };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Builds the shop-api Nest application on Fastify: request ids, pino logs, one JSON error shape,
+ * validation, Prometheus latency histograms and OpenAPI at /docs. Used by main.ts and by the tests,
+ * which start several instances in one process on port 0.
+ */
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { NestFactory } from '@nestjs/core';
+import { BadRequestException, ValidationPipe } from '@nestjs/common';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
+import { AppModule } from './app.module.js';
+import { ErrorFilter, toErrorBody } from './http/error.filter.js';
+
+export interface CreateAppOptions {
+  logger?: Logger;
+  /** Max request body in bytes for JSON routes. */
+  bodyLimit?: number;
+}
+
+export async function createApp(config: AppConfig, opts: CreateAppOptions = {}): Promise<NestFastifyApplication> {
+  const logger = opts.logger ?? createLogger(config.logLevel, 'shop-api');
+  const metrics = new Metrics();
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    disableRequestLogging: config.env === 'test',
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, unknown> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9\-_.]{1,64}$/.test(given) ? given : randomUUID();
+    },
+  } as any);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, metrics), adapter, {
+    logger: config.env === 'test' ? ['error'] : ['error', 'warn', 'log'],
+    abortOnError: false,
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+  });
+  fastify.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions?.url ?? 'unmatched';
+    metrics.httpDuration.labels(req.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+  });
+  // Errors raised by Fastify itself before Nest sees the request (bad JSON, body too large) use the same shape.
+  fastify.setErrorHandler((err, req, reply) => {
+    const { status, body, unexpected } = toErrorBody(err, req.id);
+    if (unexpected) logger.error({ err, reqId: req.id }, 'unhandled error');
+    void reply.status(status).send(body);
+  });
+
+  app.useGlobalFilters(new ErrorFilter(logger));
+  app.useGlobalPipes(
+    new ValidationPipe({
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      transform: true,
+      exceptionFactory: (errors) =>
+        new BadRequestException({
+          message: 'request validation failed',
+          details: errors.map((e) => ({ field: e.property, problems: Object.values(e.constraints ?? {}) })),
+        }),
+    }),
+  );
+  app.enableShutdownHooks();
+
+  const doc = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('mallscale shop-api')
+      .setDescription('System-design reference shopping-mall backend: see docs/ in the repository')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, doc);
+  await app.init();
+  return app;
+}

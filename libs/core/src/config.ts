@@ -1,0 +1,150 @@
+/**
+ * Configuration, one validated namespace per concern, read once at start.
+ * Every key has a default that works with the native stack (docker/local); a wrong value stops start-up
+ * with one sentence naming the variable, because a half-configured reference backend teaches nothing.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export interface DbUrl {
+  url: string;
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  database: string;
+}
+
+export interface AppConfig {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  logLevel: string;
+  db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number };
+  redis: { cacheUrl: string; queueUrl: string };
+  auth: { jwtSecret: string; tokenTtlSeconds: number };
+  storage: {
+    driver: 'fs' | 's3';
+    fsRoot: string;
+    s3: { endpoint?: string; bucket: string; region: string; accessKey?: string; secretKey?: string; forcePathStyle: boolean };
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+const LOCAL = (port: number, db = 'mallscale') => `mysql://mallscale:mallscale@127.0.0.1:${port}/${db}`;
+
+export function parseDbUrl(name: string, raw: string): DbUrl {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL (got '${raw}'): expected mysql://user:password@host:port/database`);
+  }
+  if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
+    throw new ConfigError(`${name} must start with mysql:// (got '${u.protocol}//'): expected mysql://user:password@host:port/database`);
+  }
+  const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
+  if (!u.hostname || !database || !/^[A-Za-z0-9_]+$/.test(database)) {
+    throw new ConfigError(`${name} must name a host and a database of letters, digits and _ (got '${raw}')`);
+  }
+  return {
+    url: raw,
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password),
+    database,
+  };
+}
+
+function list(name: string, raw: string): DbUrl[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s, i) => parseDbUrl(`${name}[${i}]`, s));
+}
+
+function int(env: Env, name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max} (got '${raw}')`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], dflt: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!allowed.includes(raw as T)) throw new ConfigError(`${name} must be one of ${allowed.join(', ')} (got '${raw}')`);
+  return raw as T;
+}
+
+function redisUrl(env: Env, name: string, dflt: string): string {
+  const raw = env[name] || dflt;
+  let u: URL | undefined;
+  try {
+    u = new URL(raw);
+  } catch {
+    /* reported below */
+  }
+  if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:')) {
+    throw new ConfigError(`${name} must be a redis:// URL (got '${raw}')`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): AppConfig {
+  const nodeEnv = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  const jwtSecret = env.JWT_SECRET ?? '';
+  if (nodeEnv === 'production' && jwtSecret.length < 32) {
+    throw new ConfigError(
+      jwtSecret
+        ? 'JWT_SECRET is too short for NODE_ENV=production: use a random string of at least 32 characters'
+        : 'JWT_SECRET is required when NODE_ENV=production: set it to a random string of at least 32 characters',
+    );
+  }
+  return {
+    env: nodeEnv,
+    port: int(env, 'PORT', 3000, 0, 65535),
+    logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    db: {
+      primary: parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)),
+      replicas: list('DB_REPLICA_URLS', env.DB_REPLICA_URLS ?? `${LOCAL(3308)},${LOCAL(3309)}`),
+      shards: (() => {
+        const shards = list('DB_SHARD_URLS', env.DB_SHARD_URLS ?? `${LOCAL(3310)},${LOCAL(3311)}`);
+        if (shards.length === 0) throw new ConfigError('DB_SHARD_URLS must list at least one shard');
+        return shards;
+      })(),
+      poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500),
+    },
+    redis: {
+      cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),
+      queueUrl: redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381'),
+    },
+    auth: {
+      jwtSecret: jwtSecret || 'mallscale-development-secret-not-for-production',
+      tokenTtlSeconds: int(env, 'JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
+    },
+    storage: {
+      driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),
+      fsRoot: env.STORAGE_FS_ROOT || 'var/storage',
+      s3: {
+        endpoint: env.S3_ENDPOINT || undefined,
+        bucket: env.S3_BUCKET || 'mallscale',
+        region: env.S3_REGION || 'us-east-1',
+        accessKey: env.S3_ACCESS_KEY || undefined,
+        secretKey: env.S3_SECRET_KEY || undefined,
+        forcePathStyle: (env.S3_FORCE_PATH_STYLE ?? 'true') !== 'false',
+      },
+    },
+  };
+}
+
+/** The loaded config as a Nest injection token: `constructor(private readonly config: Settings)`. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface Settings extends AppConfig {}
+export abstract class Settings {}

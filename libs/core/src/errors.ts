@@ -1,0 +1,30 @@
+/**
+ * One JSON error shape for every failure: { error: { status, code, message, details?, requestId } }.
+ * Services throw ApiError (or Nest's HttpException); anything else becomes a 500 without a stack trace.
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+  static badRequest(message: string, details?: unknown) {
+    return new ApiError(400, 'bad_request', message, details);
+  }
+  static notFound(what = 'resource') {
+    return new ApiError(404, 'not_found', `${what} not found`);
+  }
+  static conflict(message: string, details?: unknown) {
+    return new ApiError(409, 'conflict', message, details);
+  }
+  static unprocessable(message: string, details?: unknown) {
+    return new ApiError(422, 'validation_failed', message, details);
+  }
+}
+
+export interface ErrorBody {
+  error: { status: number; code: string; message: string; details?: unknown; requestId?: string };
+}

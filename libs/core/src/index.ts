@@ -1,0 +1,6 @@
+export * from './config.js';
+export * from './errors.js';
+export * from './repo-root.js';
+export * from './redis.js';
+export * from './metrics.js';
+export * from './logger.js';

@@ -1,0 +1,157 @@
+/**
+ * SqlDialect: the one place where MySQL 8.4 and MariaDB 10.11 differ.
+ *
+ * Chosen from the server's VERSION() string. Everything else in the code base writes SQL that both accept
+ * (JSON_EXTRACT/JSON_UNQUOTE instead of ->>, information_schema for partitions, generated columns with
+ * ordinary indexes). What cannot be written once lives here: GTIDs (MariaDB domain-server-seq vs MySQL
+ * uuid:interval sets), waiting for a GTID on a replica, replica status and its column names, replication
+ * setup statements, and how to ask EXPLAIN for partitions.
+ */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<any>;
+}
+
+export interface ReplicaStatus {
+  configured: boolean;
+  ioRunning: boolean;
+  sqlRunning: boolean;
+  secondsBehind: number | null;
+  /** Position the replica has applied, in the dialect's GTID format. */
+  appliedGtid: string;
+  lastError: string;
+}
+
+export abstract class SqlDialect {
+  abstract readonly name: 'mariadb' | 'mysql';
+  constructor(readonly version: string) {}
+
+  /** GTID of the last transaction this session committed (call on the same connection, right after it). */
+  abstract lastWriteGtid(conn: Queryable): Promise<string>;
+  /** Wait on this replica connection until `gtid` is applied; true when applied within `timeoutMs`. */
+  abstract waitForGtid(conn: Queryable, gtid: string, timeoutMs: number): Promise<boolean>;
+  /** The node's current GTID position (primary: what it has written; replica: what it has applied). */
+  abstract gtidPosition(conn: Queryable): Promise<string>;
+  abstract replicaStatus(conn: Queryable): Promise<ReplicaStatus>;
+  abstract changeSourceSql(o: { host: string; port: number; user: string; password: string }): string;
+  abstract startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
+  abstract stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
+  /** EXPLAIN that reports the partitions a query touches. */
+  abstract explainPartitionsSql(select: string): string;
+
+  /** A scalar JSON attribute as SQL text; `path` must be a trusted constant, never user text. */
+  jsonText(column: string, path: string): string {
+    if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(path)) throw new Error(`unsafe JSON path ${path}`);
+    return `JSON_UNQUOTE(JSON_EXTRACT(${column}, '${path}'))`;
+  }
+
+  /** Rows of EXPLAIN with a normalised `partitions` array. */
+  async explainPartitions(conn: Queryable, select: string, params: unknown[] = []) {
+    const rows: any[] = await conn.query(this.explainPartitionsSql(select), params);
+    return rows.map((r) => ({
+      table: r.table as string,
+      type: r.type as string,
+      key: (r.key ?? null) as string | null,
+      rows: Number(r.rows ?? 0),
+      partitions: r.partitions ? String(r.partitions).split(',') : [],
+      extra: (r.Extra ?? r.extra ?? '') as string,
+    }));
+  }
+}
+
+export class MariaDbDialect extends SqlDialect {
+  readonly name = 'mariadb' as const;
+
+  async lastWriteGtid(conn: Queryable) {
+    const [row] = await conn.query('SELECT @@last_gtid AS gtid');
+    return String(row?.gtid ?? '');
+  }
+  async waitForGtid(conn: Queryable, gtid: string, timeoutMs: number) {
+    if (!gtid) return true;
+    const [row] = await conn.query('SELECT MASTER_GTID_WAIT(?, ?) AS r', [gtid, timeoutMs / 1000]);
+    return Number(row?.r) === 0;
+  }
+  async gtidPosition(conn: Queryable) {
+    const [row] = await conn.query(
+      "SELECT IF(@@read_only, @@gtid_slave_pos, @@gtid_binlog_pos) AS pos",
+    );
+    return String(row?.pos ?? '');
+  }
+  async replicaStatus(conn: Queryable): Promise<ReplicaStatus> {
+    const [s] = await conn.query('SHOW SLAVE STATUS');
+    if (!s) return { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null, appliedGtid: '', lastError: '' };
+    const [pos] = await conn.query('SELECT @@gtid_slave_pos AS pos');
+    return {
+      configured: true,
+      ioRunning: s.Slave_IO_Running === 'Yes',
+      sqlRunning: s.Slave_SQL_Running === 'Yes',
+      secondsBehind: s.Seconds_Behind_Master == null ? null : Number(s.Seconds_Behind_Master),
+      appliedGtid: String(pos?.pos ?? ''),
+      lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
+    };
+  }
+  changeSourceSql(o: { host: string; port: number; user: string; password: string }) {
+    return `CHANGE MASTER TO MASTER_HOST='${o.host}', MASTER_PORT=${Number(o.port)}, MASTER_USER='${o.user}', MASTER_PASSWORD='${o.password}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`;
+  }
+  startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
+    return `START SLAVE${thread ? ' ' + thread : ''}`;
+  }
+  stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
+    return `STOP SLAVE${thread ? ' ' + thread : ''}`;
+  }
+  explainPartitionsSql(select: string) {
+    return `EXPLAIN PARTITIONS ${select}`;
+  }
+}
+
+export class MySqlDialect extends SqlDialect {
+  readonly name = 'mysql' as const;
+
+  async lastWriteGtid(conn: Queryable) {
+    // gtid_executed after our commit contains our own GTID; waiting for the whole set is a safe superset.
+    const [row] = await conn.query('SELECT @@global.gtid_executed AS gtid');
+    return String(row?.gtid ?? '').replace(/\s+/g, '');
+  }
+  async waitForGtid(conn: Queryable, gtid: string, timeoutMs: number) {
+    if (!gtid) return true;
+    const [row] = await conn.query('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', [gtid, timeoutMs / 1000]);
+    return Number(row?.r) === 0;
+  }
+  async gtidPosition(conn: Queryable) {
+    const [row] = await conn.query('SELECT @@global.gtid_executed AS pos');
+    return String(row?.pos ?? '').replace(/\s+/g, '');
+  }
+  async replicaStatus(conn: Queryable): Promise<ReplicaStatus> {
+    const [s] = await conn.query('SHOW REPLICA STATUS');
+    if (!s) return { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null, appliedGtid: '', lastError: '' };
+    return {
+      configured: true,
+      ioRunning: s.Replica_IO_Running === 'Yes',
+      sqlRunning: s.Replica_SQL_Running === 'Yes',
+      secondsBehind: s.Seconds_Behind_Source == null ? null : Number(s.Seconds_Behind_Source),
+      appliedGtid: String(s.Executed_Gtid_Set ?? '').replace(/\s+/g, ''),
+      lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
+    };
+  }
+  changeSourceSql(o: { host: string; port: number; user: string; password: string }) {
+    return `CHANGE REPLICATION SOURCE TO SOURCE_HOST='${o.host}', SOURCE_PORT=${Number(o.port)}, SOURCE_USER='${o.user}', SOURCE_PASSWORD='${o.password}', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1`;
+  }
+  startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
+    return `START REPLICA${thread ? ' ' + thread : ''}`;
+  }
+  stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
+    return `STOP REPLICA${thread ? ' ' + thread : ''}`;
+  }
+  explainPartitionsSql(select: string) {
+    // MySQL 8 always reports partitions; EXPLAIN PARTITIONS is a syntax error there.
+    return `EXPLAIN ${select}`;
+  }
+}
+
+export function dialectFor(version: string): SqlDialect {
+  return /mariadb/i.test(version) ? new MariaDbDialect(version) : new MySqlDialect(version);
+}
+
+export async function detectDialect(conn: Queryable): Promise<SqlDialect> {
+  const [row] = await conn.query('SELECT VERSION() AS v');
+  return dialectFor(String(row.v));
+}
