@@ -1,32 +1,18 @@
 /**
- * `npm run migrate`: applies the catalog migrations to the primary and the shard migrations to every
- * shard, seeds the bucket map, then creates the monthly order partitions (PartitionMaintainer) so the
- * next months exist before the first order arrives.
+ * `npm run migrate [-- --test]`: applies the catalog migrations to the primary and the shard migrations
+ * to every shard, seeds the bucket map, then creates the monthly order partitions (PartitionMaintainer)
+ * so the next months exist before the first order arrives. `--test` targets the test databases.
  */
-import { loadConfig, type AppConfig } from '#libs/core';
-import { DbNodes, migrate, OrderShardRouter, PartitionMaintainer } from '#libs/db';
+import { loadConfig } from '#libs/core';
+import { migrateAll } from '#libs/db';
+import { testConfig } from '#libs/testing';
 
-export async function migrateAll(config: AppConfig, log: (m: string) => void = console.log): Promise<void> {
-  await migrate(config.db.primary, 'catalog', log);
-  for (const shard of config.db.shards) await migrate(shard, 'shard', log);
-  const nodes = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 2 });
-  try {
-    await new OrderShardRouter(nodes.primary.ds, nodes.shards.length).ensureBucketMap();
-    for (const shard of nodes.shards) {
-      const done = await new PartitionMaintainer(shard.ds).ensure();
-      for (const stmt of done) log(`${shard.name}: ${stmt.slice(0, 120)}${stmt.length > 120 ? '…' : ''}`);
-    }
-  } finally {
-    await nodes.close();
-  }
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  migrateAll(loadConfig()).then(
-    () => console.log('migrations: up to date'),
-    (e) => {
-      console.error(`migrate failed: ${e.message}`);
-      process.exit(1);
-    },
-  );
-}
+const test = process.argv.includes('--test');
+const config = test ? testConfig() : loadConfig();
+migrateAll(config, test ? () => undefined : console.log).then(
+  () => console.log(`migrations: ${test ? 'test databases' : 'databases'} up to date`),
+  (e) => {
+    console.error(`migrate failed: ${e.message}`);
+    process.exit(1);
+  },
+);

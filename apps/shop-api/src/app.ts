@@ -24,7 +24,6 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   const metrics = new Metrics();
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
-    disableRequestLogging: config.env === 'test',
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req: { headers: Record<string, unknown> }) => {
@@ -74,7 +73,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
       .addBearerAuth()
       .build(),
   );
-  SwaggerModule.setup('docs', app, doc);
+  // Swagger UI's static assets need @fastify/static, which jest's ESM loader cannot load; tests use /docs-json.
+  SwaggerModule.setup('docs', app, doc, { ui: config.env !== 'test' });
   await app.init();
   return app;
 }

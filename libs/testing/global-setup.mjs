@@ -1,0 +1,39 @@
+/**
+ * jest globalSetup (plain ESM: jest loads global setup outside its module mapper). Finds real servers
+ * in this order: DSNs in the environment (TEST_DB_PRIMARY_URL, …), the native stack (started when not
+ * running), testcontainers running docker-compose.yml where a Docker engine answers. Then migrates the
+ * test databases once (mallscale_test; the migrator refuses names without "test").
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureBuild, root } from '../../scripts/bootstrap.mjs';
+
+function dockerAvailable() {
+  try {
+    execFileSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'pipe', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const nativeBinaries = () => ['/usr/sbin/mariadbd', '/usr/sbin/mysqld', '/usr/bin/mariadbd'].some(existsSync) && existsSync('/usr/bin/redis-server');
+
+export default async function globalSetup() {
+  ensureBuild();
+  if (!process.env.TEST_DB_PRIMARY_URL) {
+    if (nativeBinaries() || !dockerAvailable()) {
+      // The launcher installs missing binaries itself when it can (root + apt-get), else says what to install.
+      const stack = await import(join(root, 'docker/local/stack.mjs'));
+      await stack.up({ quiet: true });
+    } else {
+      const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+      globalThis.__MALLSCALE_COMPOSE__ = await new DockerComposeEnvironment(root, 'docker-compose.yml')
+        .withWaitStrategy('replica-setup', Wait.forOneShotStartup())
+        .up(['mysql-primary', 'mysql-replica-1', 'mysql-replica-2', 'replica-setup', 'mysql-shard-0', 'mysql-shard-1', 'redis-cache', 'redis-queue']);
+    }
+  }
+  const r = spawnSync(process.execPath, [join(root, 'dist/tools/migrate.js'), '--test'], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) throw new Error('migrating the test databases failed (see above)');
+}

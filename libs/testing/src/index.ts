@@ -1,0 +1,3 @@
+export * from './test-env.js';
+export * from './native-stack.js';
+export * from './api.js';

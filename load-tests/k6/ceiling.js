@@ -1,0 +1,5 @@
+import scenario from '../scenarios/ceiling.js';
+import { k6Options, k6Default } from './lib.js';
+
+export const options = k6Options(scenario);
+export default k6Default(scenario);
