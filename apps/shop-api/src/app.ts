@@ -11,7 +11,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
-import { ErrorFilter, toErrorBody } from './http/error.filter.js';
+import { ErrorFilter } from './http/error.filter.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -43,13 +43,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     const route = req.routeOptions?.url ?? 'unmatched';
     metrics.httpDuration.labels(req.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
   });
-  // Errors raised by Fastify itself before Nest sees the request (bad JSON, body too large) use the same shape.
-  fastify.setErrorHandler((err, req, reply) => {
-    const { status, body, unexpected } = toErrorBody(err, req.id);
-    if (unexpected) logger.error({ err, reqId: req.id }, 'unhandled error');
-    void reply.status(status).send(body);
-  });
-
+  // Errors raised by Fastify itself (bad JSON, body too large) reach ErrorFilter through Nest's error handler.
   app.useGlobalFilters(new ErrorFilter(logger));
   app.useGlobalPipes(
     new ValidationPipe({

@@ -1,0 +1,544 @@
+#!/usr/bin/env node
+// Native stack launcher: the same topology as docker compose (catalog primary + 2 GTID replicas,
+// 2 order shards, redis-cache, redis-queue), started from the system's mariadbd/mysqld and
+// redis-server binaries in a folder of its own (STACK_DIR, default <repo>/var/stack).
+// Why: CI machines and many laptops have no Docker, yet the tests need *real* binlog/GTID
+// replication (lag, failover, read-your-writes) rather than one server pretending to be five.
+// No npm dependencies on purpose: jest globalSetup imports it before anything is built.
+//
+//   node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
+//
+// Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
+// (CPU cap in cores via cgroup v1, e.g. 0.1 = 10% of one core).
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DEFAULT_DIR = path.join(REPO, 'var', 'stack');
+const STACK_DIR = path.resolve(process.env.STACK_DIR || DEFAULT_DIR);
+// A second stack (other STACK_DIR, other ports) gets cgroups of its own.
+const CG_ROOT = `/sys/fs/cgroup/cpu/mallscale${STACK_DIR === DEFAULT_DIR ? '' : `-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`}`;
+const NODE_TIMEOUT_MS = 60_000;
+const IS_ROOT = process.getuid?.() === 0;
+const DEBIAN_PACKAGES = 'mariadb-server mariadb-client redis-server';
+
+// ---------------------------------------------------------------- topology
+const TOPOLOGY = [
+  // name, role, kind, default port, server_id
+  ['primary', 'primary', 'mariadb', 3307, 1],
+  ['replica-1', 'replica', 'mariadb', 3308, 2],
+  ['replica-2', 'replica', 'mariadb', 3309, 3],
+  ['shard-0', 'shard', 'mariadb', 3310, 10],
+  ['shard-1', 'shard', 'mariadb', 3311, 11],
+  ['redis-cache', 'cache', 'redis', 6380],
+  ['redis-queue', 'queue', 'redis', 6381],
+];
+
+/** Resolved config. `pid` is a getter: the live server pid, or null when the node is down. */
+export const nodes = TOPOLOGY.map(([name, role, kind, port, serverId]) => {
+  const dir = path.join(STACK_DIR, name);
+  const isRedis = kind === 'redis';
+  const n = {
+    name, role, kind, host: '127.0.0.1', serverId: serverId ?? null, dir,
+    port: Number(process.env[`STACK_PORT_${name.toUpperCase().replace(/-/g, '_')}`] || port),
+    dataDir: path.join(dir, 'data'),
+    tmpDir: path.join(dir, 'tmp'), // a private tmpdir: parallel mariadbd's collide on /tmp temp-table names
+    socket: path.join(dir, isRedis ? 'redis.sock' : 'mysqld.sock'),
+    pidFile: path.join(dir, `${kind}.pid`),
+    logFile: path.join(dir, `${kind}.log`),
+    confFile: path.join(dir, isRedis ? 'redis.conf' : 'my.cnf'),
+  };
+  Object.defineProperty(n, 'pid', { enumerable: true, get: () => livePid(n) });
+  return n;
+});
+const byName = (name) => nodes.find((n) => n.name === name) ?? fail(`unknown node "${name}" (one of: ${nodes.map((n) => n.name).join(', ')})`);
+const isDb = (n) => n.kind === 'mariadb';
+const primaryNode = () => byName('primary');
+
+function fail(msg) { throw new Error(msg); }
+
+// ---------------------------------------------------------------- binaries
+let bins;
+function which(name) {
+  const dirs = [...(process.env.PATH || '').split(':'), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+  for (const d of dirs) {
+    const p = path.join(d, name);
+    try { fs.accessSync(p, fs.constants.X_OK); return p; } catch { /* next */ }
+  }
+  return null;
+}
+
+function findBinaries() {
+  const b = {
+    server: which('mariadbd') || which('mysqld'),
+    install: which('mariadb-install-db') || which('mysql_install_db'),
+    client: which('mariadb') || which('mysql'),
+    redis: which('redis-server'),
+  };
+  if (b.server) {
+    b.version = execFileSync(b.server, ['--version']).toString().trim();
+    b.mysql8 = !/mariadb/i.test(b.version); // Debian's mysqld is MariaDB; real MySQL initialises itself
+  }
+  const missing = Object.entries({ 'mariadbd/mysqld': b.server, 'mariadb/mysql client': b.client, 'redis-server': b.redis,
+    'mariadb-install-db': b.mysql8 ? 'n/a' : b.install }).filter(([, v]) => !v).map(([k]) => k);
+  return { b, missing };
+}
+
+function binaries() {
+  if (bins) return bins;
+  let { b, missing } = findBinaries();
+  if (missing.length && IS_ROOT && which('apt-get')) {
+    console.log(`stack: missing ${missing.join(', ')}; installing ${DEBIAN_PACKAGES} with apt-get`);
+    const apt = (...a) => execFileSync('apt-get', a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    try { apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); } catch { apt('update'); apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); }
+    ({ b, missing } = findBinaries());
+  }
+  if (missing.length) fail(`missing ${missing.join(', ')}. Install the Debian packages: sudo apt-get install -y ${DEBIAN_PACKAGES}`);
+  return (bins = b);
+}
+
+// SQL that differs between MariaDB and MySQL 8.x (MariaDB is what the native stack normally runs).
+function dialect() {
+  if (binaries().mysql8) return {
+    changeMaster: (port) => `CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=${port}, SOURCE_USER='repl', SOURCE_PASSWORD='repl', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1`,
+    start: 'START REPLICA', startSql: 'START REPLICA SQL_THREAD', stopSql: 'STOP REPLICA SQL_THREAD', status: 'SHOW REPLICA STATUS',
+    pos: "SELECT REPLACE(@@global.gtid_executed, '\\n', '')", wait: (pos, s) => `SELECT WAIT_FOR_EXECUTED_GTID_SET('${pos}', ${s})`,
+  };
+  return {
+    changeMaster: (port) => `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${port}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`,
+    start: 'START SLAVE', startSql: 'START SLAVE SQL_THREAD', stopSql: 'STOP SLAVE SQL_THREAD', status: 'SHOW SLAVE STATUS',
+    pos: 'SELECT @@global.gtid_binlog_pos', wait: (pos, s) => `SELECT MASTER_GTID_WAIT('${pos}', ${s})`,
+  };
+}
+
+// ---------------------------------------------------------------- config files
+function writeMyCnf(n) {
+  const mysql8 = binaries().mysql8;
+  const lines = [
+    '# generated by docker/local/stack.mjs; rewritten on every start', '[mysqld]',
+    `datadir=${n.dataDir}`, `tmpdir=${n.tmpDir}`, `socket=${n.socket}`, `pid-file=${n.pidFile}`, `port=${n.port}`,
+    'bind-address=127.0.0.1', 'skip-name-resolve', `server_id=${n.serverId}`,
+    'log_bin=binlog', 'binlog_format=ROW', 'sync_binlog=0',
+    'innodb_buffer_pool_size=128M', 'innodb_flush_log_at_trx_commit=2', 'max_connections=500',
+    'performance_schema=OFF', 'character-set-server=utf8mb4', 'collation-server=utf8mb4_unicode_ci', 'event_scheduler=OFF',
+    ...(mysql8
+      ? ['gtid_mode=ON', 'enforce_gtid_consistency=ON', 'mysqlx=OFF', 'session_track_gtids=OWN_GTID']
+      : ['log_slave_updates=ON', 'gtid_strict_mode=ON', 'innodb_log_file_size=64M',
+        'session_track_system_variables=autocommit,character_set_client,character_set_connection,character_set_results,time_zone,last_gtid']),
+    ...(n.role === 'replica' ? ['read_only=ON', `relay_log=${path.join(n.dir, 'relay-bin')}`, ...(mysql8 ? ['super_read_only=ON'] : [])] : []),
+  ];
+  fs.writeFileSync(n.confFile, lines.join('\n') + '\n');
+}
+
+function writeRedisConf(n) {
+  const queue = n.role === 'queue';
+  const lines = [
+    '# generated by docker/local/stack.mjs; rewritten on every start',
+    `port ${n.port}`, 'bind 127.0.0.1', 'daemonize no', `pidfile ${n.pidFile}`, 'logfile ""',
+    `dir ${n.dataDir}`, `unixsocket ${n.socket}`, 'unixsocketperm 700', 'save ""',
+    ...(queue
+      ? ['maxmemory-policy noeviction', 'appendonly yes', 'appendfsync everysec'] // BullMQ must never lose keys
+      : ['maxmemory 256mb', 'maxmemory-policy allkeys-lru', 'appendonly no']),
+  ];
+  fs.writeFileSync(n.confFile, lines.join('\n') + '\n');
+}
+
+// ---------------------------------------------------------------- processes
+function readPid(n) {
+  try { return Number(fs.readFileSync(n.pidFile, 'utf8').trim()) || null; } catch { return null; }
+}
+function isAlive(pid) {
+  try { process.kill(pid, 0); } catch { return false; }
+  try { return !/^\d+ \(.*\) [ZX]/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; } // no /proc (macOS)
+}
+/** pid from the pid file, if it is alive and really our server (guards against pid reuse). */
+function livePid(n) {
+  const pid = readPid(n);
+  if (!pid || !isAlive(pid)) return null;
+  try {
+    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmd.includes(n.kind === 'redis' ? 'redis' : n.confFile)) return null;
+  } catch { /* no /proc: trust the pid file */ }
+  return pid;
+}
+async function waitDead(pid, ms) {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (!isAlive(pid)) return true;
+  return !isAlive(pid);
+}
+function logTail(n, lines = 15) {
+  try { return fs.readFileSync(n.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return '(no log)'; }
+}
+function spawnDetached(n, cmd, args) {
+  fs.appendFileSync(n.logFile, `\n==== stack.mjs: starting ${n.name} at ${new Date().toISOString()} ====\n`);
+  const fd = fs.openSync(n.logFile, 'a');
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', fd, fd], cwd: n.dir });
+  fs.closeSync(fd);
+  child.on('error', () => {});
+  child.unref();
+  fs.writeFileSync(n.pidFile, `${child.pid}\n`);
+  return child.pid;
+}
+
+// ---------------------------------------------------------------- talking to the servers
+function tcpProbe(port, timeout = 1000) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const done = (ok) => { s.destroy(); resolve(ok); };
+    s.setTimeout(timeout, () => done(false));
+    s.on('connect', () => done(true)).on('error', () => done(false));
+  });
+}
+
+/** Run SQL as root over the node's unix socket; returns the raw tab-separated output. */
+async function sql(n, query, { vertical = false, timeout = 15_000 } = {}) {
+  const args = ['--no-defaults', '-uroot', `--socket=${n.socket}`, '--batch', ...(vertical ? ['-E'] : ['--skip-column-names']), '-e', query];
+  const { stdout } = await run(binaries().client, args, { timeout });
+  return stdout.trim();
+}
+
+// Minimal RESP client (PING, CONFIG GET): redis-cli is optional.
+function parseResp(s, i = 0) { // -> [value, next] or undefined when incomplete
+  const eol = s.indexOf('\r\n', i);
+  if (eol < 0) return undefined;
+  const t = s[i], line = s.slice(i + 1, eol);
+  if (t === '+' || t === ':') return [line, eol + 2];
+  if (t === '-') return [new Error(line), eol + 2];
+  if (t === '$') {
+    const len = Number(line);
+    if (len < 0) return [null, eol + 2];
+    return s.length < eol + 4 + len ? undefined : [s.slice(eol + 2, eol + 2 + len), eol + 4 + len];
+  }
+  const out = []; // '*'
+  let p = eol + 2;
+  for (let k = 0; k < Number(line); k++) {
+    const r = parseResp(s, p);
+    if (!r) return undefined;
+    [out[k], p] = r;
+  }
+  return [out, p];
+}
+function redisCmd(n, ...args) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port: n.port });
+    let buf = '';
+    s.setTimeout(2000, () => { s.destroy(); reject(new Error(`${n.name}: redis timeout`)); });
+    s.on('error', reject);
+    s.on('connect', () => s.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`));
+    s.on('data', (d) => {
+      const r = parseResp((buf += d.toString('latin1')));
+      if (!r) return;
+      s.destroy();
+      r[0] instanceof Error ? reject(r[0]) : resolve(r[0]);
+    });
+  });
+}
+
+// mariadbd is asked over its socket (it opens the TCP port before the socket); a bare TCP probe
+// would log an "Aborted connection ... unauthenticated" warning on every status call.
+async function answers(n) {
+  try {
+    return n.kind === 'redis' ? (await redisCmd(n, 'PING')) === 'PONG' : (await sql(n, 'SELECT @@port', { timeout: 5000 })) === String(n.port);
+  } catch { return false; }
+}
+
+async function waitReady(n, pid, ms = NODE_TIMEOUT_MS) {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(150)) {
+    if (!isAlive(pid)) fail(`${n.name} (port ${n.port}) exited during startup; last lines of ${n.logFile}:\n${logTail(n)}`);
+    if (await answers(n)) return;
+  }
+  fail(`${n.name} (port ${n.port}) did not answer within ${ms / 1000}s; last lines of ${n.logFile}:\n${logTail(n)}`);
+}
+
+// ---------------------------------------------------------------- starting nodes
+async function initDatadir(n) {
+  const marker = path.join(n.dir, '.initialized');
+  if (fs.existsSync(marker)) return;
+  fs.rmSync(n.dataDir, { recursive: true, force: true }); // a half-initialised datadir is useless
+  const b = binaries(), user = IS_ROOT ? ['--user=root'] : [];
+  const [cmd, args] = b.mysql8
+    ? [b.server, ['--no-defaults', '--initialize-insecure', `--datadir=${n.dataDir}`, `--tmpdir=${n.tmpDir}`, ...user]]
+    : [b.install, ['--no-defaults', `--datadir=${n.dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--innodb-log-file-size=64M', `--tmpdir=${n.tmpDir}`, ...user]];
+  try { await run(cmd, args, { timeout: 120_000 }); } catch (e) { fail(`${n.name}: initialising ${n.dataDir} failed:\n${e.stderr || e.message}`); }
+  fs.writeFileSync(marker, new Date().toISOString() + '\n');
+}
+
+/** Start one node unless it already runs; resolves when it answers. Returns 'already running' | 'started'. */
+async function startOne(n, log) {
+  for (const d of [n.dataDir, n.tmpDir]) fs.mkdirSync(d, { recursive: true });
+  const running = livePid(n);
+  if (running) {
+    await waitReady(n, running);
+    log(`${n.name}: already running (pid ${running})`);
+    return 'already running';
+  }
+  if (fs.existsSync(n.pidFile)) { log(`${n.name}: removing stale pid file`); fs.rmSync(n.pidFile, { force: true }); }
+  if (await tcpProbe(n.port)) fail(`${n.name}: port ${n.port} is taken by a process that is not ours; set STACK_PORT_${n.name.toUpperCase().replace(/-/g, '_')}`);
+  for (const f of [n.socket, `${n.socket}.lock`]) fs.rmSync(f, { force: true });
+  let pid;
+  if (n.kind === 'redis') {
+    writeRedisConf(n);
+    pid = spawnDetached(n, binaries().redis, [n.confFile]);
+  } else {
+    await initDatadir(n);
+    writeMyCnf(n);
+    pid = spawnDetached(n, binaries().server, [`--defaults-file=${n.confFile}`, ...(IS_ROOT ? ['--user=root'] : [])]);
+  }
+  joinExistingCgroup(n, pid);
+  await waitReady(n, pid);
+  log(`${n.name}: started (pid ${pid}, port ${n.port})`);
+  return 'started';
+}
+
+/** First start only: the app user (and on the primary the replication user). Replicas get them via the binlog. */
+async function ensureUsers(n) {
+  if ((await sql(n, "SELECT COUNT(*) FROM mysql.user WHERE user='mallscale'")) !== '0') return;
+  const stmts = ['%', 'localhost'].flatMap((h) => [
+    `CREATE USER 'mallscale'@'${h}' IDENTIFIED BY 'mallscale'`,
+    `GRANT ALL PRIVILEGES ON *.* TO 'mallscale'@'${h}' WITH GRANT OPTION`,
+    // ALL includes READ ONLY ADMIN on MariaDB, which would let the app write to read_only replicas.
+    ...(binaries().mysql8 ? [] : [`REVOKE READ_ONLY ADMIN ON *.* FROM 'mallscale'@'${h}'`]),
+  ]);
+  if (n.role === 'primary') stmts.push("CREATE USER 'repl'@'%' IDENTIFIED BY 'repl'", "GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO 'repl'@'%'");
+  await sql(n, stmts.join(';\n'));
+}
+
+const toNum = (v) => (/^\d+$/.test(v ?? '') ? Number(v) : null);
+async function replicaStatus(n) {
+  const out = await sql(n, dialect().status, { vertical: true });
+  if (!out) return null;
+  const f = Object.fromEntries([...out.matchAll(/^\s*(\w+): ?(.*)$/gm)].map((m) => [m[1], m[2]]));
+  return {
+    io: f.Slave_IO_Running ?? f.Replica_IO_Running, sql: f.Slave_SQL_Running ?? f.Replica_SQL_Running,
+    secondsBehind: toNum(f.Seconds_Behind_Master ?? f.Seconds_Behind_Source), gtidIoPos: f.Gtid_IO_Pos ?? f.Retrieved_Gtid_Set,
+    lastIoError: f.Last_IO_Error || '', lastSqlError: f.Last_SQL_Error || '',
+  };
+}
+
+/** Configure replication if the datadir has none, (re)start stopped threads, wait until caught up. */
+async function ensureReplication(n, ms = NODE_TIMEOUT_MS) {
+  const d = dialect();
+  let st = await replicaStatus(n);
+  if (!st) await sql(n, `${d.changeMaster(primaryNode().port)}; ${d.start}`);
+  else if (st.io === 'No' || st.sql === 'No') await sql(n, d.start);
+  const end = Date.now() + ms;
+  for (; Date.now() < end; await sleep(150)) {
+    st = await replicaStatus(n);
+    if (st?.lastSqlError) fail(`${n.name}: replication SQL thread failed: ${st.lastSqlError}`);
+    if (st?.io === 'Yes' && st?.sql === 'Yes') break;
+  }
+  if (!(st?.io === 'Yes' && st?.sql === 'Yes')) fail(`${n.name}: replication not running after ${ms / 1000}s (IO=${st?.io} SQL=${st?.sql} ${st?.lastIoError})\n${logTail(n)}`);
+  const pos = await sql(primaryNode(), d.pos);
+  const secs = Math.max(1, Math.round((end - Date.now()) / 1000));
+  if ((await sql(n, d.wait(pos, secs), { timeout: (secs + 5) * 1000 })) !== '0') fail(`${n.name}: did not catch up with the primary (${pos}) in time`);
+}
+
+// ---------------------------------------------------------------- CPU caps (cgroup v1)
+let cgroupWarned = false;
+function cgroupUsable() {
+  try { fs.mkdirSync(CG_ROOT, { recursive: true }); fs.accessSync(CG_ROOT, fs.constants.W_OK); return true; } catch (e) {
+    if (!cgroupWarned) console.warn(`stack: ${path.dirname(CG_ROOT)} is not writable (${e.code}); running uncapped`);
+    cgroupWarned = true;
+    return false;
+  }
+}
+function writeCap(n, cpu) { // cpu in cores, or null = uncapped
+  const dir = path.join(CG_ROOT, n.name);
+  fs.mkdirSync(dir, { recursive: true });
+  let period = 10_000, quota = cpu == null ? -1 : Math.round(cpu * period);
+  if (quota !== -1 && quota < 1000) { period = 100_000; quota = Math.max(1000, Math.round(cpu * period)); } // kernel minimum is 1 ms
+  fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), '-1'); // so the period change can never be rejected
+  fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(period));
+  fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quota));
+  const pid = livePid(n);
+  if (pid) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid)); // moves all threads
+}
+/** A restarted node goes back into the cgroup it had (a cap set with `cap` survives kill/start). */
+function joinExistingCgroup(n, pid) {
+  try { fs.writeFileSync(path.join(CG_ROOT, n.name, 'cgroup.procs'), String(pid)); } catch { /* no cgroup for it */ }
+}
+function readCap(pid) {
+  try {
+    const rel = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').match(/^\d+:(?:[\w,]*,)?cpu(?:,[\w,]*)?:(.*)$/m)?.[1];
+    const read = (f) => Number(fs.readFileSync(path.join('/sys/fs/cgroup/cpu', rel, f), 'utf8'));
+    const quota = read('cpu.cfs_quota_us');
+    return quota < 0 ? null : quota / read('cpu.cfs_period_us');
+  } catch { return null; }
+}
+function parseCpu(v) {
+  if (v == null || v === '' || v === 'off' || v === -1) return null;
+  const cpu = Number(v);
+  if (!(cpu > 0)) fail(`invalid CPU cap "${v}" (expected cores, e.g. 0.1, or "off")`);
+  return cpu;
+}
+/** Cap (cpu in cores) or uncap (null/'off') the given nodes; default: all database nodes. */
+export async function setCpuCap(cpu, names) { return applyCaps(cpu, names); }
+function applyCaps(cpu, names) {
+  const cap = parseCpu(cpu);
+  const targets = names?.length ? names.map(byName) : nodes.filter(isDb);
+  if (!cgroupUsable()) return false;
+  for (const n of targets) writeCap(n, cap);
+  return true;
+}
+function applyEnvCaps() {
+  for (const [env, pick] of [['STACK_DB_CPU', isDb], ['STACK_REDIS_CPU', (n) => !isDb(n)]]) {
+    if (process.env[env]) applyCaps(process.env[env], nodes.filter(pick).map((n) => n.name));
+  }
+}
+function removeCgroups() {
+  for (const n of nodes) try { fs.rmdirSync(path.join(CG_ROOT, n.name)); } catch { /* absent */ }
+  try { fs.rmdirSync(CG_ROOT); } catch { /* absent or busy */ }
+}
+
+// ---------------------------------------------------------------- locking (parallel `up`s from CI jobs/jest)
+let lockDepth = 0;
+async function withLock(fn) {
+  const lock = path.join(STACK_DIR, '.lock');
+  if (lockDepth === 0) {
+    fs.mkdirSync(STACK_DIR, { recursive: true });
+    for (const end = Date.now() + 180_000; ; await sleep(250)) {
+      try { fs.writeFileSync(lock, String(process.pid), { flag: 'wx' }); break; } catch (e) {
+        if (e.code !== 'EEXIST') throw e;
+        const holder = Number(fs.readFileSync(lock, 'utf8')) || 0;
+        if (!holder || !isAlive(holder)) { fs.rmSync(lock, { force: true }); continue; }
+        if (Date.now() > end) fail(`${lock} held by pid ${holder} for too long`);
+      }
+    }
+  }
+  lockDepth++;
+  try { return await fn(); } finally { if (--lockDepth === 0) fs.rmSync(lock, { force: true }); }
+}
+
+// ---------------------------------------------------------------- public API
+/** Start every node that is not running, set up users and replication, apply caps. Returns status(). */
+export async function up(opts = {}) {
+  const log = opts.quiet ? () => {} : opts.log ?? console.log;
+  binaries();
+  const rows = await withLock(async () => {
+    await Promise.all(nodes.map((n) => startOne(n, log))); // replicas replay the primary's whole binlog, so order is free
+    await Promise.all(nodes.filter((n) => n.role === 'primary' || n.role === 'shard').map(ensureUsers));
+    await Promise.all(nodes.filter((n) => n.role === 'replica').map((n) => ensureReplication(n)));
+    applyEnvCaps();
+    return status();
+  });
+  if (!opts.quiet) printTable(rows);
+  return rows;
+}
+
+/** One row per node: { name, role, kind, port, pid, state: up|down|unresponsive|replication-down, cap, detail, replication? }. */
+export async function status() {
+  return Promise.all(nodes.map(async (n) => {
+    const pid = livePid(n);
+    const row = { name: n.name, role: n.role, kind: n.kind, port: n.port, pid, state: 'down', cap: pid ? readCap(pid) : null, detail: '' };
+    if (!pid) { row.detail = fs.existsSync(n.pidFile) ? 'stale pid file' : ''; return row; }
+    if (!(await answers(n))) { row.state = 'unresponsive'; return row; }
+    row.state = 'up';
+    try {
+      if (n.kind === 'redis') {
+        row.detail = `maxmemory-policy=${(await redisCmd(n, 'CONFIG', 'GET', 'maxmemory-policy'))[1]}`;
+      } else if (n.role === 'replica') {
+        const st = (row.replication = await replicaStatus(n));
+        if (!st || st.io !== 'Yes' || st.sql !== 'Yes') row.state = 'replication-down';
+        row.detail = st ? `IO=${st.io} SQL=${st.sql} behind=${st.secondsBehind ?? '-'}s ${st.lastIoError || st.lastSqlError}`.trim() : 'not configured';
+      } else {
+        row.detail = `gtid=${(await sql(n, dialect().pos)) || '-'}`;
+      }
+    } catch (e) { row.detail = e.message.split('\n')[0]; }
+    return row;
+  }));
+}
+
+async function stopOne(n) {
+  const pid = livePid(n);
+  if (pid) {
+    process.kill(pid, 'SIGTERM'); // mariadbd: clean shutdown; redis: no RDB (save ""), AOF fsynced
+    if (!(await waitDead(pid, 30_000))) { process.kill(pid, 'SIGKILL'); await waitDead(pid, 5000); }
+  }
+  fs.rmSync(n.pidFile, { force: true });
+}
+
+/** Stop all nodes (SIGTERM, SIGKILL after 30 s) and remove their cgroups. Data is kept. */
+export async function down() {
+  await withLock(() => Promise.all(nodes.map(stopOne)));
+  removeCgroups();
+}
+
+/** down + delete STACK_DIR. */
+export async function reset() {
+  if ([path.parse(STACK_DIR).root, REPO, process.env.HOME].includes(STACK_DIR)) fail(`refusing to delete STACK_DIR=${STACK_DIR}`);
+  await withLock(async () => {
+    await down();
+    fs.rmSync(STACK_DIR, { recursive: true, force: true });
+  });
+}
+
+/** SIGKILL a node (failure tests). Returns the killed pid, or null if it was not running. */
+export async function killNode(name) {
+  const n = byName(name), pid = livePid(n);
+  if (!pid) return null;
+  process.kill(pid, 'SIGKILL');
+  await waitDead(pid, 10_000);
+  return pid;
+}
+
+/** Start one node again; a replica resumes from the replication state persisted in its datadir. */
+export async function startNode(name) {
+  const n = byName(name);
+  binaries();
+  return withLock(async () => {
+    await startOne(n, () => {});
+    if (n.role === 'replica') await ensureReplication(n);
+    applyEnvCaps();
+    return (await status()).find((r) => r.name === name);
+  });
+}
+
+/** STOP / START the replica's SQL thread: the IO thread keeps fetching, so lag builds up for real. */
+export async function stopReplicaSql(name) { await sql(replicaNode(name), dialect().stopSql); }
+export async function startReplicaSql(name) { await sql(replicaNode(name), dialect().startSql); }
+function replicaNode(name) {
+  const n = byName(name);
+  return n.role === 'replica' ? n : fail(`${name} is not a replica`);
+}
+
+// ---------------------------------------------------------------- CLI
+export function printTable(rows) {
+  const head = ['node', 'role', 'port', 'pid', 'state', 'cpu cap', 'detail'];
+  const body = rows.map((r) => [r.name, r.role, r.port, r.pid ?? '-', r.state, r.cap == null ? '-' : r.cap.toFixed(2), r.detail].map(String));
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => c.padEnd(w[i])).join(' | ').trimEnd();
+  console.log([line(head), w.map((x) => '-'.repeat(x)).join('-|-'), ...body.map(line)].join('\n'));
+}
+
+async function main([cmd, ...args]) {
+  const t0 = Date.now();
+  const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+  const needName = () => args[0] ?? fail(`usage: stack.mjs ${cmd} <node>`);
+  switch (cmd) {
+    case 'up': await up(); console.log(`stack up (${secs()}) in ${STACK_DIR}`); return 0;
+    case 'status': { const rows = await status(); printTable(rows); return rows.every((r) => r.state === 'up') ? 0 : 1; }
+    case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
+    case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
+    case 'kill': { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
+    case 'start': await startNode(needName()); printTable(await status()); return 0;
+    case 'cap': {
+      if (args[0] == null) fail('usage: stack.mjs cap <cpu|off> [node...]');
+      await setCpuCap(args[0], args.slice(1));
+      printTable(await status());
+      return 0;
+    }
+    default:
+      console.error('usage: node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]');
+      return cmd ? 1 : 0;
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (err) => { console.error(`stack: ${err.message}`); process.exit(1); });
+}

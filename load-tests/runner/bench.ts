@@ -1,0 +1,240 @@
+/**
+ * `npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b]`
+ *
+ * Runs every mode of a scenario in one run, each against a freshly started target process (a mode may
+ * start shop-api with different settings, or cap the database nodes' CPU through the native stack),
+ * with a warm-up that is not measured. Prints a markdown table and writes
+ * load-tests/results/<scenario>.json: {scenario, startedAt, machine, modes:{rps,p50_ms,p99_ms,errors}, ratios}.
+ * The load generator (autocannon) runs in this process; the target runs in its own.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import { repoRoot } from '#libs/core';
+
+export interface ModeDef {
+  target: 'bare' | 'api';
+  env?: Record<string, string>;
+  /** Cap every database node of the native stack to this share of one core for this mode (0.1 = 10%). */
+  dbCpu?: number | null;
+  /** Number of shop-api processes behind a round-robin (default 1). */
+  instances?: number;
+}
+
+export interface Scenario {
+  name: string;
+  description: string;
+  duration?: string;
+  warmup?: string;
+  connections?: number;
+  modes: Record<string, ModeDef>;
+  ratios?: Record<string, [string, string]>;
+  setup?: (ctx: BenchContext) => Promise<unknown>;
+  /** Called before each mode (after its target is up): e.g. to empty a cache. */
+  beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
+  request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+}
+
+export interface BenchContext {
+  root: string;
+  baseUrl?: string;
+  log: (msg: string) => void;
+}
+
+export interface ModeResult {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  requests: number;
+}
+
+function seconds(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+  if (!m) throw new Error(`bad duration '${s}' (use e.g. 10s, 500ms, 1m)`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
+}
+
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function parseArgs(argv: string[]) {
+  const [name, ...rest] = argv;
+  const opts: Record<string, string> = {};
+  for (let i = 0; i < rest.length; i++) {
+    const m = /^--([\w-]+)(?:=(.*))?$/.exec(rest[i]);
+    if (!m) throw new Error(`unexpected argument '${rest[i]}'`);
+    opts[m[1]] = m[2] ?? rest[++i];
+  }
+  return { name, opts };
+}
+
+async function waitHttp(url: string, timeoutMs = 60000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > until) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+let nextPort = 39100;
+export async function startTarget(root: string, mode: ModeDef, index = 0): Promise<{ url: string; proc: ChildProcess }> {
+  const port = nextPort++;
+  const entry = mode.target === 'bare' ? join(root, 'load-tests/runner/bare-server.mjs') : join(root, 'dist/apps/shop-api/src/main.js');
+  const proc = spawn(process.execPath, [entry], {
+    cwd: root,
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: process.env.NODE_ENV || 'development', INSTANCE: String(index), ...mode.env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(mode.target === 'bare' ? url : `${url}/health/live`);
+  return { url, proc };
+}
+
+async function stopTarget(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null) return;
+  const done = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
+  await done;
+  clearTimeout(t);
+}
+
+async function fire(scenario: Scenario, mode: string, urls: string[], data: unknown, connections: number, durationS: number, seed: number): Promise<ModeResult> {
+  const rand = mulberry32(seed);
+  let rr = 0;
+  const instances = urls.map((url) =>
+    autocannon({
+      url,
+      connections: Math.max(1, Math.round(connections / urls.length)),
+      duration: durationS,
+      requests: [
+        {
+          setupRequest: (req: any) => {
+            const r = scenario.request(rand, data, mode);
+            rr++;
+            const body = r.body === undefined ? undefined : typeof r.body === 'string' ? r.body : JSON.stringify(r.body);
+            return {
+              ...req,
+              method: r.method ?? 'GET',
+              path: r.path,
+              headers: { ...(body && typeof r.body !== 'string' ? { 'content-type': 'application/json' } : {}), ...r.headers },
+              body,
+            };
+          },
+        },
+      ],
+    } as any),
+  );
+  const results: any[] = await Promise.all(instances);
+  const rps = results.reduce((s, r) => s + r.requests.average, 0);
+  // Latency percentiles: weighted by each instance's request count (one instance in the common case).
+  const total = results.reduce((s, r) => s + r.requests.total, 0) || 1;
+  const w = (k: string) => results.reduce((s, r) => s + r.latency[k] * (r.requests.total / total), 0);
+  return {
+    rps: Math.round(rps),
+    p50_ms: Math.round(w('p50') * 100) / 100,
+    p99_ms: Math.round(w('p99') * 100) / 100,
+    errors: results.reduce((s, r) => s + r.errors + r.timeouts + r.non2xx, 0),
+    requests: results.reduce((s, r) => s + r.requests.total, 0),
+  };
+}
+
+export async function runBench(name: string, opts: Record<string, string> = {}): Promise<any> {
+  const root = repoRoot();
+  const scenario: Scenario = (await import(pathToFileURL(join(root, 'load-tests/scenarios', `${name}.js`)).href)).default;
+  const durationS = seconds(opts.duration ?? scenario.duration ?? '10s');
+  const warmupS = seconds(opts.warmup ?? scenario.warmup ?? '3s');
+  const connections = Number(opts.connections ?? scenario.connections ?? 64);
+  const modes = opts.modes ? opts.modes.split(',') : Object.keys(scenario.modes);
+  for (const m of modes) if (!scenario.modes[m]) throw new Error(`scenario ${name} has no mode '${m}' (modes: ${Object.keys(scenario.modes).join(', ')})`);
+  const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
+  const ctx: BenchContext = { root, log };
+  const startedAt = new Date().toISOString();
+  log(`${scenario.description}; ${modes.length} modes × (${warmupS}s warm-up + ${durationS}s), ${connections} connections`);
+  const data = scenario.setup ? await scenario.setup(ctx) : {};
+  const stack = modes.some((m) => scenario.modes[m].dbCpu !== undefined) ? await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href) : null;
+  const results: Record<string, ModeResult> = {};
+  try {
+    for (const [i, mode] of modes.entries()) {
+      const def = scenario.modes[mode];
+      if (stack) await stack.setCpuCap(def.dbCpu ?? 'off');
+      const targets = await Promise.all(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
+      try {
+        ctx.baseUrl = targets[0].url;
+        if (scenario.beforeMode) await scenario.beforeMode(ctx, mode, data);
+        log(`mode ${mode}: warm-up ${warmupS}s`);
+        if (warmupS > 0) await fire(scenario, mode, targets.map((t) => t.url), data, connections, warmupS, 1000 + i);
+        log(`mode ${mode}: measuring ${durationS}s`);
+        results[mode] = await fire(scenario, mode, targets.map((t) => t.url), data, connections, durationS, 1 + i);
+        log(`mode ${mode}: ${results[mode].rps} req/s, p99 ${results[mode].p99_ms} ms, ${results[mode].errors} errors`);
+      } finally {
+        await Promise.all(targets.map((t) => stopTarget(t.proc)));
+      }
+    }
+  } finally {
+    if (stack) await stack.setCpuCap('off');
+  }
+  const ratios: Record<string, number> = {};
+  for (const [rname, [a, b]] of Object.entries(scenario.ratios ?? {})) {
+    if (results[a] && results[b] && results[b].rps > 0) ratios[rname] = Math.round((results[a].rps / results[b].rps) * 100) / 100;
+  }
+  const out = {
+    scenario: name,
+    description: scenario.description,
+    startedAt,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+    settings: { durationS, warmupS, connections },
+    modes: results,
+    ratios,
+  };
+  mkdirSync(join(root, 'load-tests/results'), { recursive: true });
+  const file = join(root, 'load-tests/results', `${name}.json`);
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(markdown(out));
+  console.log(`\nwritten ${file}`);
+  return out;
+}
+
+export function markdown(out: { scenario: string; modes: Record<string, ModeResult>; ratios: Record<string, number> }): string {
+  const lines = [`### ${out.scenario}`, '', '| mode | req/s | p50 ms | p99 ms | errors |', '|---|---:|---:|---:|---:|'];
+  for (const [m, r] of Object.entries(out.modes)) lines.push(`| ${m} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`);
+  if (Object.keys(out.ratios).length) {
+    lines.push('', '| ratio | value |', '|---|---:|');
+    for (const [k, v] of Object.entries(out.ratios)) lines.push(`| ${k} | ${v} |`);
+  }
+  return lines.join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { name, opts } = parseArgs(process.argv.slice(2));
+  if (!name) {
+    console.error('usage: npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b]');
+    process.exit(2);
+  }
+  runBench(name, opts).then(
+    () => process.exit(0),
+    (e) => {
+      console.error(`bench failed: ${e.message}`);
+      process.exit(1);
+    },
+  );
+}
