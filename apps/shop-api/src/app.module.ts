@@ -5,13 +5,19 @@ import { HealthModule } from './health/health.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { UsersController } from './users/users.controller.js';
 import { AdminController } from './admin/admin.controller.js';
+import { CatalogModule } from './catalog/catalog.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig, logger: Logger, metrics: Metrics): DynamicModule {
     return {
       module: AppModule,
-      imports: [InfraModule.forRoot(config, logger, metrics), AuthModule, HealthModule],
+      imports: [
+        InfraModule.forRoot(config, logger, metrics),
+        AuthModule,
+        HealthModule,
+        CatalogModule,
+      ],
       controllers: [UsersController, AdminController],
     };
   }
