@@ -28,6 +28,21 @@ export interface AppConfig {
     fsRoot: string;
     s3: { endpoint?: string; bucket: string; region: string; accessKey?: string; secretKey?: string; forcePathStyle: boolean };
   };
+  /** Shorts pipeline (issue 7): upload limit, queue, worker retries/locks, model window lengths, SSE token. */
+  shorts: {
+    maxUploadBytes: number;
+    queue: string;
+    concurrency: number;
+    attempts: number;
+    lockMs: number;
+    stalledIntervalMs: number;
+    workDir: string;
+    minWindowS: number;
+    maxWindowS: number;
+    maxShortHeight: number;
+    sseTokenTtlSeconds: number;
+    heartbeatMs: number;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -141,6 +156,27 @@ export function loadConfig(env: Env = process.env): AppConfig {
         forcePathStyle: (env.S3_FORCE_PATH_STYLE ?? 'true') !== 'false',
       },
     },
+    shorts: (() => {
+      const minWindowS = int(env, 'SHORTS_MIN_WINDOW_S', 15, 1, 600);
+      const maxWindowS = int(env, 'SHORTS_MAX_WINDOW_S', 60, 1, 600);
+      if (maxWindowS < minWindowS) throw new ConfigError(`SHORTS_MAX_WINDOW_S (${maxWindowS}) must be at least SHORTS_MIN_WINDOW_S (${minWindowS})`);
+      const queue = env.SHORTS_QUEUE || 'shorts';
+      if (!/^[A-Za-z0-9_\-]{1,64}$/.test(queue)) throw new ConfigError(`SHORTS_QUEUE must be 1-64 letters, digits, _ or - (got '${queue}')`);
+      return {
+        maxUploadBytes: int(env, 'SHORTS_MAX_UPLOAD_BYTES', 2 * 1024 ** 3, 1),
+        queue,
+        concurrency: int(env, 'SHORTS_WORKER_CONCURRENCY', 1, 1, 64),
+        attempts: int(env, 'SHORTS_ATTEMPTS', 3, 1, 20),
+        lockMs: int(env, 'SHORTS_LOCK_MS', 30000, 1000, 600000),
+        stalledIntervalMs: int(env, 'SHORTS_STALLED_INTERVAL_MS', 30000, 500, 600000),
+        workDir: env.SHORTS_WORK_DIR || '',
+        minWindowS,
+        maxWindowS,
+        maxShortHeight: int(env, 'SHORTS_MAX_HEIGHT', 1280, 64, 4096),
+        sseTokenTtlSeconds: int(env, 'SHORTS_SSE_TOKEN_TTL_S', 900, 10, 86400),
+        heartbeatMs: int(env, 'SHORTS_SSE_HEARTBEAT_MS', 15000, 100, 600000),
+      };
+    })(),
   };
 }
 

@@ -1,0 +1,221 @@
+/**
+ * FfmpegShortsModel: the reference model, real signal processing with the system ffmpeg/ffprobe.
+ *   1. probe (not a video -> ModelInputError "not a video file"),
+ *   2. one analysis pass: scene-change score of downscaled frames (5 fps) + EBU R128 momentary loudness,
+ *   3. score each second, choose 3 non-overlapping highlight windows (15–60 s by default),
+ *   4. cut each window and reframe it to 9:16 (centre crop, scaled to a multiple of 32 px high),
+ *   5. write shorts.zip (3 MP4s + manifest.json) into the output directory.
+ * All CPU-heavy work runs in ffmpeg child processes, so the caller's event loop stays free. Deterministic:
+ * same input -> same windows, same manifest, and bit-exact encodes (fixed thread count, +bitexact).
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { chooseWindows, scoreSeconds, windowLength, type HighlightWindow } from './highlights.js';
+import { ModelInputError, type ShortsModel, type ShortsModelOptions, type ShortsModelResult } from './shorts-model.js';
+import { writeZip } from './zip.js';
+
+export interface FfmpegShortsModelOptions {
+  minWindowS?: number;
+  maxWindowS?: number;
+  /** Height cap of the 9:16 output (rounded down to a multiple of 32). */
+  maxHeight?: number;
+  /** x264 preset: speed vs size. */
+  preset?: string;
+  threads?: number;
+  ffmpeg?: string;
+  ffprobe?: string;
+}
+
+export interface ProbeResult {
+  durationS: number;
+  width: number;
+  height: number;
+  hasAudio: boolean;
+}
+
+export const ARCHIVE_NAME = 'shorts.zip';
+
+function run(cmd: string, args: string[], opts: { signal?: AbortSignal; onStdoutLine?: (line: string) => void } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    let out = '';
+    let err = '';
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const s = d.toString();
+      if (opts.onStdoutLine) {
+        partial += s;
+        const lines = partial.split('\n');
+        partial = lines.pop() ?? '';
+        lines.forEach(opts.onStdoutLine);
+      } else out += s;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-4000);
+    });
+    child.on('error', (e: any) => reject(e?.code === 'ENOENT' ? new Error(`${cmd} is not installed (apt-get install ffmpeg)`) : e));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`))));
+  });
+}
+
+export class FfmpegShortsModel implements ShortsModel {
+  readonly minWindowS: number;
+  readonly maxWindowS: number;
+  readonly maxHeight: number;
+  private readonly preset: string;
+  private readonly threads: number;
+  private readonly ffmpeg: string;
+  private readonly ffprobe: string;
+
+  constructor(opts: FfmpegShortsModelOptions = {}) {
+    this.minWindowS = opts.minWindowS ?? 15;
+    this.maxWindowS = opts.maxWindowS ?? 60;
+    this.maxHeight = opts.maxHeight ?? 1280;
+    this.preset = opts.preset ?? 'veryfast';
+    this.threads = opts.threads ?? 2;
+    this.ffmpeg = opts.ffmpeg ?? 'ffmpeg';
+    this.ffprobe = opts.ffprobe ?? 'ffprobe';
+  }
+
+  async generate(input: Readable, outputDir: string, opts: ShortsModelOptions = {}): Promise<ShortsModelResult> {
+    await mkdir(outputDir, { recursive: true });
+    const work = await mkdtemp(join(outputDir, '.work-'));
+    let last = 0;
+    const progress = (p: number, stage: string) => {
+      const v = Math.max(last, Math.min(100, Math.floor(p)));
+      if (v !== last || p === 0) opts.onProgress?.(v, stage);
+      last = v;
+    };
+    try {
+      progress(0, 'probe');
+      const source = await this.localFile(input, work, opts.signal);
+      const probe = await this.probe(source);
+      const length = windowLength(probe.durationS, this.minWindowS, this.maxWindowS);
+      const signals = await this.analyse(source, probe, work, (f) => progress(f * 45, 'analyse'), opts.signal);
+      const scores = scoreSeconds(signals).slice(0, Math.floor(probe.durationS));
+      const windows = chooseWindows(scores, length);
+      const { width, height } = this.outputSize(probe);
+      const files: string[] = [];
+      for (const [i, w] of windows.entries()) {
+        const file = join(work, `short-${i + 1}.mp4`);
+        await this.cut(source, w, width, height, file, (f) => progress(45 + ((i + f) / windows.length) * 54, 'cut'), opts.signal);
+        files.push(file);
+      }
+      const manifest = {
+        model: 'ffmpeg-reference/1',
+        source: { durationS: Math.round(probe.durationS * 1000) / 1000, width: probe.width, height: probe.height, hasAudio: probe.hasAudio },
+        scoring: 'per second: 0.5 * scene change (max scene score / video max) + 0.5 * loudness ((LUFS + 70) / 70)',
+        output: { width, height, aspect: '9:16', codec: 'h264/aac' },
+        shorts: windows.map((w, i) => ({ file: `short-${i + 1}.mp4`, startS: w.startS, endS: w.endS, score: w.score })),
+      };
+      const archivePath = join(outputDir, ARCHIVE_NAME);
+      await writeZip(archivePath, [
+        ...files.map((f, i) => ({ name: `short-${i + 1}.mp4`, path: f })),
+        { name: 'manifest.json', data: Buffer.from(JSON.stringify(manifest, null, 2) + '\n') },
+      ]);
+      progress(100, 'done');
+      return { archivePath };
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /** ffmpeg needs a seekable file for two passes: use the stream's own file when it is one, else spool. */
+  private async localFile(input: Readable, work: string, signal?: AbortSignal): Promise<string> {
+    const fsStream = input as ReadStream;
+    if (typeof fsStream.path === 'string' && fsStream.bytesRead === 0 && (fsStream as any).start === undefined) {
+      input.destroy();
+      return fsStream.path;
+    }
+    const file = join(work, 'source');
+    await pipeline(input, createWriteStream(file), { signal });
+    return file;
+  }
+
+  async probe(file: string): Promise<ProbeResult> {
+    let info: any;
+    try {
+      info = JSON.parse(await run(this.ffprobe, ['-v', 'error', '-show_entries', 'format=duration,format_name:stream=codec_type,width,height', '-of', 'json', file]));
+    } catch (e) {
+      if (/is not installed/.test(String((e as Error).message))) throw e;
+      throw new ModelInputError('not a video file');
+    }
+    const video = (info.streams ?? []).find((s: any) => s.codec_type === 'video');
+    const durationS = Number(info.format?.duration);
+    if (!video || !Number.isFinite(durationS) || durationS <= 0 || /image2|_pipe$|^png|^gif/.test(String(info.format?.format_name))) {
+      throw new ModelInputError('not a video file');
+    }
+    return { durationS, width: Number(video.width), height: Number(video.height), hasAudio: (info.streams ?? []).some((s: any) => s.codec_type === 'audio') };
+  }
+
+  private outputSize(p: ProbeResult): { width: number; height: number } {
+    const cropH = Math.min(p.height, Math.floor((p.width * 16) / 9));
+    const height = Math.max(64, Math.floor(Math.min(cropH, this.maxHeight) / 32) * 32);
+    return { width: (height / 16) * 9, height };
+  }
+
+  private async analyse(file: string, p: ProbeResult, work: string, onFraction: (f: number) => void, signal?: AbortSignal) {
+    const sceneFile = join(work, 'scene.txt');
+    const loudFile = join(work, 'loud.txt');
+    const graph = [`[0:v]fps=5,scale=64:36,select='gte(scene\\,0)',metadata=print:key=lavfi.scene_score:file=${sceneFile}[v]`];
+    const maps = ['-map', '[v]'];
+    if (p.hasAudio) {
+      graph.push(`[0:a]ebur128=metadata=1,ametadata=print:key=lavfi.r128.M:file=${loudFile}[a]`);
+      maps.push('-map', '[a]');
+    }
+    await run(this.ffmpeg, ['-v', 'error', '-nostats', '-threads', String(this.threads), '-i', file, '-filter_complex', graph.join(';'), ...maps, '-f', 'null', '-progress', 'pipe:1', '-'], {
+      signal,
+      onStdoutLine: (line) => {
+        const m = /^out_time_us=(\d+)/.exec(line);
+        if (m) onFraction(Math.min(1, Number(m[1]) / 1e6 / p.durationS));
+      },
+    });
+    const perSecond = (text: string, key: string, reduce: 'max' | 'mean'): number[] => {
+      const acc: { sum: number; n: number; max: number }[] = [];
+      let t = 0;
+      for (const line of text.split('\n')) {
+        const f = /pts_time:([\d.]+)/.exec(line);
+        if (f) t = Math.floor(Number(f[1]));
+        else if (line.startsWith(`${key}=`)) {
+          const v = Number(line.slice(key.length + 1));
+          if (!Number.isFinite(v)) continue;
+          const a = (acc[t] ??= { sum: 0, n: 0, max: -Infinity });
+          a.sum += v;
+          a.n++;
+          a.max = Math.max(a.max, v);
+        }
+      }
+      return Array.from(acc, (a) => (a ? (reduce === 'max' ? a.max : a.sum / a.n) : 0));
+    };
+    const scene = perSecond(await readFile(sceneFile, 'utf8'), 'lavfi.scene_score', 'max');
+    const loudness = p.hasAudio ? perSecond(await readFile(loudFile, 'utf8'), 'lavfi.r128.M', 'mean') : [];
+    return { scene, loudness };
+  }
+
+  private async cut(file: string, w: HighlightWindow, width: number, height: number, out: string, onFraction: (f: number) => void, signal?: AbortSignal) {
+    const length = w.endS - w.startS;
+    await run(
+      this.ffmpeg,
+      [
+        '-v', 'error', '-nostats', '-y',
+        '-ss', String(w.startS), '-i', file, '-t', String(length),
+        '-vf', `crop='min(iw,ih*9/16)':'min(ih,iw*16/9)',scale=${width}:${height},setsar=1`,
+        '-c:v', 'libx264', '-preset', this.preset, '-crf', '26', '-pix_fmt', 'yuv420p', '-threads', String(this.threads),
+        '-c:a', 'aac', '-b:a', '96k', '-ac', '2',
+        '-map_metadata', '-1', '-fflags', '+bitexact', '-flags:v', '+bitexact', '-flags:a', '+bitexact',
+        '-movflags', '+faststart', '-progress', 'pipe:1', out,
+      ],
+      {
+        signal,
+        onStdoutLine: (line) => {
+          const m = /^out_time_us=(\d+)/.exec(line);
+          if (m) onFraction(Math.min(1, Number(m[1]) / 1e6 / length));
+        },
+      },
+    );
+  }
+}
