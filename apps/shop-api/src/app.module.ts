@@ -6,6 +6,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { UsersController } from './users/users.controller.js';
 import { AdminController } from './admin/admin.controller.js';
 import { CatalogModule } from './catalog/catalog.module.js';
+import { ConsistencyModule } from './http/consistency.module.js';
 
 @Module({})
 export class AppModule {
@@ -16,6 +17,7 @@ export class AppModule {
         InfraModule.forRoot(config, logger, metrics),
         AuthModule,
         HealthModule,
+        ConsistencyModule,
         CatalogModule,
       ],
       controllers: [UsersController, AdminController],

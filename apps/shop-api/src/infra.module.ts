@@ -3,7 +3,7 @@
  * the two Redis clients, metrics and the logger. Everything opened here is closed on shutdown.
  */
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { DbNodes } from '#libs/db';
+import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import { DefaultRedisClients, Metrics, RedisClients, Settings, type AppConfig, type Logger } from '#libs/core';
 
 export const LOGGER = Symbol('LOGGER');
@@ -14,6 +14,7 @@ export class InfraModule implements OnApplicationShutdown {
   constructor(
     private readonly db: DbNodes,
     @Inject(RedisClients) private readonly redis: DefaultRedisClients,
+    private readonly replicaMonitor: ReplicaMonitor,
   ) {}
 
   static forRoot(config: AppConfig, logger: Logger, metrics: Metrics): DynamicModule {
@@ -25,12 +26,30 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: Metrics, useValue: metrics },
         { provide: DbNodes, useFactory: () => DbNodes.connect(config.db) },
         { provide: RedisClients, useFactory: () => new DefaultRedisClients(config.redis.cacheUrl, config.redis.queueUrl) },
+        // Replica routing (docs/q3-replication-routing.md): the monitor checks replicas every ~500 ms from start-up.
+        {
+          provide: ReplicaMonitor,
+          inject: [DbNodes],
+          useFactory: async (db: DbNodes) => {
+            const r = config.replication;
+            const monitor = new ReplicaMonitor(db, { intervalMs: r.monitorIntervalMs, maxLagMs: r.maxLagMs, logger, metrics });
+            await monitor.start();
+            return monitor;
+          },
+        },
+        {
+          provide: ReplicaRouter,
+          inject: [DbNodes, ReplicaMonitor],
+          useFactory: (db: DbNodes, monitor: ReplicaMonitor) =>
+            new ReplicaRouter(db, monitor, { waitMs: config.replication.waitMs, fallback: config.replication.fallback, metrics, logger }),
+        },
       ],
-      exports: [Settings, LOGGER, Metrics, DbNodes, RedisClients],
+      exports: [Settings, LOGGER, Metrics, DbNodes, RedisClients, ReplicaMonitor, ReplicaRouter],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.replicaMonitor.stop();
     await Promise.all([this.db.close(), this.redis.close()]);
   }
 }

@@ -25,9 +25,10 @@ describe('products', () => {
     expect(typeof created.id).toBe('string');
     const patched = await json(await send('PATCH', `/products/${created.id}`, { priceCents: 2499 }));
     expect(patched).toMatchObject({ priceCents: 2499, version: 2 });
-    expect(await json(await fetch(`${api.url}/products/${created.id}`))).toMatchObject({ priceCents: 2499 });
+    // Reads go to replicas; the admin's bearer makes them read-your-writes (token remembered per user).
+    expect(await json(await fetch(`${api.url}/products/${created.id}`, { headers: bearer(admin.token) }))).toMatchObject({ priceCents: 2499 });
     expect((await send('DELETE', `/products/${created.id}`)).status).toBe(204);
-    expect((await fetch(`${api.url}/products/${created.id}`)).status).toBe(404);
+    expect((await fetch(`${api.url}/products/${created.id}`, { headers: bearer(admin.token) })).status).toBe(404);
   });
 
   it('when the id is unknown, malformed or negative, then 404 / 400, never 500', async () => {

@@ -22,6 +22,8 @@ export interface AppConfig {
   logLevel: string;
   db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number };
   redis: { cacheUrl: string; queueUrl: string };
+  /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
+  replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
   auth: { jwtSecret: string; tokenTtlSeconds: number };
   storage: {
     driver: 'fs' | 's3';
@@ -139,6 +141,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
     redis: {
       cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),
       queueUrl: redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381'),
+    },
+    replication: {
+      maxLagMs: int(env, 'MAX_REPLICA_LAG_MS', 1000, 0, 3_600_000),
+      waitMs: int(env, 'REPLICA_WAIT_MS', 50, 0, 10_000),
+      fallback: oneOf(env, 'REPLICA_FALLBACK', ['primary', '503'] as const, 'primary'),
+      monitorIntervalMs: int(env, 'REPLICA_MONITOR_INTERVAL_MS', 500, 50, 60_000),
+      userTokenTtlMs: int(env, 'CONSISTENCY_TOKEN_TTL_MS', 10_000, 100, 3_600_000),
     },
     auth: {
       jwtSecret: jwtSecret || 'mallscale-development-secret-not-for-production',

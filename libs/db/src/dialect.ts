@@ -37,6 +37,19 @@ export abstract class SqlDialect {
   abstract stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
   /** EXPLAIN that reports the partitions a query touches. */
   abstract explainPartitionsSql(select: string): string;
+  // ---- GTID arithmetic for replica routing (ReplicaRouter, ReplicaMonitor, ConsistencyToken)
+  /** Is `text` a GTID position in this dialect's format (what a consistency token carries)? */
+  abstract isGtid(text: string): boolean;
+  /** Has a node at position `applied` applied everything in `wanted`? */
+  abstract gtidCovers(applied: string, wanted: string): boolean;
+  /** A position covering both (the newer of two tokens). */
+  abstract mergeGtids(a: string, b: string): string;
+  /** Transactions in `primary` that `replica` has not applied (0 when caught up). */
+  abstract gtidBehind(primary: string, replica: string): number;
+  /** GTID of a write taken from the OK packet's session-state tracking (mysql2 `stateChanges`); '' when not tracked. */
+  abstract gtidFromResult(result: unknown): string;
+  /** Delayed replication (real, controllable lag for tests); run with replication stopped. */
+  abstract replicaDelaySql(seconds: number): string;
 
   /** A scalar JSON attribute as SQL text; `path` must be a trusted constant, never user text. */
   jsonText(column: string, path: string): string {
@@ -101,6 +114,34 @@ export class MariaDbDialect extends SqlDialect {
   explainPartitionsSql(select: string) {
     return `EXPLAIN PARTITIONS ${select}`;
   }
+  isGtid(text: string) {
+    return /^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,31}$/.test(text);
+  }
+  gtidCovers(applied: string, wanted: string) {
+    const have = mariaDomains(applied);
+    for (const [domain, seq] of mariaDomains(wanted)) if ((have.get(domain)?.seq ?? -1n) < seq.seq) return false;
+    return true;
+  }
+  mergeGtids(a: string, b: string) {
+    const m = mariaDomains(a);
+    for (const [domain, g] of mariaDomains(b)) if ((m.get(domain)?.seq ?? -1n) < g.seq) m.set(domain, g);
+    return [...m.values()].map((g) => g.text).join(',');
+  }
+  gtidBehind(primary: string, replica: string) {
+    const have = mariaDomains(replica);
+    let n = 0n;
+    for (const [domain, g] of mariaDomains(primary)) {
+      const d = g.seq - (have.get(domain)?.seq ?? 0n);
+      if (d > 0n) n += d;
+    }
+    return Number(n);
+  }
+  gtidFromResult(result: any) {
+    return String(result?.stateChanges?.systemVariables?.last_gtid ?? '');
+  }
+  replicaDelaySql(seconds: number) {
+    return `CHANGE MASTER TO MASTER_DELAY=${Math.max(0, Math.floor(seconds))}`;
+  }
 }
 
 export class MySqlDialect extends SqlDialect {
@@ -145,6 +186,58 @@ export class MySqlDialect extends SqlDialect {
     // MySQL 8 always reports partitions; EXPLAIN PARTITIONS is a syntax error there.
     return `EXPLAIN ${select}`;
   }
+  isGtid(text: string) {
+    return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+(,[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+){0,31}$/i.test(text);
+  }
+  gtidCovers(applied: string, wanted: string) {
+    const have = mysqlSet(applied);
+    for (const [uuid, ranges] of mysqlSet(wanted)) {
+      const h = have.get(uuid) ?? [];
+      for (const [lo, hi] of ranges) if (!h.some(([a, b]) => a <= lo && hi <= b)) return false;
+    }
+    return true;
+  }
+  mergeGtids(a: string, b: string) {
+    // WAIT_FOR_EXECUTED_GTID_SET accepts a set that names a uuid twice, so a union is a join.
+    return a === b || !b ? a : !a ? b : `${a},${b}`;
+  }
+  gtidBehind(primary: string, replica: string) {
+    const count = (set: Map<string, Array<[bigint, bigint]>>) => [...set.values()].flat().reduce((n, [lo, hi]) => n + (hi - lo + 1n), 0n);
+    const d = count(mysqlSet(primary)) - count(mysqlSet(replica));
+    return d > 0n ? Number(d) : 0;
+  }
+  gtidFromResult(result: any) {
+    const g = result?.stateChanges?.gtids;
+    return Array.isArray(g) && g.length ? String(g[0]).replace(/\s+/g, '') : '';
+  }
+  replicaDelaySql(seconds: number) {
+    return `CHANGE REPLICATION SOURCE TO SOURCE_DELAY=${Math.max(0, Math.floor(seconds))}`;
+  }
+}
+
+/** MariaDB positions: one domain-server-seq per replication domain. */
+function mariaDomains(pos: string): Map<string, { seq: bigint; text: string }> {
+  const m = new Map<string, { seq: bigint; text: string }>();
+  for (const g of pos.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const [domain, , seq] = g.split('-');
+    if (seq !== undefined) m.set(domain, { seq: BigInt(seq), text: g });
+  }
+  return m;
+}
+
+/** MySQL GTID sets: uuid -> [lo, hi] intervals (gtid_executed is normalised, so a wanted interval lies inside one). */
+function mysqlSet(set: string): Map<string, Array<[bigint, bigint]>> {
+  const m = new Map<string, Array<[bigint, bigint]>>();
+  for (const part of set.replace(/\s+/g, '').split(',').filter(Boolean)) {
+    const [uuid, ...ranges] = part.split(':');
+    const list = m.get(uuid.toLowerCase()) ?? [];
+    for (const r of ranges) {
+      const [lo, hi = lo] = r.split('-');
+      list.push([BigInt(lo), BigInt(hi)]);
+    }
+    m.set(uuid.toLowerCase(), list);
+  }
+  return m;
 }
 
 export function dialectFor(version: string): SqlDialect {

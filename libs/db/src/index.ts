@@ -5,3 +5,6 @@ export * from './order-id.js';
 export * from './order-shard-router.js';
 export * from './partition-maintainer.js';
 export * from './migrate-all.js';
+export * from './consistency-token.js';
+export * from './replica-monitor.js';
+export * from './replica-router.js';

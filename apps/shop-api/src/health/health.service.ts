@@ -4,7 +4,7 @@
  * `degraded`: reads fall back to the primary, cache reads to the database.
  */
 import { Injectable } from '@nestjs/common';
-import { DbNodes, type DbNode } from '#libs/db';
+import { DbNodes, ReplicaMonitor, type DbNode } from '#libs/db';
 import { RedisClients } from '#libs/core';
 import type { Redis } from 'ioredis';
 
@@ -15,6 +15,8 @@ export interface NodeHealth {
   latencyMs?: number;
   lagSeconds?: number | null;
   detail?: string;
+  /** Replicas: ReplicaMonitor's view (does it serve reads, why not, lag from GTID positions). */
+  routing?: { inRotation: boolean; reason: string; lagMs: number | null; gtidBehind: number | null; since: string };
 }
 
 export interface HealthReport {
@@ -33,11 +35,17 @@ export class HealthService {
   constructor(
     private readonly db: DbNodes,
     private readonly redis: RedisClients,
+    private readonly replicas: ReplicaMonitor,
   ) {}
+
+  private routing(name: string): NodeHealth['routing'] {
+    const h = this.replicas.health(name);
+    return h && { inRotation: h.inRotation, reason: h.reason, lagMs: h.lagMs, gtidBehind: h.gtidBehind, since: new Date(h.since).toISOString() };
+  }
 
   private async dbNode(node: DbNode): Promise<NodeHealth> {
     const t0 = performance.now();
-    const base = { name: node.name, role: node.role };
+    const base = { name: node.name, role: node.role, ...(node.role === 'replica' ? { routing: this.routing(node.name) } : {}) };
     try {
       if (!(await this.db.ensureConnected(node))) return { ...base, ready: false, detail: 'not connected' };
       await withTimeout(node.ds.query('SELECT 1'));

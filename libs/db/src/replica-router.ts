@@ -1,0 +1,198 @@
+/**
+ * ReplicaRouter: where a catalog query runs. Writes and transactions: the primary, and each returns a
+ * ConsistencyToken (the GTID it produced). Reads: a replica in rotation (round-robin over the replicas
+ * ReplicaMonitor keeps healthy and within the lag limit).
+ *
+ * Versus TypeORM's built-in replication (a random replica, nothing more):
+ *  - read-your-writes: a read carrying a token goes to a replica already known to have applied it, else
+ *    waits up to REPLICA_WAIT_MS on one replica connection (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET)
+ *    and reads on that same connection, else reads the primary;
+ *  - lag awareness and failover: replicas out of rotation get no reads; a read that fails at the
+ *    connection level is retried once on another node and the replica is taken out at once;
+ *  - no replica usable: the primary (REPLICA_FALLBACK=primary, default) or a 503 (=503), never a pool error.
+ * The SQL stays in the repositories: the router only hands them a DataSource/EntityManager to run on.
+ * Trade-off: token reads may pay a wait or land on the primary; with every replica lagging the primary
+ * takes all reads, which is the point (correct, slower) but is also how a primary gets overloaded.
+ */
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import type { Counter } from 'prom-client';
+import { ApiError, type Logger, type Metrics } from '#libs/core';
+import type { DbNode, DbNodes } from './db-nodes.js';
+import type { ReplicaMonitor } from './replica-monitor.js';
+import { ConsistencyScope, ConsistencyToken } from './consistency-token.js';
+
+export type Runner = DataSource | EntityManager;
+export type ReadFallback = 'primary' | '503';
+
+export interface ReplicaRouterOptions {
+  /** How long a token read may wait on a replica before reading the primary. */
+  waitMs?: number;
+  /** No replica usable: read the primary, or answer 503. */
+  fallback?: ReadFallback;
+  metrics?: Metrics;
+  logger?: Pick<Logger, 'warn'>;
+}
+
+const NODE_FAILURE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST',
+  'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_QUERY_INTERRUPTED', 'ER_CONNECTION_KILLED', 'POOL_CLOSED',
+]);
+
+/** A failure of the node (connection refused/lost, server shutting down), not of the SQL: worth another node. */
+export function isNodeFailure(err: unknown): boolean {
+  const e = ((err as any)?.driverError ?? err) as { code?: string; fatal?: boolean; message?: string } | undefined;
+  if (!e) return false;
+  return e.fatal === true || NODE_FAILURE_CODES.has(e.code ?? '') || /pool is closed|closed state|connection lost|no answer within|not connected/i.test(e.message ?? '');
+}
+
+export class ReplicaRouter {
+  readonly waitMs: number;
+  readonly fallback: ReadFallback;
+  private next = 0;
+  private readonly reads?: Counter<'node'>;
+  private readonly fallbacks?: Counter<'reason'>;
+  private readonly tokenReads?: Counter<'result'>;
+  private readonly retries?: Counter<'node'>;
+
+  constructor(
+    readonly nodes: DbNodes,
+    /** null: every configured replica is assumed healthy (what a naive router does; used to isolate the token in tests). */
+    readonly monitor: ReplicaMonitor | null,
+    private readonly opts: ReplicaRouterOptions = {},
+  ) {
+    this.waitMs = opts.waitMs ?? 50;
+    this.fallback = opts.fallback ?? 'primary';
+    const m = opts.metrics;
+    this.reads = m?.counter('db_reads_total', 'Catalog reads by the node that served them', ['node']);
+    this.fallbacks = m?.counter('db_read_fallbacks_total', 'Reads that could not use a replica, by reason', ['reason']);
+    this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary)', ['result']);
+    this.retries = m?.counter('db_read_retries_total', 'Reads retried on another node after a node failure', ['node']);
+  }
+
+  get primary(): DataSource {
+    return this.nodes.primary.ds;
+  }
+
+  /** Replicas that may serve reads, rotated for round-robin. */
+  rotation(): DbNode[] {
+    const list = (this.monitor ? this.monitor.inRotation() : this.nodes.replicas).filter((n) => n.ds.isInitialized);
+    if (list.length <= 1) return list;
+    const k = this.next++ % list.length;
+    this.next %= 1 << 30;
+    return [...list.slice(k), ...list.slice(0, k)];
+  }
+
+  /**
+   * Run a read. `token` defaults to the current request's (ConsistencyScope); pass null to read without one.
+   * `fn` gets the DataSource/EntityManager to query and the node it runs on.
+   */
+  async read<T>(fn: (on: Runner, node: DbNode) => Promise<T>, token: ConsistencyToken | null | undefined = ConsistencyScope.current()?.token): Promise<T> {
+    const candidates = this.rotation();
+    if (token && candidates.length > 1) {
+      // Least work first: a replica the monitor has already seen past the token needs no wait.
+      const i = candidates.findIndex((n) => token.isCoveredBy(n.dialect, this.monitor?.health(n.name)?.appliedGtid ?? ''));
+      if (i > 0) candidates.unshift(...candidates.splice(i, 1));
+    }
+    if (this.nodes.replicas.length === 0) return this.onPrimary(fn, 'none_configured'); // a deliberate topology, not a failure
+    if (!candidates.length) return this.noReplica(fn, 'no_replica');
+    // One retry on another replica, then the fallback: a dead replica costs a retry, never a failed read.
+    for (const node of candidates.slice(0, 2)) {
+      try {
+        return await this.onReplica(node, fn, token ?? null);
+      } catch (e) {
+        if (!isNodeFailure(e)) throw e;
+        this.monitor?.reportFailure(node, e);
+        this.opts.logger?.warn({ replica: node.name, err: (e as Error).message }, 'replica read failed; retrying on another node');
+        this.retries?.labels(node.name).inc();
+      }
+    }
+    return this.noReplica(fn, 'replica_error');
+  }
+
+  /** Run writes on one primary connection; returns fn's value and the token of the last write. */
+  async write<T>(fn: (on: EntityManager) => Promise<T>): Promise<{ value: T; token: ConsistencyToken | null }> {
+    return this.onPrimaryConnection(fn, false);
+  }
+
+  /** Like write, inside one transaction (committed before the token is read). */
+  async transaction<T>(fn: (on: EntityManager) => Promise<T>): Promise<{ value: T; token: ConsistencyToken | null }> {
+    return this.onPrimaryConnection(fn, true);
+  }
+
+  private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+    const qr = this.primary.createQueryRunner();
+    try {
+      await qr.connect();
+      let value: T;
+      if (tx) {
+        await qr.startTransaction();
+        try {
+          value = await fn(qr.manager);
+          await qr.commitTransaction();
+        } catch (e) {
+          await qr.rollbackTransaction().catch(() => undefined);
+          throw e;
+        }
+      } else {
+        value = await fn(qr.manager);
+      }
+      // Same connection, right after the write: this session's GTID (MariaDB @@last_gtid).
+      const token = ConsistencyToken.of(await this.nodes.primary.dialect.lastWriteGtid(qr));
+      const scope = ConsistencyScope.current();
+      if (scope && token) {
+        const d = this.nodes.primary.dialect;
+        scope.written = ConsistencyToken.merge(d, scope.written, token);
+        scope.token = ConsistencyToken.merge(d, scope.token, token); // later reads in this request see the write
+      }
+      return { value, token };
+    } finally {
+      await qr.release();
+    }
+  }
+
+  private async onReplica<T>(node: DbNode, fn: (on: Runner, node: DbNode) => Promise<T>, token: ConsistencyToken | null): Promise<T> {
+    if (!token) {
+      const v = await fn(node.ds, node);
+      this.reads?.labels(node.name).inc();
+      return v;
+    }
+    if (token.isCoveredBy(node.dialect, this.monitor?.health(node.name)?.appliedGtid ?? '')) {
+      this.tokenReads?.labels('covered').inc();
+      const v = await fn(node.ds, node);
+      this.reads?.labels(node.name).inc();
+      return v;
+    }
+    // Wait for the token on one pinned connection, then read on that same connection.
+    let qr: QueryRunner | null = node.ds.createQueryRunner();
+    try {
+      await qr.connect();
+      if (await node.dialect.waitForGtid(qr, token.gtid, this.waitMs)) {
+        this.tokenReads?.labels('waited').inc();
+        const v = await fn(qr.manager, node);
+        this.reads?.labels(node.name).inc();
+        return v;
+      }
+      await qr.release();
+      qr = null;
+      this.tokenReads?.labels('timeout').inc();
+      return await this.onPrimary(fn, 'token_timeout');
+    } finally {
+      await qr?.release();
+    }
+  }
+
+  private async noReplica<T>(fn: (on: Runner, node: DbNode) => Promise<T>, reason: string): Promise<T> {
+    if (this.fallback === '503') {
+      this.fallbacks?.labels(`${reason}_503`).inc();
+      throw new ApiError(503, 'unavailable', 'no database replica can serve reads right now; retry shortly');
+    }
+    return this.onPrimary(fn, reason);
+  }
+
+  private async onPrimary<T>(fn: (on: Runner, node: DbNode) => Promise<T>, reason: string): Promise<T> {
+    this.fallbacks?.labels(reason).inc();
+    const v = await fn(this.primary, this.nodes.primary);
+    this.reads?.labels(this.nodes.primary.name).inc();
+    return v;
+  }
+}
