@@ -7,6 +7,7 @@ import { UsersController } from './users/users.controller.js';
 import { AdminController } from './admin/admin.controller.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
+import { OrdersModule } from './orders/orders.module.js';
 
 @Module({})
 export class AppModule {
@@ -19,6 +20,7 @@ export class AppModule {
         HealthModule,
         ConsistencyModule,
         CatalogModule,
+        OrdersModule,
       ],
       controllers: [UsersController, AdminController],
     };

@@ -25,6 +25,8 @@ export interface AppConfig {
   /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
   replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
   auth: { jwtSecret: string; tokenTtlSeconds: number };
+  /** Monthly order partitions (PartitionMaintainer): months kept ahead/behind, retention, schedule. */
+  partitions: { monthsAhead: number; monthsBack: number; retentionMonths: number; retention: 'off' | 'archive' | 'drop'; intervalSeconds: number };
   storage: {
     driver: 'fs' | 's3';
     fsRoot: string;
@@ -153,6 +155,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
       jwtSecret: jwtSecret || 'mallscale-development-secret-not-for-production',
       tokenTtlSeconds: int(env, 'JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
     },
+    partitions: (() => {
+      const monthsBack = int(env, 'PARTITION_MONTHS_BACK', 12, 0, 120);
+      const retentionMonths = int(env, 'PARTITION_RETENTION_MONTHS', 24, 1, 1200);
+      const retention = oneOf(env, 'PARTITION_RETENTION', ['off', 'archive', 'drop'] as const, 'archive');
+      if (retention !== 'off' && retentionMonths < monthsBack) {
+        throw new ConfigError(`PARTITION_RETENTION_MONTHS (${retentionMonths}) must be at least PARTITION_MONTHS_BACK (${monthsBack}), or retention would remove months the maintainer keeps`);
+      }
+      return { monthsAhead: int(env, 'PARTITION_MONTHS_AHEAD', 3, 1, 24), monthsBack, retentionMonths, retention, intervalSeconds: int(env, 'PARTITION_MAINTENANCE_INTERVAL_S', 3600, 0, 7 * 24 * 3600) };
+    })(),
     storage: {
       driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),
       fsRoot: env.STORAGE_FS_ROOT || 'var/storage',

@@ -61,6 +61,13 @@ export class OrderShardRouter {
     return { bucket, shard: await this.shardForBucket(bucket) };
   }
 
+  /** How many buckets each shard owns, from the cached map (GET /admin/shards). */
+  async bucketCounts(): Promise<number[]> {
+    const counts = new Array<number>(this.shardCount).fill(0);
+    for (const shard of await this.current()) counts[shard]++;
+    return counts;
+  }
+
   /** Synchronous variant for bulk paths (seeding) once the map is loaded. */
   shardForBucketSync(bucket: number): number {
     if (this.map.length === 0) throw new Error('bucket map not loaded');

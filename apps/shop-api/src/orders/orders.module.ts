@@ -1,0 +1,21 @@
+import { Module } from '@nestjs/common';
+import { DbNodes, OrderShardRouter } from '#libs/db';
+import { OrdersController } from './orders.controller.js';
+import { OrdersRepository } from './orders.repository.js';
+import { OrdersService } from './orders.service.js';
+import { PartitionScheduler } from './partition.scheduler.js';
+import { StockReservation } from './stock-reservation.js';
+
+@Module({
+  controllers: [OrdersController],
+  providers: [
+    // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached 5 s.
+    { provide: OrderShardRouter, inject: [DbNodes], useFactory: (db: DbNodes) => new OrderShardRouter(db.primary.ds, db.shards.length) },
+    OrdersRepository,
+    OrdersService,
+    StockReservation,
+    PartitionScheduler,
+  ],
+  exports: [OrderShardRouter, OrdersService, PartitionScheduler],
+})
+export class OrdersModule {}

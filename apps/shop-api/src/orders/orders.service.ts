@@ -1,0 +1,254 @@
+/**
+ * OrdersService: orders sharded by user. A user's orders, items and idempotency keys live on the shard
+ * that owns the user's bucket; an order id carries its bucket, so GET /orders/:id routes from the id
+ * alone. Cross-shard reads exist only for admins (scatter-gather with the limit pushed down and a
+ * k-way merge); everything a user does touches one shard and, for stock, the catalog primary.
+ */
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { ApiError, Metrics, Settings } from '#libs/core';
+import { DbNodes, decodeOrderId, OrderIdGenerator, OrderShardRouter, parseOrderId, partitionName, monthStart, listPartitions, listArchiveTables, BUCKETS } from '#libs/db';
+import type { AuthUser } from '../auth/auth.guard.js';
+import type { CreateOrderDto } from './dto/create-order.dto.js';
+import { kWayMerge } from './k-way-merge.js';
+import { OrdersRepository, type OrderItemRow, type OrderRow } from './orders.repository.js';
+import { StockReservation } from './stock-reservation.js';
+
+export interface OrderView {
+  id: string;
+  userId: string;
+  status: string;
+  totalCents: number;
+  itemCount: number;
+  createdAt: string;
+  /** Where the order lives: bucket (from the id), shard (from the bucket map), month partition. */
+  bucket: number;
+  shard: string;
+  partition: string;
+  items?: OrderItemRow[];
+}
+
+export interface CreateResult {
+  status: number;
+  body: OrderView;
+  replayed: boolean;
+}
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+const WAIT_FOR_OTHER_REQUEST_MS = 15_000;
+
+@Injectable()
+export class OrdersService {
+  private readonly ids = new OrderIdGenerator();
+
+  constructor(
+    private readonly db: DbNodes,
+    private readonly router: OrderShardRouter,
+    private readonly repo: OrdersRepository,
+    private readonly stock: StockReservation,
+    private readonly config: Settings,
+    private readonly metrics: Metrics,
+  ) {}
+
+  private view(o: OrderRow, shard: number, items?: OrderItemRow[]): OrderView {
+    return {
+      id: o.id,
+      userId: o.userId,
+      status: o.status,
+      totalCents: o.totalCents,
+      itemCount: o.itemCount,
+      createdAt: o.createdAt.toISOString(),
+      bucket: o.bucket,
+      shard: this.db.shards[shard].name,
+      partition: partitionName(monthStart(o.createdAt)),
+      ...(items ? { items } : {}),
+    };
+  }
+
+  // ------------------------------------------------------------------ POST /orders
+
+  async create(user: AuthUser, idempotencyKey: unknown, dto: CreateOrderDto): Promise<CreateResult> {
+    if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+      throw ApiError.badRequest('the Idempotency-Key header is required: 1-64 characters of letters, digits and _ . : -');
+    }
+    const seen = new Set<string>();
+    for (const l of dto.items) {
+      if (seen.has(l.productId)) throw ApiError.badRequest(`product ${l.productId} appears twice: send one line per product`);
+      seen.add(l.productId);
+    }
+    const { bucket, shard } = await this.router.shardFor(user.id);
+    const ds = this.db.shards[shard].ds;
+    const requestHash = createHash('sha256').update(JSON.stringify(dto.items.map((l) => [l.productId, l.quantity]))).digest('hex');
+
+    // Claim the key, or follow the request that claimed it first (same response, replayed).
+    for (const until = Date.now() + WAIT_FOR_OTHER_REQUEST_MS; ; ) {
+      if (await this.repo.claimKey(ds, user.id, idempotencyKey, requestHash, new Date())) break;
+      const row = await this.repo.findKey(ds, user.id, idempotencyKey);
+      if (row && row.requestHash !== requestHash) {
+        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
+      }
+      if (row?.status === 'done') {
+        this.metrics.counter('orders_idempotent_replays_total', 'POST /orders answered from a stored response').inc();
+        return { status: row.responseStatus ?? 201, body: JSON.parse(row.responseBody ?? '{}'), replayed: true };
+      }
+      if (Date.now() > until) throw ApiError.conflict('a request with this Idempotency-Key is still in progress; retry later');
+      await new Promise((r) => setTimeout(r, row ? 25 : 0)); // pending: wait; vanished (it failed): claim again
+    }
+
+    try {
+      const lines = dto.items.map((l) => ({ productId: l.productId, quantity: l.quantity }));
+      const prices = await this.stock.reserve(lines);
+      try {
+        const body = await this.writeOrder(ds, shard, user.id, bucket, idempotencyKey, lines, prices);
+        this.metrics.counter('orders_created_total', 'orders written, by shard', ['shard']).inc({ shard: this.db.shards[shard].name });
+        // TODO(product cache): invalidate the cached products whose stock changed, once libs/cache exists.
+        return { status: 201, body, replayed: false };
+      } catch (e) {
+        await this.stock.release(lines); // compensation: the order does not exist, the stock comes back
+        this.metrics.counter('orders_stock_released_total', 'stock reservations released after a failed order write').inc();
+        throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
+          cause: (e as Error).message.slice(0, 200),
+        });
+      }
+    } catch (e) {
+      await this.repo.releaseKey(ds, user.id, idempotencyKey).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async writeOrder(
+    ds: DbNodes['shards'][number]['ds'],
+    shard: number,
+    userId: string,
+    bucket: number,
+    key: string,
+    lines: { productId: string; quantity: number }[],
+    prices: Map<string, number>,
+  ): Promise<OrderView> {
+    for (let attempt = 0; ; attempt++) {
+      const id = this.ids.next(bucket);
+      // created_at IS the id's timestamp: a look-up by id alone knows its partition.
+      const createdAt = new Date(decodeOrderId(id).timestampMs);
+      const items: OrderItemRow[] = lines.map((l, i) => ({ lineNo: i + 1, productId: l.productId, quantity: l.quantity, unitPriceCents: prices.get(l.productId)! }));
+      const order: OrderRow = {
+        id: id.toString(),
+        userId,
+        bucket,
+        status: 'placed',
+        totalCents: items.reduce((s, i) => s + i.unitPriceCents * i.quantity, 0),
+        itemCount: items.length,
+        createdAt,
+      };
+      const body = this.view(order, shard, items);
+      try {
+        await ds.transaction(async (em) => {
+          await this.repo.insertOrder(em, order, items);
+          await this.repo.completeKey(em, userId, key, 201, body, order.id);
+        });
+        return body;
+      } catch (e: any) {
+        // Two processes can draw the same (ms, bucket, sequence): astronomically rare, and the primary key catches it.
+        if (e?.code === 'ER_DUP_ENTRY' && attempt < 3) continue;
+        throw e;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ GET /orders/:id
+
+  async get(user: AuthUser, rawId: string): Promise<OrderView> {
+    const id = parseOrderId(rawId);
+    if (id === null) throw ApiError.badRequest('order id must be a positive 64-bit integer');
+    const { shard } = await this.router.shardForOrder(id);
+    const decoded = decodeOrderId(id);
+    const order = await this.repo.findById(this.db.shards[shard].ds, id.toString(), new Date(decoded.timestampMs));
+    // Another user's order answers 404, exactly like a missing one: no hint that it exists.
+    if (!order || (user.role !== 'admin' && order.userId !== user.id)) throw ApiError.notFound('order');
+    return this.view(order, shard, order.items);
+  }
+
+  // ------------------------------------------------------------------ GET /me/orders
+
+  async listMine(user: AuthUser, q: { from?: string; to?: string; cursor?: string; limit?: number }) {
+    const to = q.to ? parseDate(q.to, 'to') : new Date();
+    const from = q.from ? parseDate(q.from, 'from') : new Date(to.getTime() - 90 * 86400_000);
+    if (from >= to) throw ApiError.badRequest('from must be before to');
+    const limit = q.limit ?? 20;
+    // The cursor is bound to its user (HMAC), not to the range: `to` defaults to now and moves between pages.
+    const scope = `orders-cursor|${user.id}`;
+    const after = q.cursor ? this.openCursor(q.cursor, scope) : null;
+    const { shard } = await this.router.shardFor(user.id);
+    const rows = await this.repo.listForUser(this.db.shards[shard].ds, user.id, from, to, after, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      from: from.toISOString(),
+      to: to.toISOString(),
+      orders: page.map((o) => this.view(o, shard)),
+      nextCursor: rows.length > limit && last ? this.sealCursor(last.id, scope) : null,
+    };
+  }
+
+  /** Cursor = last id + HMAC over (user, id): opaque, bound to its user, tamper-evident. */
+  private sealCursor(id: string, scope: string): string {
+    const sig = createHmac('sha256', this.config.auth.jwtSecret).update(`${scope}|${id}`).digest('base64url').slice(0, 22);
+    return `${Buffer.from(id).toString('base64url')}.${sig}`;
+  }
+
+  private openCursor(cursor: string, scope: string): { createdAt: Date; id: string } {
+    const bad = () => ApiError.badRequest('cursor is invalid or belongs to another user');
+    const m = /^([A-Za-z0-9_-]{1,32})\.([A-Za-z0-9_-]{22})$/.exec(cursor);
+    if (!m) throw bad();
+    const id = Buffer.from(m[1], 'base64url').toString();
+    const parsed = parseOrderId(id);
+    if (parsed === null) throw bad();
+    const expected = Buffer.from(this.sealCursor(id, scope).split('.')[1]);
+    if (!timingSafeEqual(expected, Buffer.from(m[2]))) throw bad();
+    return { id, createdAt: new Date(decodeOrderId(parsed).timestampMs) };
+  }
+
+  // ------------------------------------------------------------------ admin: scatter-gather
+
+  async recent(limit: number) {
+    const t0 = process.hrtime.bigint();
+    // Scatter: every shard in parallel, each asked for `limit` rows (the limit pushed down).
+    const perShard = await Promise.all(this.db.shards.map((s, i) => this.repo.recent(s.ds, limit).then((rows) => rows.map((o) => this.view(o, i)))));
+    // Gather: k sorted lists -> the global newest `limit` (ids are time-ordered).
+    const merged = kWayMerge(perShard, (a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0), limit);
+    return {
+      orders: merged,
+      scatter: { shards: this.db.shards.length, rowsFetched: perShard.reduce((s, l) => s + l.length, 0), ms: Number(process.hrtime.bigint() - t0) / 1e6 },
+    };
+  }
+
+  async shards() {
+    const buckets = await this.router.bucketCounts();
+    const out = [];
+    for (const [i, s] of this.db.shards.entries()) {
+      const partitions = await listPartitions(s.ds, 'orders');
+      out.push({
+        name: s.name,
+        host: `${s.url.host}:${s.url.port}`,
+        dialect: s.dialect.name,
+        buckets: buckets[i],
+        bucketShare: Math.round((buckets[i] / BUCKETS) * 1000) / 10,
+        // information_schema estimates (exact counts would scan 10M rows per request).
+        estimatedOrders: partitions.reduce((n, p) => n + p.rows, 0),
+        partitions,
+        archiveTables: await listArchiveTables(s.ds),
+      });
+    }
+    return { buckets: BUCKETS, shards: out };
+  }
+}
+
+function parseDate(raw: string, name: string): Date {
+  // YYYY-MM-DD or a full ISO-8601 timestamp with a zone; anything else is a 400, never a guess.
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/.test(raw)) {
+    throw ApiError.badRequest(`${name} must be a date (YYYY-MM-DD) or an ISO-8601 timestamp with a zone`);
+  }
+  const d = new Date(raw.length === 10 ? `${raw}T00:00:00Z` : raw);
+  if (Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== raw.slice(0, 10) && raw.length === 10) throw ApiError.badRequest(`${name} is not a real date`);
+  if (d.getUTCFullYear() < 2000 || d.getUTCFullYear() > 2100) throw ApiError.badRequest(`${name} must be between 2000 and 2100`);
+  return d;
+}

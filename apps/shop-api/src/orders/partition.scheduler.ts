@@ -1,0 +1,51 @@
+/**
+ * PartitionScheduler: runs the PartitionMaintainer on every shard on a timer in every API instance;
+ * the GET_LOCK inside maintainPartitions makes exactly one of them do the work each round. Off when
+ * PARTITION_MAINTENANCE_INTERVAL_S=0 (then run `npm run partitions` from cron instead).
+ */
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Settings, type Logger } from '#libs/core';
+import { DbNodes, maintainPartitions, type MaintenanceResult } from '#libs/db';
+import { LOGGER } from '../infra.module.js';
+
+@Injectable()
+export class PartitionScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly db: DbNodes,
+    private readonly config: Settings,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const every = this.config.partitions.intervalSeconds * 1000;
+    if (!every) return;
+    // First round after a jittered delay (migrate already created the months), then every interval.
+    const first = Math.min(every, 30_000 + Math.floor(Math.random() * 30_000));
+    const tick = () => {
+      this.running = this.runOnce().catch((e) => this.log.error({ err: e }, 'partition maintenance failed'));
+    };
+    this.timer = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, every);
+      this.timer.unref();
+    }, first);
+    this.timer.unref();
+  }
+
+  async runOnce(opts: { dryRun?: boolean; now?: Date } = {}): Promise<MaintenanceResult> {
+    const p = this.config.partitions;
+    const result = await maintainPartitions(this.db.primary.ds, this.db.shards, { monthsAhead: p.monthsAhead, monthsBack: p.monthsBack, retentionMonths: p.retentionMonths, retention: p.retention }, opts);
+    const statements = result.shards.flatMap((s) => s.statements.map((st) => `${s.name}: ${st}`));
+    if (statements.length) this.log.info({ statements }, 'partition maintenance');
+    return result;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.timer);
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
