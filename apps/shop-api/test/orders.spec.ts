@@ -94,6 +94,15 @@ describe('POST /orders', () => {
     expect(await stockOf(p)).toBe(97);
   });
 
+  it('when an order takes stock of a product someone just read, then the next product read shows the new stock (cache invalidated)', async () => {
+    const user = await signUp(api);
+    const p = await product(10);
+    expect((await json(await fetch(`${api.url}/products/${p}`))).stock).toBe(10);
+    expect((await json(await fetch(`${api.url}/products/${p}`))).stock).toBe(10); // now cached
+    expect((await post(user.token, { items: [{ productId: p, quantity: 4 }] })).status).toBe(201);
+    expect((await json(await fetch(`${api.url}/products/${p}`))).stock).toBe(6);
+  });
+
   it('when a key is reused with a different body, then 422 and no second order', async () => {
     const user = await signUp(api);
     const p = await product(10);

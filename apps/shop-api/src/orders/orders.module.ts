@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DbNodes, OrderShardRouter } from '#libs/db';
+import { CatalogModule } from '../catalog/catalog.module.js';
 import { OrdersController } from './orders.controller.js';
 import { OrdersRepository } from './orders.repository.js';
 import { OrdersService } from './orders.service.js';
@@ -7,6 +8,7 @@ import { PartitionScheduler } from './partition.scheduler.js';
 import { StockReservation } from './stock-reservation.js';
 
 @Module({
+  imports: [CatalogModule], // the product cache, invalidated when an order changes stock
   controllers: [OrdersController],
   providers: [
     // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached 5 s.

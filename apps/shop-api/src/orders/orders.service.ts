@@ -5,10 +5,11 @@
  * k-way merge); everything a user does touches one shard and, for stock, the catalog primary.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { ApiError, Metrics, Settings } from '#libs/core';
 import { DbNodes, decodeOrderId, OrderIdGenerator, OrderShardRouter, parseOrderId, partitionName, monthStart, listPartitions, listArchiveTables, BUCKETS } from '#libs/db';
 import type { AuthUser } from '../auth/auth.guard.js';
+import { CatalogCache } from '../catalog/product-cache.provider.js';
 import type { CreateOrderDto } from './dto/create-order.dto.js';
 import { kWayMerge } from './k-way-merge.js';
 import { OrdersRepository, type OrderItemRow, type OrderRow } from './orders.repository.js';
@@ -48,7 +49,13 @@ export class OrdersService {
     private readonly stock: StockReservation,
     private readonly config: Settings,
     private readonly metrics: Metrics,
+    @Optional() private readonly cache?: CatalogCache,
   ) {}
+
+  /** Stock is part of the cached product: every stock change drops it from the product cache (L2 + every L1). */
+  private async invalidateStock(lines: { productId: string }[]): Promise<void> {
+    if (this.cache) await Promise.all(lines.map((l) => this.cache!.invalidateProduct(l.productId).catch(() => undefined)));
+  }
 
   private view(o: OrderRow, shard: number, items?: OrderItemRow[]): OrderView {
     return {
@@ -101,10 +108,11 @@ export class OrdersService {
       try {
         const body = await this.writeOrder(ds, shard, user.id, bucket, idempotencyKey, lines, prices);
         this.metrics.counter('orders_created_total', 'orders written, by shard', ['shard']).inc({ shard: this.db.shards[shard].name });
-        // TODO(product cache): invalidate the cached products whose stock changed, once libs/cache exists.
+        await this.invalidateStock(lines);
         return { status: 201, body, replayed: false };
       } catch (e) {
         await this.stock.release(lines); // compensation: the order does not exist, the stock comes back
+        await this.invalidateStock(lines);
         this.metrics.counter('orders_stock_released_total', 'stock reservations released after a failed order write').inc();
         throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
           cause: (e as Error).message.slice(0, 200),
