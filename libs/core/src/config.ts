@@ -24,6 +24,24 @@ export interface AppConfig {
   redis: { cacheUrl: string; queueUrl: string };
   /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
   replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
+  /** Hot-products cache (issue 3): tiers, bounds, TTLs, lease and breaker (libs/cache ProductCache). */
+  cache: {
+    mode: 'off' | 'l2' | 'l1l2';
+    prefix: string;
+    l1MaxEntries: number;
+    l1MaxBytes: number;
+    l1TtlMs: number;
+    l2TtlMs: number;
+    ttlJitterPct: number;
+    negativeTtlMs: number;
+    listTtlMs: number;
+    leaseMs: number;
+    leaseWaitMs: number;
+    redisTimeoutMs: number;
+    breakerFailures: number;
+    breakerCooldownMs: number;
+    xfetchBeta: number;
+  };
   auth: { jwtSecret: string; tokenTtlSeconds: number };
   /** Monthly order partitions (PartitionMaintainer): months kept ahead/behind, retention, schedule. */
   partitions: { monthsAhead: number; monthsBack: number; retentionMonths: number; retention: 'off' | 'archive' | 'drop'; intervalSeconds: number };
@@ -144,6 +162,30 @@ export function loadConfig(env: Env = process.env): AppConfig {
       cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),
       queueUrl: redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381'),
     },
+    cache: (() => {
+      const prefix = env.CACHE_PREFIX || `${parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)).database}:`;
+      if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix)) throw new ConfigError(`CACHE_PREFIX must be 1-64 letters, digits or _:.- (got '${prefix}')`);
+      const beta = Number(env.CACHE_XFETCH_BETA ?? '1');
+      if (!Number.isFinite(beta) || beta < 0 || beta > 10) throw new ConfigError(`CACHE_XFETCH_BETA must be a number between 0 and 10 (got '${env.CACHE_XFETCH_BETA}')`);
+      const leaseMs = int(env, 'CACHE_LEASE_MS', 2000, 10, 60_000);
+      return {
+        mode: oneOf(env, 'CACHE_MODE', ['off', 'l2', 'l1l2'] as const, 'l1l2'),
+        prefix,
+        l1MaxEntries: int(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 1, 10_000_000),
+        l1MaxBytes: int(env, 'CACHE_L1_MAX_BYTES', 32 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+        l1TtlMs: int(env, 'CACHE_L1_TTL_MS', 5_000, 1, 3_600_000),
+        l2TtlMs: int(env, 'CACHE_L2_TTL_MS', 300_000, 100, 7 * 24 * 3_600_000),
+        ttlJitterPct: int(env, 'CACHE_TTL_JITTER_PCT', 10, 0, 90),
+        negativeTtlMs: int(env, 'CACHE_NEGATIVE_TTL_MS', 5_000, 1, 3_600_000),
+        listTtlMs: int(env, 'CACHE_LIST_TTL_MS', 10_000, 1, 3_600_000),
+        leaseMs,
+        leaseWaitMs: int(env, 'CACHE_LEASE_WAIT_MS', leaseMs + 1000, 10, 120_000),
+        redisTimeoutMs: int(env, 'CACHE_REDIS_TIMEOUT_MS', 250, 1, 60_000),
+        breakerFailures: int(env, 'CACHE_BREAKER_FAILURES', 3, 1, 1000),
+        breakerCooldownMs: int(env, 'CACHE_BREAKER_COOLDOWN_MS', 1_000, 10, 600_000),
+        xfetchBeta: beta,
+      };
+    })(),
     replication: {
       maxLagMs: int(env, 'MAX_REPLICA_LAG_MS', 1000, 0, 3_600_000),
       waitMs: int(env, 'REPLICA_WAIT_MS', 50, 0, 10_000),

@@ -37,6 +37,12 @@ export abstract class SqlDialect {
   abstract stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
   /** EXPLAIN that reports the partitions a query touches. */
   abstract explainPartitionsSql(select: string): string;
+  /**
+   * SELECT statements the server has executed for one account (tests count a loader's real queries per
+   * dedicated user, immune to other clients): MariaDB userstat vs MySQL performance_schema.
+   */
+  abstract selectCountByUser(conn: Queryable, user: string): Promise<number>;
+
   // ---- GTID arithmetic for replica routing (ReplicaRouter, ReplicaMonitor, ConsistencyToken)
   /** Is `text` a GTID position in this dialect's format (what a consistency token carries)? */
   abstract isGtid(text: string): boolean;
@@ -114,6 +120,12 @@ export class MariaDbDialect extends SqlDialect {
   explainPartitionsSql(select: string) {
     return `EXPLAIN PARTITIONS ${select}`;
   }
+  async selectCountByUser(conn: Queryable, user: string) {
+    await conn.query('SET GLOBAL userstat = 1'); // off by default; cheap per-account counters
+    const [row] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [user]);
+    return Number(row?.n ?? 0);
+  }
+
   isGtid(text: string) {
     return /^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,31}$/.test(text);
   }
@@ -186,6 +198,14 @@ export class MySqlDialect extends SqlDialect {
     // MySQL 8 always reports partitions; EXPLAIN PARTITIONS is a syntax error there.
     return `EXPLAIN ${select}`;
   }
+  async selectCountByUser(conn: Queryable, user: string) {
+    const [row] = await conn.query(
+      "SELECT COALESCE(SUM(COUNT_STAR), 0) AS n FROM performance_schema.events_statements_summary_by_user_by_event_name WHERE USER = ? AND EVENT_NAME = 'statement/sql/select'",
+      [user],
+    );
+    return Number(row?.n ?? 0);
+  }
+
   isGtid(text: string) {
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+(,[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+){0,31}$/i.test(text);
   }

@@ -1,4 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
+import { ApiError } from '#libs/core';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { AuthGuard, Roles } from '../auth/auth.guard.js';
 import { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
@@ -9,9 +11,21 @@ import { ProductsService } from './products.service.js';
 export class ProductsController {
   constructor(private readonly products: ProductsService) {}
 
+  /** Through ProductCache; X-Cache says which tier answered: l1 | l2 | db | coalesced | negative. */
   @Get('products/:id')
-  get(@Param('id') id: string) {
-    return this.products.get(id);
+  async get(@Param('id') id: string, @Res({ passthrough: true }) reply: FastifyReply) {
+    const { value, source } = await this.products.read(id);
+    void reply.header('x-cache', source);
+    if (!value) throw ApiError.notFound('product');
+    return value;
+  }
+
+  /** A category's products (id order, keyset cursor): page ids and products both through ProductCache. */
+  @Get('categories/:code/products')
+  async categoryProducts(@Param('code') code: string, @Query('cursor') cursor: string | undefined, @Query('limit') limit: string | undefined, @Res({ passthrough: true }) reply: FastifyReply) {
+    const page = await this.products.categoryProducts(code, cursor, limit);
+    void reply.header('x-cache', page.source);
+    return { items: page.items, nextCursor: page.nextCursor };
   }
 
   @Get('categories')

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
 import { ProductsRepository, type Product } from './products.repository.js';
 import type { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
+import type { CacheSource, CategoryPage } from '#libs/cache';
+import { CatalogCache } from './product-cache.provider.js';
 import { ReplicaRouter } from '#libs/db';
 
 export function parseId(raw: string, what = 'id'): string {
@@ -13,13 +15,46 @@ export function parseId(raw: string, what = 'id'): string {
 export class ProductsService {
   constructor(
     private readonly repo: ProductsRepository,
-    /** Reads go to replicas (with the request's consistency token); writes go to the primary. */
+    private readonly cache: CatalogCache,
+    /** Cache misses and lists read replicas (with the request's consistency token); writes go to the primary. */
     private readonly router: ReplicaRouter,
   ) {}
 
-  async get(id: string): Promise<Product> {
+  /**
+   * Read-through ProductCache (L1 → L2 → database); `source` is the tier that answered (X-Cache header).
+   * The loader is the seam where ReplicaRouter plugs in: the cache only sees a function.
+   */
+  async read(id: string): Promise<{ value: Product | null; source: CacheSource }> {
     const pid = parseId(id);
-    const p = await this.router.read((on) => this.repo.findById(pid, on));
+    return this.cache.product(pid, () => this.router.read((on) => this.repo.findById(pid, on)));
+  }
+
+  /** A category's products by id order, keyset-paginated; pages hold ids, products come from the cache. */
+  async categoryProducts(code: string, cursor: string | undefined, limit: string | undefined): Promise<CategoryPage<Product>> {
+    if (!/^[a-z][a-z0-9-]{0,63}$/.test(code)) throw ApiError.notFound('category');
+    if ((cursor !== undefined && typeof cursor !== 'string') || (limit !== undefined && typeof limit !== 'string')) throw ApiError.badRequest('cursor and limit may be given once each');
+    const after = cursor === undefined || cursor === '' ? null : parseId(cursor, 'cursor');
+    const n = limit === undefined || limit === '' ? 20 : Number(limit);
+    if (!Number.isInteger(n) || n < 1 || n > 100) throw ApiError.badRequest('limit must be an integer between 1 and 100');
+    const page = await this.cache.categoryPage(
+      code,
+      after,
+      n,
+      () =>
+        this.router.read(async (on) => {
+          const category = await this.repo.categoryByCode(code, on);
+          if (!category) return null;
+          const rows = await this.repo.listByCategory(category.id, n, after, on);
+          return { ids: rows.map((p) => p.id), nextCursor: rows.length === n ? rows[rows.length - 1].id : null };
+        }),
+      (pid) => this.router.read((on) => this.repo.findById(pid, on)),
+    );
+    if (!page.found) throw ApiError.notFound('category');
+    return page;
+  }
+
+  async get(id: string): Promise<Product> {
+    const p = (await this.read(id)).value;
     if (!p) throw ApiError.notFound('product');
     return p;
   }
@@ -31,6 +66,7 @@ export class ProductsService {
       const id = await this.repo.insert({ categoryId: category.id, name: dto.name, priceCents: dto.priceCents, stock: dto.stock, attributes: dto.attributes }, on);
       return (await this.repo.findById(id, on))!;
     });
+    await this.cache.invalidateProduct(product.id, product.version); // a read of this id before it existed may be negatively cached
     return product;
   }
 
@@ -40,12 +76,14 @@ export class ProductsService {
       if (!(await this.repo.update(id, dto, on))) throw ApiError.notFound('product');
       return (await this.repo.findById(id, on))!;
     });
+    await this.cache.invalidateProduct(id, product.version); // after the commit: L2 + lease deleted, every L1 told, older rows refused
     return product;
   }
 
   async remove(id: string): Promise<void> {
     const { value: deleted } = await this.router.write((on) => this.repo.delete(parseId(id), on));
     if (!deleted) throw ApiError.notFound('product');
+    await this.cache.invalidateProduct(id, 'deleted');
   }
 
   categories() {

@@ -1,0 +1,105 @@
+/**
+ * InvalidationBus: every API instance keeps its own L1, so a write must reach all of them. The writer
+ * publishes the invalidated keys on a Redis pub/sub channel; every subscriber (the writer included) drops
+ * them from L1.
+ *
+ * Pub/sub is fire-and-forget: a subscriber that is disconnected when a message is sent never sees it.
+ * So when the subscriber connection comes back after a loss, the instance drops its WHOLE L1 (`onResync`):
+ * a burst of misses instead of serving stale entries. The remaining staleness bound is the L1 TTL (a
+ * message lost on a live connection is not something Redis does, but the TTL caps it anyway).
+ * Alternative: CLIENT TRACKING with REDIRECT to a RESP2 connection (ioredis 6 drops RESP3 pushes).
+ */
+import type { Redis } from 'ioredis';
+import type { Histogram, Counter } from 'prom-client';
+import type { Metrics } from '#libs/core';
+
+export interface InvalidationMessage {
+  /** Full cache keys (namespace included). */
+  k: string[];
+  /** Sender instance id. */
+  src: string;
+  /** Sender clock (ms since epoch) when published: receivers observe the fan-out delay. */
+  t: number;
+}
+
+export class InvalidationBus {
+  private readonly handlers: Array<(key: string) => void> = [];
+  private readonly resyncHandlers: Array<() => void> = [];
+  private readonly sent: Counter<'channel'>;
+  private readonly received: Counter<'channel'>;
+  private readonly delay: Histogram<'channel'>;
+  private lostConnection = false;
+  private started = false;
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    readonly channel: string,
+    readonly instanceId: string,
+    metrics: Metrics,
+  ) {
+    this.sent = metrics.counter('cache_invalidations_sent_total', 'Invalidation messages published to the other instances', ['channel']);
+    this.received = metrics.counter('cache_invalidations_received_total', 'Invalidation messages received from other instances', ['channel']);
+    this.delay = metrics.histogram(
+      'cache_invalidation_delay_seconds',
+      'Publish-to-receive delay of L1 invalidation broadcasts (sender clock vs receiver clock)',
+      ['channel'],
+      [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    );
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.subscriber.on('message', (channel: string, raw: string) => this.onMessage(channel, raw));
+    this.subscriber.on('close', () => {
+      this.lostConnection = true;
+    });
+    this.subscriber.on('ready', () => {
+      if (!this.lostConnection) return;
+      this.lostConnection = false;
+      for (const h of this.resyncHandlers) h();
+    });
+    // Not awaited to completion when Redis is down at start: ioredis re-subscribes once connected.
+    await Promise.race([this.subscriber.subscribe(this.channel).catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+  }
+
+  onInvalidate(fn: (key: string) => void): void {
+    this.handlers.push(fn);
+  }
+
+  /** Called when the subscription was lost and is back: messages may have been missed. */
+  onResync(fn: () => void): void {
+    this.resyncHandlers.push(fn);
+  }
+
+  async publish(keys: string[]): Promise<void> {
+    const msg: InvalidationMessage = { k: keys, src: this.instanceId, t: Date.now() };
+    await this.publisher.publish(this.channel, JSON.stringify(msg));
+    this.sent.labels(this.channel).inc();
+  }
+
+  /** Receive-side: drop the keys from L1. Exposed for the delay measurement in tests. */
+  lastDelayMs: number | null = null;
+
+  private onMessage(channel: string, raw: string): void {
+    if (channel !== this.channel) return;
+    let msg: InvalidationMessage;
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      return;
+    }
+    if (!Array.isArray(msg.k)) return;
+    for (const key of msg.k) for (const h of this.handlers) h(key);
+    if (msg.src !== this.instanceId) {
+      this.received.labels(this.channel).inc();
+      this.lastDelayMs = Math.max(0, Date.now() - Number(msg.t));
+      this.delay.labels(this.channel).observe(this.lastDelayMs / 1000);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * ProductCache: the hot-products read path of the seed's Q1 ("a few popular products get most of the
+ * reads on one MySQL server: use a cache"), as two CacheAside key spaces sharing one Redis guard and one
+ * invalidation bus:
+ *  - `product:<id>`: the product document (or "absent", cached briefly);
+ *  - `catpage:<code>:<cursor>:<limit>`: a category list page as product IDS only, each product then read
+ *    through the product key space. A product update is therefore visible in lists at once; only a new
+ *    product joining a category waits for the page TTL (CACHE_LIST_TTL_MS), and a deleted one disappears
+ *    at once (its id reads as absent and is skipped).
+ * The loaders are plain functions: the caller decides where the read runs (primary today, a replica
+ * through ReplicaRouter later) without the cache knowing.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Metrics } from '#libs/core';
+import { CacheAside, type CacheMode, type CacheResult, type CacheSource } from './cache-aside.js';
+import { GuardedRedis } from './guarded-redis.js';
+import { InvalidationBus } from './invalidation-bus.js';
+
+export interface CacheSettings {
+  mode: CacheMode;
+  /** Key and channel prefix (the default is the catalog database name, so test and dev never share keys). */
+  prefix: string;
+  l1MaxEntries: number;
+  l1MaxBytes: number;
+  l1TtlMs: number;
+  l2TtlMs: number;
+  ttlJitterPct: number;
+  negativeTtlMs: number;
+  listTtlMs: number;
+  leaseMs: number;
+  leaseWaitMs: number;
+  redisTimeoutMs: number;
+  breakerFailures: number;
+  breakerCooldownMs: number;
+  xfetchBeta: number;
+}
+
+export interface ListPage {
+  ids: string[];
+  nextCursor: string | null;
+}
+
+export interface CategoryPage<P> {
+  /** false when the page loader said the category does not exist (cached negatively). */
+  found: boolean;
+  items: P[];
+  nextCursor: string | null;
+  source: CacheSource;
+}
+
+export class ProductCache<P extends { id: string; version: number }> {
+  readonly redis: GuardedRedis;
+  readonly bus: InvalidationBus | null;
+  readonly products: CacheAside<P>;
+  readonly pages: CacheAside<ListPage>;
+  readonly instanceId = randomUUID();
+
+  /**
+   * @param redis the redis-cache client (commands); @param subscriber a dedicated connection for the
+   * invalidation channel (a subscribed connection cannot run commands), owned and closed by this cache.
+   */
+  constructor(
+    readonly settings: CacheSettings,
+    redis: Redis,
+    private readonly subscriber: Redis | null,
+    metrics: Metrics,
+  ) {
+    this.redis = new GuardedRedis(redis, metrics, { timeoutMs: settings.redisTimeoutMs, failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs });
+    this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics) : null;
+    const common = {
+      prefix: settings.prefix,
+      mode: settings.mode,
+      l1: { maxEntries: settings.l1MaxEntries, maxBytes: settings.l1MaxBytes, ttlMs: settings.l1TtlMs },
+      lease: { ttlMs: settings.leaseMs, waitMs: settings.leaseWaitMs },
+      xfetchBeta: settings.xfetchBeta,
+    };
+    this.products = new CacheAside<P>({ ...common, name: 'product', versionOf: (p) => p.version, l2: { ttlMs: settings.l2TtlMs, jitterPct: settings.ttlJitterPct, negativeTtlMs: settings.negativeTtlMs } }, this.redis, this.bus, metrics);
+    this.pages = new CacheAside<ListPage>(
+      { ...common, name: 'catpage', l1: { ...common.l1, ttlMs: Math.min(settings.l1TtlMs, settings.listTtlMs) }, l2: { ttlMs: settings.listTtlMs, jitterPct: settings.ttlJitterPct, negativeTtlMs: settings.negativeTtlMs } },
+      this.redis,
+      this.bus,
+      metrics,
+    );
+  }
+
+  async start(): Promise<void> {
+    await this.bus?.start();
+  }
+
+  product(id: string, load: () => Promise<P | null>): Promise<CacheResult<P>> {
+    return this.products.get(id, load);
+  }
+
+  /** A page of a category's products; `loadIds` returns the page's ids (one indexed query). */
+  async categoryPage(code: string, cursor: string | null, limit: number, loadPage: () => Promise<ListPage | null>, loadProduct: (id: string) => Promise<P | null>): Promise<CategoryPage<P>> {
+    const page = await this.pages.get(`${code}:${cursor ?? ''}:${limit}`, loadPage);
+    const ids = page.value?.ids ?? [];
+    const items = await Promise.all(ids.map((id) => this.products.get(id, () => loadProduct(id))));
+    return { found: page.value !== null, items: items.map((r) => r.value).filter((p): p is P => p !== null), nextCursor: page.value?.nextCursor ?? null, source: page.source };
+  }
+
+  /**
+   * Call after the write committed (update, delete, and create: a new id may be negatively cached), with
+   * the version the write produced ('deleted' for a delete) so a lagging replica cannot refill the old row.
+   */
+  invalidateProduct(id: string, version?: number | 'deleted'): Promise<void> {
+    return this.products.invalidate(id, version);
+  }
+
+  async close(): Promise<void> {
+    this.products.close();
+    this.pages.close();
+    await this.bus?.close();
+    if (!this.bus) await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+  }
+}
