@@ -27,7 +27,8 @@ const STACK_DIR = path.resolve(process.env.STACK_DIR || DEFAULT_DIR);
 const CG_ROOT = `/sys/fs/cgroup/cpu/mallscale${STACK_DIR === DEFAULT_DIR ? '' : `-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`}`;
 const NODE_TIMEOUT_MS = 60_000;
 const IS_ROOT = process.getuid?.() === 0;
-const DEBIAN_PACKAGES = 'mariadb-server mariadb-client redis-server';
+// ffmpeg: the shorts model (libs/shorts-model) and its tests run the system ffmpeg/ffprobe.
+const DEBIAN_PACKAGES = 'mariadb-server mariadb-client redis-server ffmpeg';
 
 // ---------------------------------------------------------------- topology
 const TOPOLOGY = [
@@ -81,12 +82,13 @@ function findBinaries() {
     install: which('mariadb-install-db') || which('mysql_install_db'),
     client: which('mariadb') || which('mysql'),
     redis: which('redis-server'),
+    ffmpeg: which('ffmpeg') && which('ffprobe'),
   };
   if (b.server) {
     b.version = execFileSync(b.server, ['--version']).toString().trim();
     b.mysql8 = !/mariadb/i.test(b.version); // Debian's mysqld is MariaDB; real MySQL initialises itself
   }
-  const missing = Object.entries({ 'mariadbd/mysqld': b.server, 'mariadb/mysql client': b.client, 'redis-server': b.redis,
+  const missing = Object.entries({ 'mariadbd/mysqld': b.server, 'mariadb/mysql client': b.client, 'redis-server': b.redis, 'ffmpeg/ffprobe': b.ffmpeg,
     'mariadb-install-db': b.mysql8 ? 'n/a' : b.install }).filter(([, v]) => !v).map(([k]) => k);
   return { b, missing };
 }

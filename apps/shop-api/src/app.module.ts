@@ -6,6 +6,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { UsersController } from './users/users.controller.js';
 import { AdminController } from './admin/admin.controller.js';
 import { CatalogModule } from './catalog/catalog.module.js';
+import { ShortsModule } from './shorts/shorts.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
 import { OrdersModule } from './orders/orders.module.js';
 
@@ -20,6 +21,7 @@ export class AppModule {
         HealthModule,
         ConsistencyModule,
         CatalogModule,
+        ShortsModule,
         OrdersModule,
       ],
       controllers: [UsersController, AdminController],

@@ -1,13 +1,23 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { Settings, type AppConfig, type Logger } from '#libs/core';
+import { createRedis, Settings, type AppConfig, type Logger } from '#libs/core';
+import { createStorage, ObjectStorage } from '#libs/storage';
+import { JobProgressStream } from '#libs/shorts-model';
 import { ShortsProcessor, LOGGER } from './shorts.processor.js';
 
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
+    const redis = createRedis(config.redis.queueUrl, { connectionName: 'shorts-worker-events', maxRetriesPerRequest: 20 });
+    redis.on('error', (err) => logger.warn({ err }, 'redis-queue error'));
     return {
       module: WorkerModule,
-      providers: [{ provide: Settings, useValue: config }, { provide: LOGGER, useValue: logger }, ShortsProcessor],
+      providers: [
+        { provide: Settings, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: ObjectStorage, useValue: createStorage(config.storage) },
+        { provide: JobProgressStream, useValue: new JobProgressStream(redis, config.shorts.queue) },
+        ShortsProcessor,
+      ],
     };
   }
 }

@@ -223,7 +223,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       const maxWindowS = int(env, 'SHORTS_MAX_WINDOW_S', 60, 1, 600);
       if (maxWindowS < minWindowS) throw new ConfigError(`SHORTS_MAX_WINDOW_S (${maxWindowS}) must be at least SHORTS_MIN_WINDOW_S (${minWindowS})`);
       const queue = env.SHORTS_QUEUE || 'shorts';
-      if (!/^[A-Za-z0-9_\-]{1,64}$/.test(queue)) throw new ConfigError(`SHORTS_QUEUE must be 1-64 letters, digits, _ or - (got '${queue}')`);
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(queue)) throw new ConfigError(`SHORTS_QUEUE must be 1-64 letters, digits, _ or - (got '${queue}')`);
       return {
         maxUploadBytes: int(env, 'SHORTS_MAX_UPLOAD_BYTES', 2 * 1024 ** 3, 1),
         queue,

@@ -3,3 +3,4 @@ export * from './highlights.js';
 export * from './ffmpeg-shorts-model.js';
 export * from './zip.js';
 export * from './job-progress.js';
+export * from './synthetic-video.js';

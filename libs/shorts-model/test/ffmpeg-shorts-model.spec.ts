@@ -4,14 +4,14 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { chooseWindows, FfmpegShortsModel, ModelInputError, readZip, scoreSeconds, windowLength } from '#libs/shorts-model';
-import { decodesCleanly, ffprobe, makeTestVideo } from './fixtures.js';
+import { chooseWindows, FfmpegShortsModel, makeSyntheticVideo, ModelInputError, readZip, scoreSeconds, windowLength } from '#libs/shorts-model';
+import { decodesCleanly, ffprobe } from './fixtures.js';
 
 let dir: string;
 let video: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'shorts-model-'));
-  video = makeTestVideo(join(dir, 'in.mp4'), 60);
+  video = await makeSyntheticVideo(join(dir, 'in.mp4'), { seconds: 60 });
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

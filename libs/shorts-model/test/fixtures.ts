@@ -1,19 +1,5 @@
-/**
- * Test videos are generated at test time from ffmpeg's lavfi sources (no binary fixtures in git):
- * a moving test pattern whose hue jumps every 7 s (scene changes) and a tone that gets loud for 6 s in
- * every 20 (loudness peaks). Small (320x180, 15 fps, ultrafast) so the model runs in seconds on 2 cores.
- */
+/** ffprobe checks for the generated shorts (test videos come from makeSyntheticVideo: lavfi, no fixtures in git). */
 import { execFileSync } from 'node:child_process';
-
-export function makeTestVideo(file: string, seconds = 60, size = '320x180'): string {
-  execFileSync('ffmpeg', [
-    '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=15:duration=${seconds},hue=H=2*PI*floor(t/7)/5`,
-    '-f', 'lavfi', '-i', `aevalsrc=sin(440*2*PI*t)*(0.05+0.9*gt(mod(t\\,20)\\,14)):s=22050:d=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '32', '-g', '30', '-c:a', 'aac', '-b:a', '48k', '-shortest', file,
-  ]);
-  return file;
-}
 
 export interface ProbedStream {
   codec_type: string;

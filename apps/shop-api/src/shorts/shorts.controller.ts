@@ -1,0 +1,158 @@
+/**
+ * Shorts jobs as resources: My page (the user's jobs from the catalog DB), one job, its result archive,
+ * and its live progress over SSE. Another user's job answers 404.
+ * SSE: each event's id is its Redis stream id, so a reconnecting EventSource (Last-Event-ID header, or
+ * ?lastEventId= when the page reopens and builds a new EventSource) gets exactly the events after the
+ * last one it saw — replay, then tail — on whichever API instance it lands on. Heartbeat comments keep
+ * proxies from closing idle streams. The stream ends after DONE or FAILED.
+ */
+import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError, Settings, type Logger } from '#libs/core';
+import { isStreamId, JobProgressStream, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-model';
+import { ObjectStorage } from '#libs/storage';
+import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
+import { toErrorBody } from '../http/error.filter.js';
+import { LOGGER } from '../infra.module.js';
+import { ProgressHub } from './progress.hub.js';
+import { ShortsAuth } from './sse-auth.js';
+import { ShortsRepository, toJobDto } from './shorts.repository.js';
+
+const JOB_ID = /^[0-9a-f]{32}$/;
+
+@ApiTags('shorts')
+@Controller()
+export class ShortsController {
+  constructor(
+    private readonly repo: ShortsRepository,
+    private readonly storage: ObjectStorage,
+    private readonly progress: JobProgressStream,
+    private readonly hub: ProgressHub,
+    private readonly auth: ShortsAuth,
+    private readonly config: Settings,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  private async ownJob(id: string, user: AuthUser) {
+    const job = JOB_ID.test(id) ? await this.repo.findForUser(id, user.id) : undefined;
+    if (!job) throw ApiError.notFound('job');
+    return job;
+  }
+
+  @ApiBearerAuth()
+  @UseGuards(AuthGuard)
+  @Get(['me/shorts/jobs', 'shorts/jobs'])
+  async list(@CurrentUser() user: AuthUser) {
+    return { jobs: (await this.repo.listForUser(user.id)).map(toJobDto) };
+  }
+
+  @ApiBearerAuth()
+  @UseGuards(AuthGuard)
+  @Get('shorts/jobs/:id')
+  async one(@Param('id') id: string, @CurrentUser() user: AuthUser) {
+    return toJobDto(await this.ownJob(id, user));
+  }
+
+  @ApiBearerAuth()
+  @UseGuards(AuthGuard)
+  @Post('shorts/events-token')
+  async eventsToken(@CurrentUser() user: AuthUser) {
+    return this.auth.issueSseToken(user);
+  }
+
+  @ApiBearerAuth()
+  @UseGuards(AuthGuard)
+  @Get('shorts/jobs/:id/result')
+  async result(@Param('id') id: string, @CurrentUser() user: AuthUser, @Res() reply: FastifyReply) {
+    const job = await this.ownJob(id, user);
+    if (job.status !== 'DONE' || !job.result_key) throw ApiError.conflict(`the job is ${job.status}: its result is not ready`);
+    const head = await this.storage.head(job.result_key);
+    if (!head) throw ApiError.notFound('result');
+    const name = job.file_name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || 'video';
+    await reply
+      .header('content-type', 'application/zip')
+      .header('content-length', String(head.size))
+      .header('content-disposition', `attachment; filename="${name}-shorts.zip"`)
+      .send(await this.storage.get(job.result_key));
+  }
+
+  @Get('shorts/jobs/:id/events')
+  async events(
+    @Param('id') id: string,
+    @Query('token') token: string | undefined,
+    @Query('lastEventId') lastEventIdQuery: string | undefined,
+    @Headers('last-event-id') lastEventIdHeader: string | undefined,
+    @Req() req: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
+    let job;
+    try {
+      const user = await this.auth.authenticate(req.headers, token, true);
+      job = await this.ownJob(id, user);
+    } catch (e) {
+      const { status, body } = toErrorBody(e, req.id);
+      return reply.status(status).send(body);
+    }
+    const given = lastEventIdHeader ?? lastEventIdQuery;
+    let cursor = isStreamId(given) ? given : undefined;
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+      'x-request-id': req.id,
+    });
+    raw.write('retry: 2000\n\n');
+
+    let closed = false;
+    let busy = false;
+    let again = false;
+    const write = (ev: StoredProgressEvent) => raw.write(`id: ${ev.id}\nevent: progress\ndata: ${JSON.stringify(ev.event)}\n\n`);
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      clearInterval(heartbeat);
+      unlisten();
+      raw.end();
+    };
+    const flush = async (): Promise<void> => {
+      if (closed) return;
+      if (busy) {
+        again = true;
+        return;
+      }
+      busy = true;
+      try {
+        do {
+          again = false;
+          const events = await this.progress.after(id, cursor);
+          if (events.length === 0 && cursor === undefined && TERMINAL_STEPS.includes(job.status as any)) {
+            // The stream expired (7 days after the end): the DB row still answers.
+            raw.write(`event: progress\ndata: ${JSON.stringify({ jobId: id, step: job.status, percent: job.progress, reason: job.reason ?? undefined, at: Date.now() })}\n\n`);
+            return close();
+          }
+          for (const ev of events) {
+            write(ev);
+            cursor = ev.id;
+            if (TERMINAL_STEPS.includes(ev.event.step)) return close();
+          }
+        } while (again && !closed);
+      } catch (err) {
+        this.logger.warn({ err, jobId: id }, 'sse flush failed');
+      } finally {
+        busy = false;
+      }
+    };
+    const unlisten = this.hub.listen(id, () => void flush());
+    // The heartbeat also re-reads the stream: a wake-up lost on the way costs latency, never an event.
+    const heartbeat = setInterval(() => {
+      raw.write(': heartbeat\n\n');
+      void flush();
+    }, this.config.shorts.heartbeatMs);
+    req.raw.on('close', close);
+    await flush();
+  }
+}

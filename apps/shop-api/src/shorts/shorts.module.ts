@@ -1,0 +1,28 @@
+import { Module } from '@nestjs/common';
+import { RedisClients, Settings } from '#libs/core';
+import { createStorage, ObjectStorage } from '#libs/storage';
+import { JobProgressStream } from '#libs/shorts-model';
+import { ShortsController } from './shorts.controller.js';
+import { ShortsRepository } from './shorts.repository.js';
+import { ShortsService } from './shorts.service.js';
+import { ShortsAuth } from './sse-auth.js';
+import { TusUploadMount } from './tus-upload.mount.js';
+import { ProgressHub } from './progress.hub.js';
+import { ShortsProgressConsumer } from './progress.consumer.js';
+import { WebController } from './web.controller.js';
+
+@Module({
+  controllers: [ShortsController, WebController],
+  providers: [
+    { provide: ObjectStorage, inject: [Settings], useFactory: (c: Settings) => createStorage(c.storage) },
+    { provide: JobProgressStream, inject: [Settings, RedisClients], useFactory: (c: Settings, r: RedisClients) => new JobProgressStream(r.queue, c.shorts.queue) },
+    ShortsRepository,
+    ShortsService,
+    ShortsAuth,
+    TusUploadMount,
+    ProgressHub,
+    ShortsProgressConsumer,
+  ],
+  exports: [ShortsService, JobProgressStream, ObjectStorage],
+})
+export class ShortsModule {}

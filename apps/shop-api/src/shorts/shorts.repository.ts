@@ -1,0 +1,75 @@
+/**
+ * shorts_jobs on the catalog primary (My page must show a job the moment its upload completes, so it
+ * reads the primary, not a lagging replica). The SQL is the design: INSERT IGNORE on the upload id makes
+ * job creation idempotent; the progress UPDATE only moves forward in stream order.
+ */
+import { Injectable } from '@nestjs/common';
+import { DbNodes } from '#libs/db';
+import { sortableStreamId, type ProgressEvent } from '#libs/shorts-model';
+
+export interface ShortsJobRow {
+  id: string;
+  user_id: string;
+  file_name: string;
+  size_bytes: string;
+  source_key: string;
+  status: string;
+  progress: number;
+  reason: string | null;
+  result_key: string | null;
+  attempt: number;
+  last_event_id: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+@Injectable()
+export class ShortsRepository {
+  constructor(private readonly db: DbNodes) {}
+
+  /** true when this call created the row (false: it already existed — a repeated completion). */
+  async insert(job: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string }): Promise<boolean> {
+    const res = await this.db.primary.ds.query(
+      'INSERT IGNORE INTO shorts_jobs (id, user_id, file_name, size_bytes, source_key) VALUES (?, ?, ?, ?, ?)',
+      [job.id, job.userId, job.fileName, job.sizeBytes, job.sourceKey],
+    );
+    return res.affectedRows === 1;
+  }
+
+  async findForUser(id: string, userId: string): Promise<ShortsJobRow | undefined> {
+    const [row] = await this.db.primary.ds.query('SELECT * FROM shorts_jobs WHERE id = ? AND user_id = ?', [id, userId]);
+    return row;
+  }
+
+  async listForUser(userId: string, limit = 50): Promise<ShortsJobRow[]> {
+    return this.db.primary.ds.query('SELECT * FROM shorts_jobs WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ?', [userId, limit]);
+  }
+
+  /** Applies one progress event unless a later one (by stream id) was applied already. */
+  async applyEvent(streamId: string, e: ProgressEvent): Promise<boolean> {
+    const sid = sortableStreamId(streamId);
+    const res = await this.db.primary.ds.query(
+      `UPDATE shorts_jobs
+          SET status = ?, progress = ?, reason = ?, result_key = COALESCE(?, result_key), attempt = ?, last_event_id = ?
+        WHERE id = ? AND last_event_id < ?`,
+      [e.step, Math.max(0, Math.min(100, Math.round(e.percent))), e.reason ?? null, e.resultKey ?? null, e.attempt ?? 0, sid, e.jobId, sid],
+    );
+    return res.affectedRows === 1;
+  }
+}
+
+export function toJobDto(r: ShortsJobRow) {
+  return {
+    id: r.id,
+    fileName: r.file_name,
+    sizeBytes: Number(r.size_bytes),
+    status: r.status,
+    progress: r.progress,
+    reason: r.reason,
+    attempt: r.attempt,
+    resultUrl: r.status === 'DONE' && r.result_key ? `/shorts/jobs/${r.id}/result` : null,
+    eventsUrl: `/shorts/jobs/${r.id}/events`,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

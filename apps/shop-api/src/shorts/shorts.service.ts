@@ -1,0 +1,51 @@
+/**
+ * ShortsService: what happens when an upload completes (seed Q2.b: "when the upload completes, publish
+ * an event to an event queue; the model server subscribes to it and downloads the file"): a job row, a
+ * QUEUED event, and a BullMQ job whose id IS the job id — BullMQ ignores a second add with the same id,
+ * so a repeated completion cannot enqueue twice.
+ */
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { RedisClients, Settings } from '#libs/core';
+import { JobProgressStream } from '#libs/shorts-model';
+import { ShortsRepository } from './shorts.repository.js';
+
+export interface ShortsJobData {
+  jobId: string;
+  userId: string;
+  sourceKey: string;
+}
+
+@Injectable()
+export class ShortsService implements OnApplicationShutdown {
+  readonly queue: Queue<ShortsJobData>;
+
+  constructor(
+    private readonly config: Settings,
+    redis: RedisClients,
+    private readonly repo: ShortsRepository,
+    private readonly progress: JobProgressStream,
+  ) {
+    this.queue = new Queue<ShortsJobData>(config.shorts.queue, { connection: redis.queue });
+  }
+
+  async createJob(input: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string }): Promise<void> {
+    const created = await this.repo.insert(input);
+    if (created) await this.progress.append({ jobId: input.id, step: 'QUEUED', percent: 0 });
+    await this.queue.add(
+      'generate',
+      { jobId: input.id, userId: input.userId, sourceKey: input.sourceKey },
+      {
+        jobId: input.id,
+        attempts: this.config.shorts.attempts,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: { age: 7 * 24 * 3600 },
+        removeOnFail: { age: 30 * 24 * 3600 },
+      },
+    );
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * TusUploadMount: the tus resumable-upload protocol (@tus/server) mounted in shop-api at
+ * /shorts/uploads. The browser sends the video to object storage through the API, never to a model
+ * server (seed Q2). Every request is authenticated (bearer token) and an upload belongs to the user who
+ * created it: another user's upload answers 404. Upload-Length over SHORTS_MAX_UPLOAD_BYTES -> 413.
+ * A RedisLocker serialises requests on one upload across API instances; the store is the storage port.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Server as TusServer } from '@tus/server';
+import type { Upload } from '@tus/utils';
+import type { Redis } from 'ioredis';
+import { ApiError, createRedis, RedisClients, Settings, type Logger } from '#libs/core';
+import { ObjectStorage } from '#libs/storage';
+import type { AuthUser } from '../auth/auth.guard.js';
+import { toErrorBody } from '../http/error.filter.js';
+import { LOGGER } from '../infra.module.js';
+import { RedisLocker } from './redis-locker.js';
+import { ShortsAuth } from './sse-auth.js';
+import { ShortsService } from './shorts.service.js';
+import { sourceKeyOf, StorageTusStore } from './storage-tus.store.js';
+
+export const UPLOAD_PATH = '/shorts/uploads';
+
+@Injectable()
+export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
+  private readonly users = new WeakMap<IncomingMessage, AuthUser>();
+  private subscriber?: Redis;
+  store!: StorageTusStore;
+  tus!: TusServer;
+
+  constructor(
+    private readonly host: HttpAdapterHost,
+    private readonly config: Settings,
+    private readonly redis: RedisClients,
+    private readonly storage: ObjectStorage,
+    private readonly auth: ShortsAuth,
+    private readonly shorts: ShortsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.storage.ensureReady();
+    this.subscriber = createRedis(this.config.redis.queueUrl, { connectionName: 'shop-api-tus-locks' });
+    this.subscriber.on('error', () => undefined);
+    this.store = new StorageTusStore(this.storage);
+    this.tus = new TusServer({
+      path: UPLOAD_PATH,
+      datastore: this.store,
+      locker: new RedisLocker(this.redis.queue, this.subscriber, this.config.shorts.queue),
+      maxSize: this.config.shorts.maxUploadBytes,
+      relativeLocation: true,
+      respectForwardedHeaders: true,
+      onUploadCreate: async (req, upload) => this.onCreate(req, upload),
+      onUploadFinish: async (_req, upload) => {
+        await this.onFinish(upload);
+        return {};
+      },
+    });
+    const fastify = this.host.httpAdapter.getInstance<FastifyInstance>();
+    // Leave PATCH bodies unread: tus streams them straight into storage.
+    fastify.addContentTypeParser('application/offset+octet-stream', (_req, _payload, done) => done(null));
+    const handler = (req: FastifyRequest, reply: FastifyReply) => this.handle(req, reply);
+    const methods = ['POST', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+    fastify.route({ method: [...methods], url: UPLOAD_PATH, handler });
+    fastify.route({ method: [...methods], url: `${UPLOAD_PATH}/:id`, handler });
+  }
+
+  private async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      if (req.method !== 'OPTIONS') {
+        const user = await this.auth.authenticate(req.headers);
+        const id = (req.params as { id?: string }).id;
+        if (id) {
+          const upload = await this.store.getUpload(id).catch(() => undefined);
+          if (!upload || upload.metadata?.userId !== user.id) throw ApiError.notFound('upload');
+        }
+        this.users.set(req.raw, user);
+      }
+    } catch (e) {
+      const { status, body } = toErrorBody(e, req.id);
+      await reply.status(status).header('tus-resumable', '1.0.0').send(body);
+      return;
+    }
+    reply.hijack();
+    await this.tus.handle(req.raw, reply.raw);
+  }
+
+  private async onCreate(req: any, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
+    const raw: IncomingMessage | undefined = req.runtime?.node?.req ?? req.node?.req;
+    const user = raw ? this.users.get(raw) : undefined;
+    if (!user) throw { status_code: 401, body: 'unauthorized\n' };
+    const fileName = String(upload.metadata?.filename ?? upload.metadata?.name ?? 'video').slice(0, 255);
+    // Ownership is the server's word, never the client's metadata.
+    return { metadata: { ...upload.metadata, filename: fileName, userId: user.id } };
+  }
+
+  private async onFinish(upload: Upload): Promise<void> {
+    const userId = upload.metadata?.userId;
+    if (!userId) throw { status_code: 500, body: 'upload without owner\n' };
+    await this.shorts.createJob({ id: upload.id, userId, fileName: String(upload.metadata?.filename ?? 'video'), sizeBytes: upload.size ?? upload.offset, sourceKey: sourceKeyOf(upload.id) });
+    this.logger.info({ jobId: upload.id, userId }, 'upload complete, shorts job queued');
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.subscriber?.quit().catch(() => this.subscriber?.disconnect());
+  }
+}

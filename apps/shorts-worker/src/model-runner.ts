@@ -1,0 +1,40 @@
+/**
+ * The model's own process. ShortsProcessor forks this file per job so that whatever the model does on
+ * the CPU (the reference model spawns ffmpeg; a pure-JS or native model might block), the worker's event
+ * loop stays free to renew the BullMQ job lock. It calls the model exactly as the seed defines it:
+ * (input stream, output directory). If the worker dies (even SIGKILL) the IPC channel closes and this
+ * process aborts the model (killing ffmpeg) and exits, so no orphan keeps burning CPU.
+ */
+import { createReadStream } from 'node:fs';
+import { FfmpegShortsModel, ModelInputError, type FfmpegShortsModelOptions } from '#libs/shorts-model';
+
+export type RunnerRequest = { input: string; outputDir: string; model: FfmpegShortsModelOptions };
+export type RunnerMessage =
+  | { type: 'progress'; percent: number; stage: string }
+  | { type: 'done'; archivePath: string }
+  | { type: 'error'; inputError: boolean; message: string };
+
+const abort = new AbortController();
+const send = (m: RunnerMessage) => {
+  if (process.connected) process.send?.(m);
+};
+
+process.on('disconnect', () => {
+  abort.abort();
+  setTimeout(() => process.exit(1), 500).unref();
+});
+
+process.once('message', async (req: RunnerRequest) => {
+  try {
+    const model = new FfmpegShortsModel(req.model);
+    const { archivePath } = await model.generate(createReadStream(req.input), req.outputDir, {
+      signal: abort.signal,
+      onProgress: (percent, stage) => send({ type: 'progress', percent, stage }),
+    });
+    send({ type: 'done', archivePath });
+  } catch (e) {
+    send({ type: 'error', inputError: e instanceof ModelInputError, message: (e as Error).message });
+  } finally {
+    process.disconnect?.();
+  }
+});
