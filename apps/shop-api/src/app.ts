@@ -12,6 +12,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
 import { ErrorFilter } from './http/error.filter.js';
+import { PinoNestLogger } from './http/pino-nest-logger.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -32,7 +33,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     },
   } as any);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, logger, metrics), adapter, {
-    logger: config.env === 'test' ? ['error'] : ['error', 'warn', 'log'],
+    // Silent while wiring up: a failed start-up is reported by main.ts in one sentence, not a stack trace.
+    logger: false,
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
@@ -44,6 +46,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     metrics.httpDuration.labels(req.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
   });
   // Errors raised by Fastify itself (bad JSON, body too large) reach ErrorFilter through Nest's error handler.
+  app.useLogger(new PinoNestLogger(logger));
   app.useGlobalFilters(new ErrorFilter(logger));
   app.useGlobalPipes(
     new ValidationPipe({

@@ -85,10 +85,13 @@ export class ProductsRepository {
   async update(id: string, fields: Partial<{ name: string; priceCents: number; stock: number; attributes: Record<string, unknown> }>, on: Runner = this.primary): Promise<boolean> {
     const sets: string[] = [];
     const params: unknown[] = [];
-    if (fields.name !== undefined) (sets.push('name = ?'), params.push(fields.name));
-    if (fields.priceCents !== undefined) (sets.push('price_cents = ?'), params.push(fields.priceCents));
-    if (fields.stock !== undefined) (sets.push('stock = ?'), params.push(fields.stock));
-    if (fields.attributes !== undefined) (sets.push('attributes = ?'), params.push(JSON.stringify(fields.attributes)));
+    const columns = { name: 'name', priceCents: 'price_cents', stock: 'stock', attributes: 'attributes' } as const;
+    for (const [key, column] of Object.entries(columns)) {
+      const value = fields[key as keyof typeof columns];
+      if (value === undefined) continue;
+      sets.push(`${column} = ?`);
+      params.push(key === 'attributes' ? JSON.stringify(value) : value);
+    }
     sets.push('version = version + 1');
     const res = await on.query(`UPDATE products SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
     return Number(res.affectedRows ?? res[1] ?? 0) > 0;
