@@ -35,6 +35,9 @@ export interface Scenario {
   setup?: (ctx: BenchContext) => Promise<unknown>;
   /** Called before each mode (after its target is up): e.g. to empty a cache. */
   beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
+  /** Around the measured run only (not the warm-up): `after` returns extra numbers for the mode's row (e.g. a server-side query rate). */
+  beforeMeasure?: (ctx: BenchContext, mode: string, data: unknown) => Promise<unknown>;
+  afterMeasure?: (ctx: BenchContext, mode: string, data: unknown, state: unknown, durationS: number, result: ModeResult) => Promise<Record<string, number> | void>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
 }
 
@@ -42,6 +45,8 @@ export interface BenchContext {
   root: string;
   baseUrl?: string;
   log: (msg: string) => void;
+  /** Dynamic import from the runner (scenarios stay import-free so k6 can read them), e.g. ctx.load('mysql2/promise'). */
+  load: (specifier: string) => Promise<any>;
 }
 
 export interface ModeResult {
@@ -50,6 +55,8 @@ export interface ModeResult {
   p99_ms: number;
   errors: number;
   requests: number;
+  /** Scenario-specific numbers from afterMeasure. */
+  extra?: Record<string, number>;
 }
 
 function seconds(s: string): number {
@@ -95,7 +102,8 @@ async function waitHttp(url: string, timeoutMs = 60000): Promise<void> {
   }
 }
 
-let nextPort = 39100;
+// BENCH_PORT_BASE: two benchmarks on one box (e.g. against two stacks) must not race for the same ports.
+let nextPort = Number(process.env.BENCH_PORT_BASE || 39100);
 export async function startTarget(root: string, mode: ModeDef, index = 0): Promise<{ url: string; proc: ChildProcess }> {
   const port = nextPort++;
   const entry = mode.target === 'bare' ? join(root, 'load-tests/runner/bare-server.mjs') : join(root, 'dist/apps/shop-api/src/main.js');
@@ -167,7 +175,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   const modes = opts.modes ? opts.modes.split(',') : Object.keys(scenario.modes);
   for (const m of modes) if (!scenario.modes[m]) throw new Error(`scenario ${name} has no mode '${m}' (modes: ${Object.keys(scenario.modes).join(', ')})`);
   const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
-  const ctx: BenchContext = { root, log };
+  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier) };
   const startedAt = new Date().toISOString();
   log(`${scenario.description}; ${modes.length} modes × (${warmupS}s warm-up + ${durationS}s), ${connections} connections`);
   const data = scenario.setup ? await scenario.setup(ctx) : {};
@@ -184,7 +192,10 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         log(`mode ${mode}: warm-up ${warmupS}s`);
         if (warmupS > 0) await fire(scenario, mode, targets.map((t) => t.url), data, connections, warmupS, 1000 + i);
         log(`mode ${mode}: measuring ${durationS}s`);
+        const measureState = scenario.beforeMeasure ? await scenario.beforeMeasure(ctx, mode, data) : undefined;
         results[mode] = await fire(scenario, mode, targets.map((t) => t.url), data, connections, durationS, 1 + i);
+        const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, measureState, durationS, results[mode]) : undefined;
+        if (extra) results[mode].extra = extra;
         log(`mode ${mode}: ${results[mode].rps} req/s, p99 ${results[mode].p99_ms} ms, ${results[mode].errors} errors`);
       } finally {
         await Promise.all(targets.map((t) => stopTarget(t.proc)));
@@ -208,15 +219,22 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   };
   mkdirSync(join(root, 'load-tests/results'), { recursive: true });
   const file = join(root, 'load-tests/results', `${name}.json`);
-  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  // --write false: a CI smoke run asserts its own ratio without replacing the documented results.
+  if (opts.write !== 'false') writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(markdown(out));
-  console.log(`\nwritten ${file}`);
+  if (opts.write !== 'false') console.log(`\nwritten ${file}`);
   return out;
 }
 
 export function markdown(out: { scenario: string; modes: Record<string, ModeResult>; ratios: Record<string, number> }): string {
-  const lines = [`### ${out.scenario}`, '', '| mode | req/s | p50 ms | p99 ms | errors |', '|---|---:|---:|---:|---:|'];
-  for (const [m, r] of Object.entries(out.modes)) lines.push(`| ${m} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |`);
+  const extras = [...new Set(Object.values(out.modes).flatMap((r) => Object.keys(r.extra ?? {})))];
+  const lines = [
+    `### ${out.scenario}`,
+    '',
+    `| mode | req/s | p50 ms | p99 ms | errors |${extras.map((e) => ` ${e} |`).join('')}`,
+    `|---|---:|---:|---:|---:|${extras.map(() => '---:|').join('')}`,
+  ];
+  for (const [m, r] of Object.entries(out.modes)) lines.push(`| ${m} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |${extras.map((e) => ` ${r.extra?.[e] ?? '-'} |`).join('')}`);
   if (Object.keys(out.ratios).length) {
     lines.push('', '| ratio | value |', '|---|---:|');
     for (const [k, v] of Object.entries(out.ratios)) lines.push(`| ${k} | ${v} |`);

@@ -1,0 +1,91 @@
+// Scenario `replica-reads` (seed Q3, docs/q3-replication-routing.md): do replicas scale reads?
+// GET /products/:id with the product cache off (CACHE_MODE=off) so every request is one PK read on the
+// database, and every database node CPU-capped equally by the native stack (0.1 CPU, 10 ms CFS period),
+// so the database, not this 2-core box, is the bottleneck. Modes: the API with no replicas configured
+// (all reads on the primary), with one replica, with two (ReplicaRouter round-robin). Two API processes
+// per mode, so a single Node event loop is never the limit. Per mode the runner also reports the
+// primary's own SELECT rate (Com_select delta over the measured seconds): with replicas it should fall
+// to ~0, which is the point of routing.
+// Plain ESM without imports: read by k6 (load-tests/k6/replica-reads.js) and by the Node runner.
+const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
+const LOCAL = (port) => `mysql://mallscale:mallscale@127.0.0.1:${port}/mallscale`;
+const PRIMARY = env.DB_PRIMARY_URL || LOCAL(3307);
+const REPLICAS = (env.DB_REPLICA_URLS || `${LOCAL(3308)},${LOCAL(3309)}`).split(',').filter(Boolean);
+const PRODUCTS = 2000;
+const CPU = Number(env.BENCH_DB_CPU || 0.1);
+const api = (replicas) => ({ target: 'api', dbCpu: CPU, instances: 2, env: { CACHE_MODE: 'off', DB_REPLICA_URLS: replicas.join(','), LOG_LEVEL: 'error' } });
+
+async function connect(ctx, url) {
+  const mysql = await ctx.load('mysql2/promise');
+  const u = new URL(url);
+  return mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) });
+}
+
+async function comSelect(conn) {
+  const [rows] = await conn.query("SHOW GLOBAL STATUS LIKE 'Com_select'");
+  return Number(rows[0].Value);
+}
+
+export default {
+  name: 'replica-reads',
+  description: `GET /products/:id, cache off, DB nodes capped at ${CPU} CPU: primary only vs one vs two replicas`,
+  duration: '15s',
+  warmup: '5s',
+  connections: 64,
+  modes: {
+    'primary-only': api([]),
+    'one-replica': api(REPLICAS.slice(0, 1)),
+    'two-replicas': api(REPLICAS.slice(0, 2)),
+  },
+  ratios: {
+    one_replica_vs_primary: ['one-replica', 'primary-only'],
+    two_replicas_vs_primary: ['two-replicas', 'primary-only'],
+  },
+  // Node runner only: make sure PRODUCTS products exist (migrations are `npm run migrate`), wait for replicas.
+  async setup(ctx) {
+    const conn = await connect(ctx, PRIMARY);
+    try {
+      await conn.query("INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('bench-replica', 'Replica benchmark', '{\"type\":\"object\"}')");
+      const [[cat]] = await conn.query("SELECT id FROM categories WHERE code = 'bench-replica'");
+      const [[{ n }]] = await conn.query('SELECT COUNT(*) AS n FROM products WHERE category_id = ?', [cat.id]);
+      for (let i = Number(n); i < PRODUCTS; i += 500) {
+        const rows = Array.from({ length: Math.min(500, PRODUCTS - i) }, (_, k) => [cat.id, `Replica bench product ${i + k}`, 1000 + ((i + k) % 9000), 100, JSON.stringify({ color: 'red', n: i + k })]);
+        await conn.query('INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
+      }
+      const [ids] = await conn.query('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, PRODUCTS]);
+      let pos = null;
+      try {
+        [[{ pos }]] = await conn.query('SELECT @@gtid_binlog_pos AS pos'); // MariaDB; MySQL catches up during the warm-up
+      } catch {
+        /* MySQL */
+      }
+      for (const url of pos ? REPLICAS : []) {
+        const r = await connect(ctx, url);
+        try {
+          await r.query('SELECT MASTER_GTID_WAIT(?, 60)', [pos]);
+        } finally {
+          await r.end();
+        }
+      }
+      ctx.log(`${ids.length} products in category bench-replica`);
+      return { ids: ids.map((r) => String(r.id)) };
+    } finally {
+      await conn.end();
+    }
+  },
+  async beforeMeasure(ctx) {
+    const conn = await connect(ctx, PRIMARY);
+    return { conn, before: await comSelect(conn) };
+  },
+  async afterMeasure(_ctx, _mode, _data, state, durationS) {
+    const after = await comSelect(state.conn);
+    await state.conn.end();
+    return { primary_selects_per_s: Math.round((after - state.before) / durationS) };
+  },
+  request(rand, data) {
+    const ids = data && data.ids && data.ids.length ? data.ids : null;
+    // k6 has no setup data: ids are then drawn from 1..PRODUCTS (seed the database with the Node runner first).
+    const id = ids ? ids[Math.floor(rand() * ids.length)] : String(1 + Math.floor(rand() * PRODUCTS));
+    return { method: 'GET', path: `/products/${id}`, name: 'GET /products/:id' };
+  },
+};
