@@ -8,7 +8,7 @@
  */
 import { hash } from '@node-rs/argon2';
 import { loadConfig, type AppConfig } from '#libs/core';
-import { bucketOf, DbNodes, decodeOrderId, OrderIdGenerator, OrderShardRouter } from '#libs/db';
+import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
 
 const args = process.argv.slice(2);
@@ -161,7 +161,7 @@ async function seedOrders(db: DbNodes, total: number, r: () => number): Promise<
   await router.reload();
   const [{ maxUser }] = await db.primary.ds.query('SELECT COALESCE(MAX(id), 1) AS maxUser FROM users');
   const [{ maxProduct }] = await db.primary.ds.query('SELECT COALESCE(MAX(id), 1) AS maxProduct FROM products');
-  const ids = new OrderIdGenerator();
+  let seq = 0;
   const yearMs = 365 * 86400000;
   const now = Date.now();
   const batch = 5000;
@@ -177,7 +177,9 @@ async function seedOrders(db: DbNodes, total: number, r: () => number): Promise<
       const bucket = bucketOf(userId);
       const shard = router.shardForBucketSync(bucket);
       const ts = now - Math.floor(r() * yearMs);
-      const id = ids.next(bucket, ts);
+      // Past times in random order: encode directly. OrderIdGenerator would read an older time as a clock step
+      // back and keep issuing ids at the newest time seen, piling every seeded order into the last month.
+      const id = encodeOrderId(ts, bucket, seq++ & 4095);
       const created = new Date(decodeOrderId(id).timestampMs);
       const lines = 1 + Math.floor(r() * 3);
       let total = 0;

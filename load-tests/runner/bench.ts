@@ -20,6 +20,8 @@ export interface ModeDef {
   env?: Record<string, string>;
   /** Cap every database node of the native stack to this share of one core for this mode (0.1 = 10%). */
   dbCpu?: number | null;
+  /** Only cap these native-stack nodes (e.g. ['shard-0','shard-1']); the other database nodes run uncapped. Default: all. */
+  dbCpuNodes?: string[];
   /** Number of shop-api processes behind a round-robin (default 1). */
   instances?: number;
 }
@@ -38,6 +40,8 @@ export interface Scenario {
   /** Around the measured run only (not the warm-up): `after` returns extra numbers for the mode's row (e.g. a server-side query rate). */
   beforeMeasure?: (ctx: BenchContext, mode: string, data: unknown) => Promise<unknown>;
   afterMeasure?: (ctx: BenchContext, mode: string, data: unknown, state: unknown, durationS: number, result: ModeResult) => Promise<Record<string, number> | void>;
+  /** A measurement that is not an HTTP load (e.g. database experiments): returns its own modes/ratios/tables. */
+  run?: (ctx: BenchContext, opts: Record<string, string>) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown }>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
 }
 
@@ -169,6 +173,7 @@ async function fire(scenario: Scenario, mode: string, urls: string[], data: unkn
 export async function runBench(name: string, opts: Record<string, string> = {}): Promise<any> {
   const root = repoRoot();
   const scenario: Scenario = (await import(pathToFileURL(join(root, 'load-tests/scenarios', `${name}.js`)).href)).default;
+  if (scenario.run) return runCustom(root, name, scenario, opts);
   const durationS = seconds(opts.duration ?? scenario.duration ?? '10s');
   const warmupS = seconds(opts.warmup ?? scenario.warmup ?? '3s');
   const connections = Number(opts.connections ?? scenario.connections ?? 64);
@@ -184,7 +189,10 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   try {
     for (const [i, mode] of modes.entries()) {
       const def = scenario.modes[mode];
-      if (stack) await stack.setCpuCap(def.dbCpu ?? 'off');
+      if (stack) {
+        await stack.setCpuCap('off');
+        if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu, def.dbCpuNodes);
+      }
       const targets = await Promise.all(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
       try {
         ctx.baseUrl = targets[0].url;
@@ -223,6 +231,20 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   if (opts.write !== 'false') writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(markdown(out));
   if (opts.write !== 'false') console.log(`\nwritten ${file}`);
+  return out;
+}
+
+async function runCustom(root: string, name: string, scenario: Scenario, opts: Record<string, string>) {
+  const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
+  const startedAt = new Date().toISOString();
+  log(scenario.description);
+  const r = await scenario.run!({ root, log, load: (specifier) => import(specifier) }, opts);
+  const out = { scenario: name, description: scenario.description, startedAt, machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version }, settings: opts, modes: r.modes ?? {}, ratios: r.ratios, tables: r.tables ?? [], details: r.details };
+  mkdirSync(join(root, 'load-tests/results'), { recursive: true });
+  const file = join(root, 'load-tests/results', `${name}.json`);
+  writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log([...(r.tables ?? []), markdown({ scenario: name, modes: out.modes, ratios: out.ratios })].join('\n\n'));
+  console.log(`\nwritten ${file}`);
   return out;
 }
 

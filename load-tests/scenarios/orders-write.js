@@ -1,0 +1,95 @@
+// Scenario `orders-write`: POST /orders throughput with 1 vs 2 order shards, the database nodes CPU-capped
+// equally (0.1 CPU each) by the native stack so the databases, not this 2-core box, are the bottleneck.
+// Two pairs of modes:
+//   one_shard / two_shards                   caps the shards only: what adding a shard buys for the order write
+//   one_shard_catalog_capped / two_shards_…  caps the catalog primary too: every order also reserves stock
+//                                            there (a conditional UPDATE), and that single node caps the scaling
+// Each mode runs shop-api against its own catalog database (bucket map: all buckets on shard 0, or
+// split over shards 0 and 1) and the same bench shard database. Plain ESM without imports (read by k6 too);
+// setup() runs in Node only. Private stack: STACK_DIR + STACK_PORT_* are honoured (see docker/local/stack.mjs).
+const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
+const url = (p, db) => `mysql://mallscale:mallscale@127.0.0.1:${p}/${db}`;
+const SECRET = 'orders-write-bench-secret-0123456789abcdef';
+const USERS = 5000;
+const PRODUCTS = 500;
+
+function env(shards) {
+  const primary = port('PRIMARY', 3307);
+  const shardUrls = [url(port('SHARD_0', 3310), 'mallscale_bench_ow'), url(port('SHARD_1', 3311), 'mallscale_bench_ow')].slice(0, shards);
+  return {
+    DB_PRIMARY_URL: url(primary, `mallscale_bench_ow${shards}`),
+    DB_REPLICA_URLS: '',
+    DB_SHARD_URLS: shardUrls.join(','),
+    JWT_SECRET: SECRET,
+    PARTITION_MAINTENANCE_INTERVAL_S: '0',
+    CACHE_PREFIX: `bench-ow${shards}:`,
+    DB_POOL_SIZE: '32',
+  };
+}
+
+let seq = 0;
+
+export default {
+  name: 'orders-write',
+  description: 'POST /orders (stock reservation on the catalog + order on the user\'s shard), 1 vs 2 shards, DB nodes capped at 0.1 CPU',
+  duration: '10s',
+  warmup: '3s',
+  connections: 32,
+  modes: {
+    one_shard: { target: 'api', env: env(1), dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
+    two_shards: { target: 'api', env: env(2), dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
+    one_shard_catalog_capped: { target: 'api', env: env(1), dbCpu: 0.1, dbCpuNodes: ['primary', 'shard-0', 'shard-1'] },
+    two_shards_catalog_capped: { target: 'api', env: env(2), dbCpu: 0.1, dbCpuNodes: ['primary', 'shard-0', 'shard-1'] },
+  },
+  ratios: {
+    two_vs_one_shard: ['two_shards', 'one_shard'],
+    two_vs_one_shard_catalog_capped: ['two_shards_catalog_capped', 'one_shard_catalog_capped'],
+  },
+
+  async setup(ctx) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { createHmac } = await import('node:crypto');
+    const core = await import(pathToFileURL(join(ctx.root, 'dist/libs/core/src/index.js')).href);
+    const db = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
+    for (const shards of [1, 2]) {
+      const config = core.loadConfig({ ...env(shards), DB_REPLICA_URLS: '' });
+      await db.migrateAll(config, () => undefined);
+      const nodes = await db.DbNodes.connect({ ...config.db, poolSize: 2 });
+      try {
+        const ds = nodes.primary.ds;
+        await ds.query(`INSERT IGNORE INTO categories (id, code, name, attribute_schema) VALUES (1, 'bench', 'Bench', '{"type":"object"}')`);
+        const [{ n }] = await ds.query('SELECT COUNT(*) AS n FROM products');
+        if (Number(n) < PRODUCTS) {
+          const rows = Array.from({ length: PRODUCTS }, (_, i) => `(${i + 1}, 1, 'bench product ${i + 1}', ${100 + i}, 1000000000, '{}')`);
+          await ds.query(`INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ${rows.join(',')}`);
+        }
+        await ds.query('UPDATE products SET stock = 1000000000');
+      } finally {
+        await nodes.close();
+      }
+    }
+    // Bearer tokens minted with the bench secret (HS256), as AuthService would sign them.
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const tokens = Array.from({ length: USERS }, (_, i) => {
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), role: 'user', iat: now, exp: now + 86400 })}`;
+      return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
+    });
+    ctx.log(`orders-write: ${USERS} users, ${PRODUCTS} products per catalog, shard db mallscale_bench_ow`);
+    return { tokens };
+  },
+
+  request(rand, data, mode) {
+    // k6 (data = {}): one token from the environment, products 1..PRODUCTS of the seeded catalog.
+    const tokens = data && data.tokens ? data.tokens : [typeof __ENV !== 'undefined' ? __ENV.ORDERS_TOKEN : ''];
+    const token = tokens[Math.floor(rand() * tokens.length)];
+    seq++;
+    return {
+      method: 'POST',
+      path: '/orders',
+      headers: { authorization: `Bearer ${token}`, 'idempotency-key': `${mode || 'k6'}-${seq}-${Math.floor(rand() * 1e9)}`, 'content-type': 'application/json' },
+      body: { items: [{ productId: String(1 + Math.floor(rand() * PRODUCTS)), quantity: 1 }] },
+    };
+  },
+};
