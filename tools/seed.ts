@@ -4,7 +4,8 @@
  * Seeds the catalog (an admin, users, categories with attribute schemas, products with attributes) and
  * bulk orders spread over the last 12 months, each routed to its user's shard through OrderShardRouter,
  * with shard-aware ids. Bulk paths use multi-row INSERTs of a few thousand rows per statement, with a
- * progress bar: `--orders 1000000` takes about a minute here, not an hour.
+ * progress bar. Measured ~6,000 orders/s (with 1-3 items each) on a busy 2-core box: `--orders 1000000`
+ * takes about 3 minutes, not an hour.
  */
 import { hash } from '@node-rs/argon2';
 import { loadConfig, type AppConfig } from '#libs/core';
