@@ -5,6 +5,7 @@ import type { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
 import type { CacheSource, CategoryPage } from '#libs/cache';
 import { CatalogCache } from './product-cache.provider.js';
 import { ReplicaRouter } from '#libs/db';
+import { ProductAttributes, retryOnDeadlock } from './attributes.service.js';
 
 export function parseId(raw: string, what = 'id'): string {
   if (!/^[1-9][0-9]{0,18}$/.test(raw) || BigInt(raw) >= 1n << 63n) throw ApiError.badRequest(`${what} must be a positive integer`);
@@ -18,6 +19,8 @@ export class ProductsService {
     private readonly cache: CatalogCache,
     /** Cache misses and lists read replicas (with the request's consistency token); writes go to the primary. */
     private readonly router: ReplicaRouter,
+    /** Validates attributes against the category schema and keeps array values in step (one transaction). */
+    private readonly attributes: ProductAttributes,
   ) {}
 
   /**
@@ -60,22 +63,27 @@ export class ProductsService {
   }
 
   async create(dto: CreateProductDto): Promise<Product> {
-    const { value: product } = await this.router.write(async (on) => {
+    const { value: product } = await retryOnDeadlock(() => this.router.transaction(async (on) => {
       const category = await this.repo.categoryByCode(dto.categoryCode, on);
       if (!category) throw ApiError.unprocessable(`unknown category '${dto.categoryCode}'`, [{ field: 'categoryCode', problems: ['unknown category'] }]);
+      await this.attributes.accept(on, category, dto.attributes);
       const id = await this.repo.insert({ categoryId: category.id, name: dto.name, priceCents: dto.priceCents, stock: dto.stock, attributes: dto.attributes }, on);
+      await this.attributes.syncValues(on, category, id, dto.attributes, true);
       return (await this.repo.findById(id, on))!;
-    });
+    }));
     await this.cache.invalidateProduct(product.id, product.version); // a read of this id before it existed may be negatively cached
     return product;
   }
 
   async update(id: string, dto: UpdateProductDto): Promise<Product> {
     parseId(id);
-    const { value: product } = await this.router.write(async (on) => {
+    const { value: product } = await retryOnDeadlock(() => this.router.transaction(async (on) => {
+      const category = dto.attributes === undefined ? null : await this.attributes.categoryOfProduct(on, id);
+      if (category) await this.attributes.accept(on, category, dto.attributes);
       if (!(await this.repo.update(id, dto, on))) throw ApiError.notFound('product');
+      if (category) await this.attributes.syncValues(on, category, id, dto.attributes!);
       return (await this.repo.findById(id, on))!;
-    });
+    }));
     await this.cache.invalidateProduct(id, product.version); // after the commit: L2 + lease deleted, every L1 told, older rows refused
     return product;
   }
