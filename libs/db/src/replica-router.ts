@@ -121,6 +121,17 @@ export class ReplicaRouter {
 
   private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     const qr = this.primary.createQueryRunner();
+    const dialect = this.nodes.primary.dialect;
+    // The OK packet of each write carries its GTID when the server tracks it (MariaDB session_track_system_variables
+    // with last_gtid, MySQL session_track_gtids=OWN_GTID): remember it and save a round trip.
+    let tracked = '';
+    const query = qr.query.bind(qr);
+    qr.query = (async (...args: Parameters<QueryRunner['query']>) => {
+      const res = await query(...args);
+      const gtid = dialect.gtidFromResult(res);
+      if (gtid) tracked = gtid;
+      return res;
+    }) as QueryRunner['query'];
     try {
       await qr.connect();
       let value: T;
@@ -136,13 +147,12 @@ export class ReplicaRouter {
       } else {
         value = await fn(qr.manager);
       }
-      // Same connection, right after the write: this session's GTID (MariaDB @@last_gtid).
-      const token = ConsistencyToken.of(await this.nodes.primary.dialect.lastWriteGtid(qr));
+      // Untracked: ask on the same connection, right after the write (MariaDB @@last_gtid; MySQL gtid_executed).
+      const token = ConsistencyToken.of(tracked || (await dialect.lastWriteGtid(qr)));
       const scope = ConsistencyScope.current();
       if (scope && token) {
-        const d = this.nodes.primary.dialect;
-        scope.written = ConsistencyToken.merge(d, scope.written, token);
-        scope.token = ConsistencyToken.merge(d, scope.token, token); // later reads in this request see the write
+        scope.written = ConsistencyToken.merge(dialect, scope.written, token);
+        scope.token = ConsistencyToken.merge(dialect, scope.token, token); // later reads in this request see the write
       }
       return { value, token };
     } finally {
