@@ -11,6 +11,7 @@ import { hash } from '@node-rs/argon2';
 import { loadConfig, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
+import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/catalog';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -22,53 +23,8 @@ const num = (name: string, dflt: number) => {
   return n;
 };
 
-export const SEED_CATEGORIES = [
-  {
-    code: 'food',
-    name: 'Food',
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['expiryDate', 'storage', 'weightG'],
-      properties: {
-        expiryDate: { type: 'string', format: 'date', 'x-filterable': true },
-        storage: { type: 'string', enum: ['room', 'chilled', 'frozen'], 'x-filterable': true },
-        weightG: { type: 'integer', minimum: 1, 'x-unit': 'g', 'x-filterable': true },
-        allergens: { type: 'array', items: { type: 'string', enum: ['milk', 'egg', 'peanut', 'wheat', 'soy', 'fish', 'shellfish', 'tree-nut'] }, uniqueItems: true, 'x-filterable': true },
-      },
-    },
-  },
-  {
-    code: 'laptop',
-    name: 'Laptops',
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['cpu', 'ramGb', 'storageGb'],
-      properties: {
-        cpu: { type: 'string', enum: ['M3', 'M4', 'i5', 'i7', 'Ryzen 5', 'Ryzen 7'], 'x-filterable': true },
-        ramGb: { type: 'integer', minimum: 1, maximum: 512, 'x-unit': 'GB', 'x-filterable': true },
-        storageGb: { type: 'integer', minimum: 1, 'x-unit': 'GB', 'x-filterable': true },
-        screenInch: { type: 'number', minimum: 7, maximum: 21, 'x-unit': 'inch' },
-      },
-    },
-  },
-  {
-    code: 'apparel',
-    name: 'Apparel',
-    schema: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['size', 'color'],
-      properties: {
-        size: { type: 'string', enum: ['XS', 'S', 'M', 'L', 'XL'], 'x-filterable': true },
-        color: { type: 'string', maxLength: 30, 'x-filterable': true },
-        material: { type: 'string', maxLength: 60 },
-        washable: { type: 'boolean' },
-      },
-    },
-  },
-];
+/** The category definitions live with AttributeSchema in libs/catalog (one source for seed, tests and bench). */
+export const SEED_CATEGORIES = CATEGORY_DEFINITIONS;
 
 function rng(seed: number) {
   let a = seed >>> 0;
@@ -149,6 +105,16 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
       }
       await primary.query(`INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ${rows.join(',')}`, params);
       progress('products', i + n, o.products, t0);
+    }
+    // Index what the schemas mark x-filterable, after the bulk insert: the promoter backfills array values
+    // (allergens) that the bulk INSERT did not write, and a promotion that is already done is a no-op.
+    const qr = primary.createQueryRunner();
+    try {
+      await qr.connect();
+      const promoter = new AttributePromoter(qr);
+      for (const c of SEED_CATEGORIES) await promoter.promoteDeclared(c.code);
+    } finally {
+      await qr.release();
     }
     if (o.orders > 0) await seedOrders(db, o.orders, r);
     console.log(`seed: ${o.users} users, ${o.products} products, ${o.orders} orders (admin: admin@mallscale.local)`);
