@@ -149,10 +149,28 @@ describe('PATCH /shorts/uploads/:id (tus resume)', () => {
     expect(await storage.list(`uploads/${id}/parts/`)).toEqual([]);
   });
 
-  it('when the upload is larger than SHORTS_MAX_UPLOAD_BYTES, then 413', async () => {
+  it('when the upload is larger than SHORTS_MAX_UPLOAD_BYTES, then 413 in the error shape', async () => {
     const user = await signUp(a);
     const res = await tusCreate(a.url, user.token, MAX + 1);
     expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.headers.get('tus-resumable')).toBe('1.0.0');
+    const body = await json(res);
+    expect(body.error).toMatchObject({ status: 413, code: 'payload_too_large', message: expect.stringMatching(/size/i) });
+    expect(body.error.requestId).toEqual(expect.any(String));
+  });
+
+  it('when a tus request breaks the protocol (no Tus-Resumable, wrong offset), then 412 / 409 in the error shape', async () => {
+    const user = await signUp(a);
+    const noVersion = await fetch(`${a.url}/shorts/uploads`, { method: 'POST', headers: { ...bearer(user.token), 'upload-length': '10' } });
+    expect(noVersion.status).toBe(412);
+    expect((await json(noVersion)).error).toMatchObject({ status: 412, code: 'http_412', requestId: expect.any(String) });
+    const created = await tusCreate(a.url, user.token, 100);
+    const url = new URL(created.headers.get('location')!, a.url).toString();
+    const wrongOffset = await tusPatch(url, user.token, 50, Buffer.alloc(10));
+    expect(wrongOffset.status).toBe(409);
+    expect((await json(wrongOffset)).error).toMatchObject({ status: 409, code: 'conflict' });
+    expect(await tusOffset(url, user.token)).toBe(0);
   });
 
   it('when there is no token, then 401 in the error shape; when the upload is another user\'s, then 404', async () => {

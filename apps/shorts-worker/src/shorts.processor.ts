@@ -113,7 +113,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
     const child = fork(new URL('./model-runner.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.children.add(child);
     const s = this.config.shorts;
-    const req: RunnerRequest = { input, outputDir, model: { minWindowS: s.minWindowS, maxWindowS: s.maxWindowS, maxHeight: s.maxShortHeight } };
+    const req: RunnerRequest = { input, outputDir, model: { minWindowS: s.minWindowS, maxWindowS: s.maxWindowS, maxHeight: s.maxShortHeight, threads: s.modelThreads } };
     return new Promise<string>((resolve, reject) => {
       let settled = false;
       let chain = Promise.resolve();

@@ -62,6 +62,11 @@ export interface AppConfig {
     minWindowS: number;
     maxWindowS: number;
     maxShortHeight: number;
+    /** CPU threads one model run may use (split between its concurrent cuts). */
+    modelThreads: number;
+    /** Enqueue sweeper: re-add QUEUED jobs older than sweepAfterS whose queue entry is missing; every sweepIntervalMs (0 = off). */
+    sweepAfterS: number;
+    sweepIntervalMs: number;
     sseTokenTtlSeconds: number;
     heartbeatMs: number;
   };
@@ -234,7 +239,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
         workDir: env.SHORTS_WORK_DIR || '',
         minWindowS,
         maxWindowS,
-        maxShortHeight: int(env, 'SHORTS_MAX_HEIGHT', 1280, 64, 4096),
+        maxShortHeight: int(env, 'SHORTS_MAX_HEIGHT', 960, 64, 4096),
+        modelThreads: int(env, 'SHORTS_MODEL_THREADS', 2, 1, 64),
+        sweepAfterS: int(env, 'SHORTS_SWEEP_AFTER_S', 60, 1, 86400),
+        sweepIntervalMs: int(env, 'SHORTS_SWEEP_INTERVAL_MS', 30000, 0, 3600000),
         sseTokenTtlSeconds: int(env, 'SHORTS_SSE_TOKEN_TTL_S', 900, 10, 86400),
         heartbeatMs: int(env, 'SHORTS_SSE_HEARTBEAT_MS', 15000, 100, 600000),
       };

@@ -6,13 +6,14 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 
-export async function makeSyntheticVideo(file: string, opts: { seconds?: number; size?: string; fps?: number } = {}): Promise<string> {
-  const { seconds = 60, size = '320x180', fps = 15 } = opts;
+/** gopS: seconds between keyframes (default 2, what phones and streaming encoders do; x264 adds more at scene cuts). */
+export async function makeSyntheticVideo(file: string, opts: { seconds?: number; size?: string; fps?: number; gopS?: number } = {}): Promise<string> {
+  const { seconds = 60, size = '320x180', fps = 15, gopS = 2 } = opts;
   await promisify(execFile)('ffmpeg', [
     '-v', 'error', '-y',
     '-f', 'lavfi', '-i', `testsrc2=size=${size}:rate=${fps}:duration=${seconds},hue=H=2*PI*floor(t/7)/5`,
     '-f', 'lavfi', '-i', `aevalsrc=sin(440*2*PI*t)*(0.05+0.9*gt(mod(t\\,20)\\,14)):s=22050:d=${seconds}`,
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '32', '-g', String(fps * 2), '-c:a', 'aac', '-b:a', '48k', '-shortest', file,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '32', '-g', String(Math.round(fps * gopS)), '-c:a', 'aac', '-b:a', '48k', '-shortest', file,
   ]);
   return file;
 }

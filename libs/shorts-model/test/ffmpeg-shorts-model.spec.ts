@@ -56,6 +56,7 @@ describe('FfmpegShortsModel.generate(input stream, output dir)', () => {
     expect([...entries.keys()].sort()).toEqual(['manifest.json', 'short-1.mp4', 'short-2.mp4', 'short-3.mp4']);
     const manifest = JSON.parse(entries.get('manifest.json')!.toString());
     expect(manifest.shorts).toHaveLength(3);
+    expect(manifest.sceneFrom).toBe('keyframes');
     for (let i = 0; i < 3; i++) {
       const s = manifest.shorts[i];
       expect(s.endS - s.startS).toBe(15);
@@ -81,6 +82,14 @@ describe('FfmpegShortsModel.generate(input stream, output dir)', () => {
     const a = await model.generate(createReadStream(video), join(dir, 'det-a'));
     const b = await model.generate(createReadStream(video), join(dir, 'det-b'));
     expect((await readFile(a.archivePath)).equals(await readFile(b.archivePath))).toBe(true);
+  });
+
+  it('when keyframes are sparser than one per 4 s, then the scene signal comes from a full decode and the shorts are still made', async () => {
+    const longGop = await makeSyntheticVideo(join(dir, 'long-gop.mp4'), { seconds: 60, gopS: 30 });
+    const { archivePath } = await new FfmpegShortsModel({ preset: 'ultrafast' }).generate(createReadStream(longGop), join(dir, 'out-gop'));
+    const manifest = JSON.parse(readZip(await readFile(archivePath)).get('manifest.json')!.toString());
+    expect(manifest.sceneFrom).toMatch(/^frames at 2 fps/);
+    expect(manifest.shorts).toHaveLength(3);
   });
 
   it('when the input is not a video, then it rejects with ModelInputError "not a video file" and leaves no temp files', async () => {

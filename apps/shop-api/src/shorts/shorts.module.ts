@@ -10,6 +10,7 @@ import { TusUploadMount } from './tus-upload.mount.js';
 import { ProgressHub } from './progress.hub.js';
 import { ShortsProgressConsumer } from './progress.consumer.js';
 import { WebController } from './web.controller.js';
+import { ShortsEnqueueSweeper } from './enqueue.sweeper.js';
 
 @Module({
   controllers: [ShortsController, WebController],
@@ -22,6 +23,7 @@ import { WebController } from './web.controller.js';
     TusUploadMount,
     ProgressHub,
     ShortsProgressConsumer,
+    ShortsEnqueueSweeper,
   ],
   exports: [ShortsService, JobProgressStream, ObjectStorage],
 })

@@ -13,6 +13,7 @@ export interface ShortsJobRow {
   file_name: string;
   size_bytes: string;
   source_key: string;
+  queue: string;
   status: string;
   progress: number;
   reason: string | null;
@@ -28,12 +29,22 @@ export class ShortsRepository {
   constructor(private readonly db: DbNodes) {}
 
   /** true when this call created the row (false: it already existed — a repeated completion). */
-  async insert(job: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string }): Promise<boolean> {
+  async insert(job: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string; queue: string }): Promise<boolean> {
     const res = await this.db.primary.ds.query(
-      'INSERT IGNORE INTO shorts_jobs (id, user_id, file_name, size_bytes, source_key) VALUES (?, ?, ?, ?, ?)',
-      [job.id, job.userId, job.fileName, job.sizeBytes, job.sourceKey],
+      'INSERT IGNORE INTO shorts_jobs (id, user_id, file_name, size_bytes, source_key, queue) VALUES (?, ?, ?, ?, ?, ?)',
+      [job.id, job.userId, job.fileName, job.sizeBytes, job.sourceKey, job.queue],
     );
     return res.affectedRows === 1;
+  }
+
+  /** QUEUED rows of one queue older than `olderThanS` (the enqueue sweeper's candidates), oldest first. */
+  async findStaleQueued(queue: string, olderThanS: number, limit = 100): Promise<Pick<ShortsJobRow, 'id' | 'user_id' | 'source_key'>[]> {
+    return this.db.primary.ds.query(
+      `SELECT id, user_id, source_key FROM shorts_jobs
+        WHERE queue = ? AND status = 'QUEUED' AND created_at < NOW(3) - INTERVAL ? SECOND
+        ORDER BY created_at LIMIT ?`,
+      [queue, olderThanS, limit],
+    );
   }
 
   async findForUser(id: string, userId: string): Promise<ShortsJobRow | undefined> {

@@ -30,13 +30,19 @@ export class ShortsService implements OnApplicationShutdown {
   }
 
   async createJob(input: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string }): Promise<void> {
-    const created = await this.repo.insert(input);
+    const created = await this.repo.insert({ ...input, queue: this.queue.name });
     if (created) await this.progress.append({ jobId: input.id, step: 'QUEUED', percent: 0 });
+    // A crash right here leaves a QUEUED row without a queue entry: ShortsEnqueueSweeper re-adds it.
+    await this.enqueue({ jobId: input.id, userId: input.userId, sourceKey: input.sourceKey });
+  }
+
+  /** Idempotent: the BullMQ job id is the job id, so adding an existing job again is a no-op. */
+  async enqueue(data: ShortsJobData): Promise<void> {
     await this.queue.add(
       'generate',
-      { jobId: input.id, userId: input.userId, sourceKey: input.sourceKey },
+      data,
       {
-        jobId: input.id,
+        jobId: data.jobId,
         attempts: this.config.shorts.attempts,
         backoff: { type: 'exponential', delay: 2000 },
         removeOnComplete: { age: 7 * 24 * 3600 },

@@ -4,7 +4,10 @@
  * server (seed Q2). Every request is authenticated (bearer token) and an upload belongs to the user who
  * created it: another user's upload answers 404. Upload-Length over SHORTS_MAX_UPLOAD_BYTES -> 413.
  * A RedisLocker serialises requests on one upload across API instances; the store is the storage port.
+ * Every tus error (413, 409 offset mismatch, 412/400 protocol errors, 404) answers the project's JSON error
+ * shape; tus clients only read the status, so nothing is lost for them.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -23,6 +26,28 @@ import { ShortsService } from './shorts.service.js';
 import { sourceKeyOf, StorageTusStore } from './storage-tus.store.js';
 
 export const UPLOAD_PATH = '/shorts/uploads';
+
+/** The Fastify request id of the tus request being handled (tus's write() does not get the request). */
+const requestIds = new AsyncLocalStorage<string>();
+
+/**
+ * @tus/server writes every error (handler errors after onResponseError, and its own 412/400/404 protocol
+ * answers) through Server.write(); rewriting the body there is the one place that covers all of them.
+ * 5xx bodies are replaced: tus appends internal error messages to them.
+ */
+export class JsonErrorTusServer extends TusServer {
+  override async write(...args: Parameters<TusServer['write']>): ReturnType<TusServer['write']> {
+    const [context, headers, status, body = ''] = args;
+    if (status < 400) return super.write(context, headers, status, body);
+    const requestId = requestIds.getStore();
+    const error =
+      status < 500
+        ? toErrorBody({ statusCode: status, message: body.trim() || `HTTP ${status}` }, requestId).body.error
+        : { status, code: 'internal_error', message: 'internal error', requestId };
+    headers.set('Content-Type', 'application/json; charset=utf-8');
+    return super.write(context, headers, status, JSON.stringify({ error }));
+  }
+}
 
 @Injectable()
 export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
@@ -46,13 +71,18 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     this.subscriber = createRedis(this.config.redis.queueUrl, { connectionName: 'shop-api-tus-locks' });
     this.subscriber.on('error', () => undefined);
     this.store = new StorageTusStore(this.storage);
-    this.tus = new TusServer({
+    this.tus = new JsonErrorTusServer({
       path: UPLOAD_PATH,
       datastore: this.store,
       locker: new RedisLocker(this.redis.queue, this.subscriber, this.config.shorts.queue),
       maxSize: this.config.shorts.maxUploadBytes,
       relativeLocation: true,
       respectForwardedHeaders: true,
+      onResponseError: (_req, err) => {
+        const status = (err as { status_code?: number }).status_code ?? 500;
+        if (status >= 500) this.logger.error({ err }, 'tus upload error');
+        return undefined;
+      },
       onUploadCreate: async (req, upload) => this.onCreate(req, upload),
       onUploadFinish: async (_req, upload) => {
         await this.onFinish(upload);
@@ -85,7 +115,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     reply.hijack();
-    await this.tus.handle(req.raw, reply.raw);
+    await requestIds.run(req.id, () => this.tus.handle(req.raw, reply.raw));
   }
 
   private async onCreate(req: any, upload: Upload): Promise<{ metadata: Record<string, string | null> }> {
