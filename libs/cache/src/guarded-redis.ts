@@ -45,7 +45,10 @@ export class GuardedRedis {
       const value = await Promise.race([
         op(this.redis),
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timeout')), this.opts.timeoutMs);
+          // Timers run BEFORE the poll phase: on a starved event loop the timeout would fire while the
+          // reply already sits in the socket. setImmediate runs after the poll phase, so a reply that has
+          // arrived wins; only a Redis that really did not answer in time counts as a failure.
+          timer = setTimeout(() => setImmediate(() => reject(new Error('timeout'))), this.opts.timeoutMs);
         }),
       ]);
       this.breaker.success();

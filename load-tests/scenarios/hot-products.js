@@ -1,0 +1,201 @@
+// Scenario `hot-products` (seed Q1, docs/q1-hot-products.md): a few popular products get most of the
+// reads on ONE database server; does the cache fix it? GET /products/:id over 100k products whose
+// popularity follows Zipf(s = 1.0) (rank r is read with probability ∝ 1/r). Every API mode reads the
+// primary only (no replicas: the seed's single server) and the headline modes CPU-cap the database nodes
+// (0.1 CPU each, 10 ms CFS period: about 1k primary-key reads/s on this machine kind), so the database is
+// the bottleneck the cache must remove. Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off /
+// l2 / l1l2 capped, and off / l1l2 uncapped. Per mode the runner also reports the SELECTs the primary ran
+// for the API's database account per 1,000 requests (server-side counter, measured seconds only).
+// Plain ESM without imports: read by k6 (load-tests/k6/hot-products.js) and by the Node runner.
+const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
+const LOCAL = (port, user = 'mallscale', pass = 'mallscale') => `mysql://${user}:${pass}@127.0.0.1:${port}/mallscale`;
+const PRIMARY = env.DB_PRIMARY_URL || LOCAL(3307);
+const N = Number(env.BENCH_HOT_PRODUCTS || 100000);
+// Products of this benchmark have explicit ids BASE+1 .. BASE+N (category bench-hot), so k6 — which gets
+// no setup data — can address them too. Reused when already there (idempotent seeding).
+const BASE = 1000000000;
+const CPU = Number(env.BENCH_DB_CPU || 0.1);
+// How many of the most popular products the cached modes read once before the timed warm-up (see beforeMode):
+// 50k ranks hold ~94% of the Zipf(1) mass over 100k (20k: ~87%; measured with both in docs/q1-hot-products.md).
+const PREWARM = Number(env.BENCH_HOT_PREWARM ?? 50000);
+// A database account used by the API processes only: the server counts its SELECTs for us.
+const BENCH_USER = 'bench_hot';
+const BENCH_PASS = 'bench-hot-pass';
+const RUN = String(Date.now());
+const api = (mode, cpu) => ({
+  target: 'api',
+  dbCpu: cpu,
+  env: {
+    CACHE_MODE: mode,
+    // A fresh key space per mode and run: every mode starts cold and is measured after its warm-up.
+    CACHE_PREFIX: `bench-hot-${RUN}-${mode}-${cpu ? 'c' : 'u'}:`,
+    DB_PRIMARY_URL: withUser(PRIMARY, BENCH_USER, BENCH_PASS),
+    DB_REPLICA_URLS: '',
+    REPLICA_MONITOR_INTERVAL_MS: '60000',
+    LOG_LEVEL: 'error',
+  },
+});
+
+function withUser(url, user, pass) {
+  const u = new URL(url);
+  u.username = user;
+  u.password = pass;
+  return u.toString();
+}
+
+// Zipf(s=1) over ranks 1..N: cumulative weights, sampled by binary search. Rank → product scattered over
+// the id range (multiplicative permutation), so the hot products are not neighbours in the B-tree.
+let cdf = null;
+function zipfCdf() {
+  if (cdf) return cdf;
+  cdf = new Float64Array(N);
+  let sum = 0;
+  for (let r = 1; r <= N; r++) cdf[r - 1] = sum += 1 / r;
+  for (let i = 0; i < N; i++) cdf[i] /= sum;
+  return cdf;
+}
+function zipfRank(u) {
+  const c = zipfCdf();
+  let lo = 0;
+  let hi = N - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (c[mid] < u) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo; // 0-based rank
+}
+const productId = (rank) => String(BASE + 1 + ((rank * 7919) % N)); // 7919 is prime, N = 100000: a bijection
+
+async function connect(ctx, url) {
+  const mysql = await ctx.load('mysql2/promise');
+  const u = new URL(url);
+  return mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) });
+}
+
+// SELECTs executed by the API's account, counted by the server: MariaDB userstat, MySQL performance_schema.
+async function selectsByBenchUser(conn) {
+  try {
+    await conn.query('SET GLOBAL userstat = 1');
+    const [rows] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [BENCH_USER]);
+    return Number(rows[0]?.n ?? 0);
+  } catch {
+    const [rows] = await conn.query(
+      "SELECT COALESCE(SUM(COUNT_STAR), 0) AS n FROM performance_schema.events_statements_summary_by_user_by_event_name WHERE USER = ? AND EVENT_NAME = 'statement/sql/select'",
+      [BENCH_USER],
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+}
+
+// Cache counters of the (first) API process from /metrics: hits per tier, misses, Redis bypasses.
+async function cacheMetrics(baseUrl) {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  const sum = (re) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  return {
+    l1: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l1"/),
+    l2: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l2"/),
+    miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
+    bypass: sum(/^cache_redis_bypass_total/),
+  };
+}
+
+export default {
+  name: 'hot-products',
+  description: `GET /products/:id, ${N} products, Zipf(s=1) popularity, one database server (DB nodes capped at ${CPU} CPU in the capped modes): cache off vs L2 vs L1+L2`,
+  duration: '15s',
+  warmup: '15s', // the Zipf tail is long: a cache needs a real warm-up to reach its steady state
+  connections: 64,
+  modes: {
+    bare: { target: 'bare' },
+    off: api('off', CPU),
+    l2: api('l2', CPU),
+    l1l2: api('l1l2', CPU),
+    off_uncapped: api('off', null),
+    l1l2_uncapped: api('l1l2', null),
+  },
+  ratios: {
+    l1l2_vs_off: ['l1l2', 'off'],
+    l2_vs_off: ['l2', 'off'],
+    l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
+    l1l2_vs_bare: ['l1l2', 'bare'],
+  },
+  // Node runner only: the bench account, the category and N products (bulk, idempotent).
+  async setup(ctx) {
+    const conn = await connect(ctx, PRIMARY);
+    try {
+      const db = new URL(PRIMARY).pathname.slice(1);
+      await conn.query(`CREATE USER IF NOT EXISTS '${BENCH_USER}'@'%' IDENTIFIED BY '${BENCH_PASS}'`);
+      await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${db}\`.* TO '${BENCH_USER}'@'%'`);
+      await conn.query("INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('bench-hot', 'Hot products benchmark', '{\"type\":\"object\"}')");
+      const [[cat]] = await conn.query("SELECT id FROM categories WHERE code = 'bench-hot'");
+      const [[{ n }]] = await conn.query('SELECT COUNT(*) AS n FROM products WHERE id BETWEEN ? AND ?', [BASE + 1, BASE + N]);
+      if (Number(n) < N) {
+        ctx.log(`seeding ${N - Number(n)} products into bench-hot (ids ${BASE + 1}..${BASE + N})`);
+        const description = 'A popular product of the hot-products benchmark. '.repeat(8);
+        for (let i = 0; i < N; i += 5000) {
+          const rows = [];
+          for (let k = i; k < Math.min(N, i + 5000); k++) {
+            rows.push([BASE + 1 + k, cat.id, `Hot product ${k}`, 1000 + (k % 9000), 100, JSON.stringify({ color: ['red', 'blue', 'green'][k % 3], sizeMm: 100 + (k % 50), description })]);
+          }
+          await conn.query('INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
+          if ((i / 5000) % 5 === 4) ctx.log(`  ${Math.min(N, i + 5000)} / ${N}`);
+        }
+      } else {
+        ctx.log(`reusing ${N} products in bench-hot`);
+      }
+      return {};
+    } finally {
+      await conn.end();
+    }
+  },
+  // Node runner only. Steady state of a cache over a long Zipf tail takes ~10^5 reads to reach; at the capped
+  // database's ~10^2 misses/s the timed warm-up alone cannot get there. So the cached modes first read the
+  // PREWARM most popular products once through the API (the real read-through path: lease, fill) with the
+  // database cap lifted, then the cap returns and the runner's timed warm-up and measurement follow.
+  async beforeMode(ctx, mode) {
+    const def = this.modes[mode];
+    if (def.target !== 'api' || def.env.CACHE_MODE === 'off' || PREWARM <= 0) return;
+    const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+    if (def.dbCpu != null) await stack.setCpuCap('off');
+    try {
+      const t0 = Date.now();
+      let next = 0;
+      const worker = async () => {
+        while (next < PREWARM) {
+          const res = await fetch(`${ctx.baseUrl}/products/${productId(next++)}`);
+          await res.arrayBuffer();
+        }
+      };
+      await Promise.all(Array.from({ length: 32 }, worker));
+      ctx.log(`mode ${mode}: pre-warmed the ${PREWARM} most popular products in ${((Date.now() - t0) / 1000).toFixed(1)}s (database uncapped)`);
+    } finally {
+      if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu);
+    }
+  },
+  async beforeMeasure(ctx, mode) {
+    if (mode === 'bare') return null;
+    const conn = await connect(ctx, PRIMARY);
+    return { conn, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
+  },
+  async afterMeasure(ctx, mode, _data, state, _durationS, result) {
+    if (!state) return;
+    const after = await selectsByBenchUser(state.conn);
+    await state.conn.end();
+    const m = await cacheMetrics(ctx.baseUrl);
+    const d = (k) => m[k] - state.metrics[k];
+    const reads = d('l1') + d('l2') + d('miss') || 1;
+    const out = { db_selects: after - state.before };
+    if (result && result.requests) out.db_selects_per_1k = Math.round(((after - state.before) / result.requests) * 1000 * 100) / 100;
+    if (this.modes[mode].env.CACHE_MODE !== 'off') {
+      out.l1_hit_pct = Math.round((d('l1') / reads) * 1000) / 10;
+      out.l2_hit_pct = Math.round((d('l2') / reads) * 1000) / 10;
+      out.redis_bypasses = d('bypass');
+    }
+    return out;
+  },
+  request(rand, _data, mode) {
+    if (mode === 'bare') return { method: 'GET', path: '/' };
+    return { method: 'GET', path: `/products/${productId(zipfRank(rand()))}`, name: 'GET /products/:id' };
+  },
+};
