@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { repoRoot } from '#libs/core';
@@ -51,6 +51,8 @@ export interface BenchContext {
   log: (msg: string) => void;
   /** Dynamic import from the runner (scenarios stay import-free so k6 can read them), e.g. ctx.load('mysql2/promise'). */
   load: (specifier: string) => Promise<any>;
+  /** `run` scenarios only: start a target process with a mode's settings (e.g. shop-api with its env); stop() ends it. */
+  startTarget?: (mode: ModeDef) => Promise<{ url: string; stop: () => Promise<void> }>;
 }
 
 export interface ModeResult {
@@ -225,8 +227,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
     modes: results,
     ratios,
   };
-  mkdirSync(join(root, 'load-tests/results'), { recursive: true });
-  const file = join(root, 'load-tests/results', `${name}.json`);
+  const file = resultFile(root, name, opts);
   // --write false: a CI smoke run asserts its own ratio without replacing the documented results.
   if (opts.write !== 'false') writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log(markdown(out));
@@ -234,14 +235,24 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   return out;
 }
 
+/** load-tests/results/<scenario>.json, or --out <file> (CI's short runs keep the documented results intact). */
+function resultFile(root: string, name: string, opts: Record<string, string>): string {
+  const file = opts.out ? resolve(root, opts.out) : join(root, 'load-tests/results', `${name}.json`);
+  mkdirSync(dirname(file), { recursive: true });
+  return file;
+}
+
 async function runCustom(root: string, name: string, scenario: Scenario, opts: Record<string, string>) {
   const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
   const startedAt = new Date().toISOString();
   log(scenario.description);
-  const r = await scenario.run!({ root, log, load: (specifier) => import(specifier) }, opts);
+  const start = async (mode: ModeDef) => {
+    const t = await startTarget(root, mode);
+    return { url: t.url, stop: () => stopTarget(t.proc) };
+  };
+  const r = await scenario.run!({ root, log, load: (specifier) => import(specifier), startTarget: start }, opts);
   const out = { scenario: name, description: scenario.description, startedAt, machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version }, settings: opts, modes: r.modes ?? {}, ratios: r.ratios, tables: r.tables ?? [], details: r.details };
-  mkdirSync(join(root, 'load-tests/results'), { recursive: true });
-  const file = join(root, 'load-tests/results', `${name}.json`);
+  const file = resultFile(root, name, opts);
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log([...(r.tables ?? []), markdown({ scenario: name, modes: out.modes, ratios: out.ratios })].join('\n\n'));
   console.log(`\nwritten ${file}`);
