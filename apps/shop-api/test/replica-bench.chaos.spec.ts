@@ -27,7 +27,7 @@ describe('npm run bench -- replica-reads (short)', () => {
       // The API processes the runner starts read the test databases (migrated by globalSetup).
       const env = testEnv();
       for (const k of ['DB_PRIMARY_URL', 'DB_REPLICA_URLS', 'DB_SHARD_URLS', 'REDIS_CACHE_URL', 'REDIS_QUEUE_URL', 'JWT_SECRET']) process.env[k] = env[k as keyof typeof env];
-      process.env.BENCH_PORT_BASE ??= '39400';
+      process.env.BENCH_PORT_BASE ??= '31400'; // below the ephemeral range (32768+): a client socket's local port can block a listen
       const { runBench } = await import('../../../load-tests/runner/bench.js');
       const out = await runBench('replica-reads', { duration: '6s', warmup: '3s', modes: 'primary-only,two-replicas', write: 'false' });
       expect(out.modes['two-replicas'].errors).toBe(0);
