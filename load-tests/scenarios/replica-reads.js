@@ -1,4 +1,4 @@
-// Scenario `replica-reads` (seed Q3, docs/q3-replication-routing.md): do replicas scale reads?
+// Scenario `replica-reads` (seed Q3, docs/q3-replication.md): do replicas scale reads?
 // GET /products/:id with the product cache off (CACHE_MODE=off) so every request is one PK read on the
 // database, and every database node CPU-capped equally by the native stack (0.1 CPU, 10 ms CFS period),
 // so the database, not this 2-core box, is the bottleneck. Modes: the API with no replicas configured

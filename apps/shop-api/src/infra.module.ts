@@ -26,7 +26,7 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: Metrics, useValue: metrics },
         { provide: DbNodes, useFactory: () => DbNodes.connect(config.db) },
         { provide: RedisClients, useFactory: () => new DefaultRedisClients(config.redis.cacheUrl, config.redis.queueUrl) },
-        // Replica routing (docs/q3-replication-routing.md): the monitor checks replicas every ~500 ms from start-up.
+        // Replica routing (docs/q3-replication.md): the monitor checks replicas every ~500 ms from start-up.
         {
           provide: ReplicaMonitor,
           inject: [DbNodes],

@@ -4,7 +4,7 @@
  * they run alone after the main suite (npm test), or against a private stack during development:
  *   STACK_DIR=/tmp/stack-x STACK_PORT_PRIMARY=... TEST_DB_PRIMARY_URL=... npm run jest -- replica.chaos
  * The TypeORM built-in replication contrast is measured and recorded, not asserted
- * (load-tests/results/replica-stale-contrast.json; docs/q3-replication-routing.md).
+ * (load-tests/results/replica-stale-contrast.json; docs/q3-replication.md).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
