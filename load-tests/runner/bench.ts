@@ -108,10 +108,22 @@ async function waitHttp(url: string, timeoutMs = 60000): Promise<void> {
   }
 }
 
-// BENCH_PORT_BASE: two benchmarks on one box (e.g. against two stacks) must not race for the same ports.
-let nextPort = Number(process.env.BENCH_PORT_BASE || 39100);
+// A free port from the kernel (port 0), unless BENCH_PORT_BASE asks for a fixed range.
+let nextPort = process.env.BENCH_PORT_BASE ? Number(process.env.BENCH_PORT_BASE) : 0;
+async function freePort(): Promise<number> {
+  if (nextPort) return nextPort++;
+  const { createServer } = await import('node:net');
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolvePort(port));
+    });
+  });
+}
 export async function startTarget(root: string, mode: ModeDef, index = 0): Promise<{ url: string; proc: ChildProcess }> {
-  const port = nextPort++;
+  const port = await freePort();
   const entry = mode.target === 'bare' ? join(root, 'load-tests/runner/bare-server.mjs') : join(root, 'dist/apps/shop-api/src/main.js');
   const proc = spawn(process.execPath, [entry], {
     cwd: root,
@@ -195,7 +207,14 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         await stack.setCpuCap('off');
         if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu, def.dbCpuNodes);
       }
-      const targets = await Promise.all(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
+      const started = await Promise.allSettled(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
+      const targets = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const failure = started.find((r) => r.status === 'rejected');
+      if (failure) {
+        // One instance failed to start: stop the others before reporting, never leave orphans behind.
+        await Promise.all(targets.map((t) => stopTarget(t.proc)));
+        throw (failure as PromiseRejectedResult).reason;
+      }
       try {
         ctx.baseUrl = targets[0].url;
         if (scenario.beforeMode) await scenario.beforeMode(ctx, mode, data);
