@@ -28,7 +28,9 @@ const CG_ROOT = `/sys/fs/cgroup/cpu/mallscale${STACK_DIR === DEFAULT_DIR ? '' : 
 const NODE_TIMEOUT_MS = 60_000;
 const IS_ROOT = process.getuid?.() === 0;
 // ffmpeg: the shorts model (libs/shorts-model) and its tests run the system ffmpeg/ffprobe.
-const DEBIAN_PACKAGES = 'mariadb-server mariadb-client redis-server ffmpeg';
+// chromium: the headless-browser test of My page (apps/web/test, playwright-core drives Debian's chromium);
+// optional: installed when apt-get can, never a reason to refuse starting the stack.
+const DEBIAN_PACKAGES = 'mariadb-server mariadb-client redis-server ffmpeg chromium';
 
 // ---------------------------------------------------------------- topology
 const TOPOLOGY = [
@@ -83,6 +85,7 @@ function findBinaries() {
     client: which('mariadb') || which('mysql'),
     redis: which('redis-server'),
     ffmpeg: which('ffmpeg') && which('ffprobe'),
+    chromium: which('chromium'),
   };
   if (b.server) {
     b.version = execFileSync(b.server, ['--version']).toString().trim();
@@ -96,10 +99,12 @@ function findBinaries() {
 function binaries() {
   if (bins) return bins;
   let { b, missing } = findBinaries();
-  if (missing.length && IS_ROOT && which('apt-get')) {
-    console.log(`stack: missing ${missing.join(', ')}; installing ${DEBIAN_PACKAGES} with apt-get`);
+  if ((missing.length || !b.chromium) && IS_ROOT && which('apt-get')) {
+    console.log(`stack: missing ${[...missing, ...(b.chromium ? [] : ['chromium (optional)'])].join(', ')}; installing ${DEBIAN_PACKAGES} with apt-get`);
     const apt = (...a) => execFileSync('apt-get', a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    try { apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); } catch { apt('update'); apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); }
+    try { apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); } catch {
+      try { apt('update'); apt('install', '-y', ...DEBIAN_PACKAGES.split(' ')); } catch (e) { if (missing.length) throw e; console.log('stack: could not install chromium; only the browser test needs it'); }
+    }
     ({ b, missing } = findBinaries());
   }
   if (missing.length) fail(`missing ${missing.join(', ')}. Install the Debian packages: sudo apt-get install -y ${DEBIAN_PACKAGES}`);

@@ -6,7 +6,9 @@ const $ = (id) => document.getElementById(id);
 const state = { token: localStorage.getItem('mallscale.token'), streams: new Map(), sse: null };
 
 async function api(path, opts = {}) {
-  const res = await fetch(path, { ...opts, headers: { 'content-type': 'application/json', ...(state.token ? { authorization: `Bearer ${state.token}` } : {}), ...(opts.headers || {}) } });
+  // content-type only with a body: Fastify answers 400 to an empty body declared as JSON.
+  const headers = { ...(opts.body ? { 'content-type': 'application/json' } : {}), ...(state.token ? { authorization: `Bearer ${state.token}` } : {}), ...(opts.headers || {}) };
+  const res = await fetch(path, { ...opts, headers });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(body?.error?.message || `HTTP ${res.status}`);
   return body;
@@ -27,13 +29,16 @@ async function signIn(create) {
 }
 
 async function show() {
-  try {
-    const me = await api('/me');
-    $('who').textContent = me.email;
-  } catch {
-    state.token = null;
-    localStorage.removeItem('mallscale.token');
+  if (state.token) {
+    try {
+      const me = await api('/me');
+      $('who').textContent = me.email;
+    } catch {
+      state.token = null;
+      localStorage.removeItem('mallscale.token');
+    }
   }
+  if (!state.token) $('who').textContent = '';
   $('auth').hidden = !!state.token;
   $('app').hidden = !state.token;
   $('sign-out').hidden = !state.token;

@@ -3,11 +3,13 @@
  * JobProgressStream publishes. SSE connections register per job; the events themselves are always read
  * from the job's stream from the connection's own cursor, so a lost wake-up delays an event until the
  * next heartbeat but can never skip or duplicate one.
+ * Fan-out: a wake-up calls every listener of the job in the same tick, and reads with the same (job,
+ * cursor) share one XRANGE (`after`), so N browsers following one job cost one Redis read per event, not N.
  */
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createRedis, Settings } from '#libs/core';
-import { JobProgressStream } from '#libs/shorts-model';
+import { JobProgressStream, type StoredProgressEvent } from '#libs/shorts-model';
 
 type Listener = () => void;
 
@@ -15,6 +17,7 @@ type Listener = () => void;
 export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
   private sub?: Redis;
   private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly reads = new Map<string, Promise<StoredProgressEvent[]>>();
 
   constructor(
     private readonly config: Settings,
@@ -36,6 +39,17 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
       set.delete(l);
       if (set.size === 0) this.listeners.delete(jobId);
     };
+  }
+
+  /** The job's events after `cursor`; concurrent calls with the same job and cursor share one read. */
+  after(jobId: string, cursor: string | undefined): Promise<StoredProgressEvent[]> {
+    const key = `${jobId}|${cursor ?? ''}`;
+    let read = this.reads.get(key);
+    if (!read) {
+      read = this.progress.after(jobId, cursor).finally(() => this.reads.delete(key));
+      this.reads.set(key, read);
+    }
+    return read;
   }
 
   get connections(): number {

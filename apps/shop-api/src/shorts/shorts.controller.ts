@@ -10,7 +10,7 @@ import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res, UseGuar
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, Settings, type Logger } from '#libs/core';
-import { isStreamId, JobProgressStream, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-model';
+import { isStreamId, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-model';
 import { ObjectStorage } from '#libs/storage';
 import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 import { toErrorBody } from '../http/error.filter.js';
@@ -27,7 +27,6 @@ export class ShortsController {
   constructor(
     private readonly repo: ShortsRepository,
     private readonly storage: ObjectStorage,
-    private readonly progress: JobProgressStream,
     private readonly hub: ProgressHub,
     private readonly auth: ShortsAuth,
     private readonly config: Settings,
@@ -128,7 +127,7 @@ export class ShortsController {
       try {
         do {
           again = false;
-          const events = await this.progress.after(id, cursor);
+          const events = await this.hub.after(id, cursor);
           if (events.length === 0 && cursor === undefined && TERMINAL_STEPS.includes(job.status as any)) {
             // The stream expired (7 days after the end): the DB row still answers.
             raw.write(`event: progress\ndata: ${JSON.stringify({ jobId: id, step: job.status, percent: job.progress, reason: job.reason ?? undefined, at: Date.now() })}\n\n`);
