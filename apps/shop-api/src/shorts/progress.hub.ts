@@ -5,6 +5,8 @@
  * next heartbeat but can never skip or duplicate one.
  * Fan-out: a wake-up calls every listener of the job in the same tick, and reads with the same (job,
  * cursor) share one XRANGE (`after`), so N browsers following one job cost one Redis read per event, not N.
+ * A read is shared only within one wake-up generation: a read issued before wake-up N may miss event N,
+ * so a listener woken by N never joins it (it would wait for the next event to see N).
  */
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
@@ -18,6 +20,8 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
   private sub?: Redis;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly reads = new Map<string, Promise<StoredProgressEvent[]>>();
+  /** Wake-ups received so far (any job): reads are shared within one value only. */
+  private generation = 0;
 
   constructor(
     private readonly config: Settings,
@@ -27,7 +31,12 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     this.sub = createRedis(this.config.redis.queueUrl, { connectionName: 'shop-api-progress-hub' });
     this.sub.on('error', () => undefined);
-    this.sub.on('message', (_c: string, jobId: string) => this.listeners.get(jobId)?.forEach((l) => l()));
+    this.sub.on('message', (_c: string, jobId: string) => {
+      const set = this.listeners.get(jobId);
+      if (!set) return;
+      this.generation++;
+      set.forEach((l) => l());
+    });
     await this.sub.subscribe(this.progress.notifyChannel);
   }
 
@@ -43,7 +52,7 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
 
   /** The job's events after `cursor`; concurrent calls with the same job and cursor share one read. */
   after(jobId: string, cursor: string | undefined): Promise<StoredProgressEvent[]> {
-    const key = `${jobId}|${cursor ?? ''}`;
+    const key = `${jobId}|${cursor ?? ''}|${this.generation}`;
     let read = this.reads.get(key);
     if (!read) {
       read = this.progress.after(jobId, cursor).finally(() => this.reads.delete(key));
