@@ -1,17 +1,8 @@
-import { ConfigError, createLogger, loadConfig } from '#libs/core';
+import { createLogger, loadConfigOrExit } from '#libs/core';
 import { createApp } from './app.js';
 
 async function main() {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`shop-api cannot start: ${e.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit('shop-api');
   const logger = createLogger(config.logLevel, 'shop-api');
   let app;
   try {

@@ -5,20 +5,11 @@
  */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, createLogger, loadConfig } from '#libs/core';
+import { createLogger, loadConfigOrExit } from '#libs/core';
 import { WorkerModule } from './worker.module.js';
 
 async function main() {
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`shorts-worker cannot start: ${e.message}`);
-      process.exit(1);
-    }
-    throw e;
-  }
+  const config = loadConfigOrExit('shorts-worker');
   const logger = createLogger(config.logLevel, 'shorts-worker');
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), { logger: ['error', 'warn'] });
   app.enableShutdownHooks();

@@ -13,28 +13,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Metrics } from '#libs/core';
-import { CacheAside, type CacheMode, type CacheResult, type CacheSource } from './cache-aside.js';
+import type { AppConfig } from '#libs/core';
+import { CacheAside, type CacheResult, type CacheSource } from './cache-aside.js';
 import { GuardedRedis } from './guarded-redis.js';
 import { InvalidationBus } from './invalidation-bus.js';
 
-export interface CacheSettings {
-  mode: CacheMode;
-  /** Key and channel prefix (the default is the catalog database name, so test and dev never share keys). */
-  prefix: string;
-  l1MaxEntries: number;
-  l1MaxBytes: number;
-  l1TtlMs: number;
-  l2TtlMs: number;
-  ttlJitterPct: number;
-  negativeTtlMs: number;
-  listTtlMs: number;
-  leaseMs: number;
-  leaseWaitMs: number;
-  redisTimeoutMs: number;
-  breakerFailures: number;
-  breakerCooldownMs: number;
-  xfetchBeta: number;
-}
+/** The cache namespace of the validated config (libs/core) is the cache's settings, field for field. */
+export type CacheSettings = AppConfig['cache'];
 
 export interface ListPage {
   ids: string[];

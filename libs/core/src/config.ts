@@ -254,3 +254,16 @@ export function loadConfig(env: Env = process.env): AppConfig {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface Settings extends AppConfig {}
 export abstract class Settings {}
+
+/** Loads the config or stops the process with one sentence naming what is wrong (apps' main.ts). */
+export function loadConfigOrExit(app: string, env: Env = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`${app} cannot start: ${e.message}`);
+      process.exit(1);
+    }
+    throw e;
+  }
+}
