@@ -41,6 +41,14 @@ export class ConsistencyInterceptor implements NestInterceptor {
     if (ctx.getType() !== 'http') return next.handle();
     const req = ctx.switchToHttp().getRequest();
     const reply = ctx.switchToHttp().getResponse();
+    if (!req.headers[CONSISTENCY_HEADER] && !req.headers.authorization && !req.user) {
+      // Anonymous, token-less requests (most catalog reads) skip the async lookup entirely: no promise,
+      // no extra observable hop on the hot path.
+      const state: ConsistencyState = { token: null, written: null };
+      return new Observable<unknown>((sub) =>
+        ConsistencyScope.run(state, () => next.handle().pipe(mergeMap((value) => this.leave(state, null, reply).then(() => value))).subscribe(sub)),
+      );
+    }
     return from(this.enter(req)).pipe(
       mergeMap(
         ({ state, userId }) =>
