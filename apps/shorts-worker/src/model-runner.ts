@@ -35,6 +35,7 @@ process.once('message', async (req: RunnerRequest) => {
   } catch (e) {
     send({ type: 'error', inputError: e instanceof ModelInputError, message: (e as Error).message });
   } finally {
-    process.disconnect?.();
+    // The parent may be gone already (a killed worker): disconnecting twice throws ERR_IPC_DISCONNECTED.
+    if (process.connected) process.disconnect();
   }
 });
