@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
 
@@ -30,12 +30,5 @@ export class MyOrdersQuery {
   limit?: number;
 }
 
-export class RecentOrdersQuery {
-  @ApiPropertyOptional({ example: 20, minimum: 1, maximum: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt()
-  @Min(1)
-  @Max(100)
-  limit?: number;
-}
+/** Only the page size: the admin's cross-shard feed has no user, dates or cursor. */
+export class RecentOrdersQuery extends PickType(MyOrdersQuery, ['limit'] as const) {}
