@@ -52,9 +52,12 @@ export class OrdersService {
     @Optional() private readonly cache?: CatalogCache,
   ) {}
 
-  /** Stock is part of the cached product: every stock change drops it from the product cache (L2 + every L1). */
-  private async invalidateStock(lines: { productId: string }[]): Promise<void> {
-    if (this.cache) await Promise.all(lines.map((l) => this.cache!.invalidateProduct(l.productId).catch(() => undefined)));
+  /**
+   * Stock is part of the cached product: every stock change drops it from the product cache (L2 + every L1),
+   * with the row's new version, so a reader that loaded the older row from a lagging replica cannot put it back.
+   */
+  private async invalidateStock(versions: Map<string, number>): Promise<void> {
+    if (this.cache) await Promise.all([...versions].map(([id, v]) => this.cache!.invalidateProduct(id, v).catch(() => undefined)));
   }
 
   private view(o: OrderRow, shard: number, items?: OrderItemRow[]): OrderView {
@@ -104,15 +107,15 @@ export class OrdersService {
 
     try {
       const lines = dto.items.map((l) => ({ productId: l.productId, quantity: l.quantity }));
-      const prices = await this.stock.reserve(lines);
+      const { prices, versions } = await this.stock.reserve(lines);
       try {
         const body = await this.writeOrder(ds, shard, user.id, bucket, idempotencyKey, lines, prices);
         this.metrics.counter('orders_created_total', 'orders written, by shard', ['shard']).inc({ shard: this.db.shards[shard].name });
-        await this.invalidateStock(lines);
+        await this.invalidateStock(versions);
         return { status: 201, body, replayed: false };
       } catch (e) {
-        await this.stock.release(lines); // compensation: the order does not exist, the stock comes back
-        await this.invalidateStock(lines);
+        // Compensation: the order does not exist, the stock comes back.
+        await this.invalidateStock(await this.stock.release(lines));
         this.metrics.counter('orders_stock_released_total', 'stock reservations released after a failed order write').inc();
         throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
           cause: (e as Error).message.slice(0, 200),

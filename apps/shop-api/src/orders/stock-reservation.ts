@@ -18,12 +18,18 @@ export interface StockLine {
 
 const affected = (res: any) => Number(res?.affectedRows ?? res?.[1] ?? 0);
 
+/** Per product, read inside the reserving transaction: the unit price to snapshot, and the row's new version. */
+export interface Reserved {
+  prices: Map<string, number>;
+  versions: Map<string, number>;
+}
+
 @Injectable()
 export class StockReservation {
   constructor(private readonly db: DbNodes) {}
 
-  /** Reserves every line or none; returns the unit price of each product, read after the reservation. */
-  async reserve(lines: StockLine[]): Promise<Map<string, number>> {
+  /** Reserves every line or none; returns each product's unit price and new version, read after the reservation. */
+  async reserve(lines: StockLine[]): Promise<Reserved> {
     // A fixed lock order (by product id) so two multi-line orders cannot deadlock each other.
     const sorted = [...lines].sort((a, b) => (BigInt(a.productId) < BigInt(b.productId) ? -1 : 1));
     return this.db.primary.ds.transaction(async (em) => {
@@ -36,16 +42,21 @@ export class StockReservation {
         }
       }
       // Read after the UPDATEs: this transaction's snapshot starts here, so the prices are current.
-      const rows = await em.query(`SELECT id, price_cents FROM products WHERE id IN (${sorted.map(() => '?').join(', ')})`, sorted.map((l) => l.productId));
-      return new Map<string, number>(rows.map((r: any) => [String(r.id), Number(r.price_cents)]));
+      const rows = await em.query(`SELECT id, price_cents, version FROM products WHERE id IN (${sorted.map(() => '?').join(', ')})`, sorted.map((l) => l.productId));
+      return {
+        prices: new Map<string, number>(rows.map((r: any) => [String(r.id), Number(r.price_cents)])),
+        versions: new Map<string, number>(rows.map((r: any) => [String(r.id), Number(r.version)])),
+      };
     });
   }
 
-  /** Gives reserved stock back (the compensation when the order write fails). */
-  async release(lines: StockLine[]): Promise<void> {
+  /** Gives reserved stock back (the compensation when the order write fails); returns the rows' new versions. */
+  async release(lines: StockLine[]): Promise<Map<string, number>> {
     const sorted = [...lines].sort((a, b) => (BigInt(a.productId) < BigInt(b.productId) ? -1 : 1));
-    await this.db.primary.ds.transaction(async (em) => {
+    return this.db.primary.ds.transaction(async (em) => {
       for (const l of sorted) await em.query('UPDATE products SET stock = stock + ?, version = version + 1 WHERE id = ?', [l.quantity, l.productId]);
+      const rows = await em.query(`SELECT id, version FROM products WHERE id IN (${sorted.map(() => '?').join(', ')})`, sorted.map((l) => l.productId));
+      return new Map<string, number>(rows.map((r: any) => [String(r.id), Number(r.version)]));
     });
   }
 }
