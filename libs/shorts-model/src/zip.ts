@@ -1,11 +1,12 @@
 /**
- * A minimal ZIP writer (method 0 = stored): shorts are already-compressed MP4s, so deflate would only
- * burn CPU. Fixed DOS timestamps keep the archive byte-identical for identical inputs (determinism).
+ * The archive the model writes: a ZIP with stored entries (shorts are already-compressed MP4s, so deflate
+ * would only burn CPU) and a fixed timestamp, so identical inputs give a byte-identical archive
+ * (determinism). yazl does the format; the fixed date is built from local-time fields so the DOS
+ * timestamp is the same in every time zone.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { once } from 'node:events';
-import { crc32 } from 'node:zlib';
+import { createWriteStream } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import yazl from 'yazl';
 
 export interface ZipEntry {
   name: string;
@@ -13,69 +14,19 @@ export interface ZipEntry {
   data?: Buffer;
 }
 
-async function crcOf(e: ZipEntry): Promise<{ crc: number; size: number }> {
-  if (e.data) return { crc: crc32(e.data), size: e.data.length };
-  let crc = 0;
-  for await (const chunk of createReadStream(e.path!)) crc = crc32(chunk as Buffer, crc);
-  return { crc, size: (await stat(e.path!)).size };
-}
+const FIXED_MTIME = new Date(1980, 0, 1, 0, 0, 0);
 
 export async function writeZip(file: string, entries: ZipEntry[]): Promise<void> {
-  const out = createWriteStream(file);
-  const write = async (b: Buffer) => {
-    if (!out.write(b)) await once(out, 'drain');
-  };
-  const central: Buffer[] = [];
-  let offset = 0;
-  const DOS_TIME = 0;
-  const DOS_DATE = (0 << 9) | (1 << 5) | 1; // 1980-01-01
+  const zip = new yazl.ZipFile();
+  const opts = { mtime: FIXED_MTIME, mode: 0o100644, compress: false };
   for (const e of entries) {
-    const { crc, size } = await crcOf(e);
-    if (size >= 0xffffffff) throw new Error(`zip entry ${e.name} is too large for a non-zip64 archive`);
-    const name = Buffer.from(e.name, 'utf8');
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(0, 8);
-    local.writeUInt16LE(DOS_TIME, 10);
-    local.writeUInt16LE(DOS_DATE, 12);
-    local.writeUInt32LE(crc >>> 0, 14);
-    local.writeUInt32LE(size, 18);
-    local.writeUInt32LE(size, 22);
-    local.writeUInt16LE(name.length, 26);
-    local.writeUInt16LE(0, 28);
-    await write(local);
-    await write(name);
-    if (e.data) await write(e.data);
-    else for await (const chunk of createReadStream(e.path!)) await write(chunk as Buffer);
-    const c = Buffer.alloc(46);
-    c.writeUInt32LE(0x02014b50, 0);
-    c.writeUInt16LE(20, 4);
-    c.writeUInt16LE(20, 6);
-    c.writeUInt16LE(0x0800, 8);
-    c.writeUInt16LE(0, 10);
-    c.writeUInt16LE(DOS_TIME, 12);
-    c.writeUInt16LE(DOS_DATE, 14);
-    c.writeUInt32LE(crc >>> 0, 16);
-    c.writeUInt32LE(size, 20);
-    c.writeUInt32LE(size, 24);
-    c.writeUInt16LE(name.length, 28);
-    c.writeUInt32LE(offset, 42);
-    central.push(c, name);
-    offset += 30 + name.length + size;
+    if (e.data) zip.addBuffer(e.data, e.name, opts);
+    else zip.addFile(e.path!, e.name, opts);
   }
-  const cd = Buffer.concat(central);
-  await write(cd);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  await write(end);
-  out.end();
-  await once(out, 'close');
+  zip.end();
+  const out = createWriteStream(file);
+  zip.outputStream.pipe(out);
+  await finished(out);
 }
 
 /** Reads a stored-only archive back (tests, result checks): name -> bytes. */
