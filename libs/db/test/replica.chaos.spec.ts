@@ -3,15 +3,13 @@
  * both threads running), a replica process killed under read load. These stop and kill real nodes, so
  * they run alone after the main suite (npm test), or against a private stack during development:
  *   STACK_DIR=/tmp/stack-x STACK_PORT_PRIMARY=... TEST_DB_PRIMARY_URL=... npm run jest -- replica.chaos
- * The TypeORM built-in replication contrast is measured and recorded, not asserted
- * (load-tests/results/replica-stale-contrast.json; docs/q3-replication.md).
+ * The TypeORM built-in replication contrast is asserted here (stale reads observed, where the token path
+ * sees none); tests never write result files, so the documented numbers in
+ * load-tests/results/replica-stale-contrast.json are not rewritten by `npm test`.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { repoRoot } from '#libs/core';
 import { DbNodes, ReplicaMonitor, ReplicaRouter, type DbNode } from '#libs/db';
 import { nativeStack, testConfig, waitFor, type NativeStack } from '#libs/testing';
 
@@ -53,15 +51,11 @@ const insertSql = 'INSERT INTO products (category_id, name, price_cents, attribu
 const write = (name: string) => router.write(async (on) => Number((await on.query(insertSql, [categoryId, name, '{}'])).insertId));
 
 describe('ReplicaRouter with a stopped SQL thread on replica-1 (real lag)', () => {
-  const contrast: Record<string, unknown> = {};
   beforeAll(async () => {
     await stack.stopReplicaSql('replica-1');
   });
   afterAll(async () => {
     await stack.startReplicaSql('replica-1');
-    const dir = join(repoRoot(), 'load-tests/results');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'replica-stale-contrast.json'), JSON.stringify({ measuredAt: new Date().toISOString(), cycles: CYCLES, ...contrast }, null, 2) + '\n');
   });
 
   it('when the monitor sees the stopped thread, then replica-1 leaves rotation, and 1,000 write-then-read cycles with the token see 0 stale reads', async () => {
@@ -78,7 +72,6 @@ describe('ReplicaRouter with a stopped SQL thread on replica-1 (real lag)', () =
       }, token);
       if (row?.name !== name) stale++;
     }
-    contrast.replicaRouterWithMonitorAndToken = { stale, served: Object.fromEntries(served) };
     expect(stale).toBe(0);
     expect(served.get('replica-1') ?? 0).toBe(0);
   });
@@ -96,12 +89,11 @@ describe('ReplicaRouter with a stopped SQL thread on replica-1 (real lag)', () =
       }, token);
       if (row?.name !== name) stale++;
     }
-    contrast.tokenOnlyNoMonitor = { cycles: 200, stale, served: Object.fromEntries(served) };
     expect(stale).toBe(0);
     expect(served.get('primary') ?? 0).toBeGreaterThan(0); // replica-1's turns fell back to the primary
   });
 
-  it('when the same cycles run through TypeORM built-in replication (random replica), then the stale reads are counted for the docs', async () => {
+  it('when the same cycles run through TypeORM built-in replication (random replica), then stale reads are observed (the baseline the token beats)', async () => {
     const cfg = testConfig().db;
     const cred = (u: typeof cfg.primary) => ({ host: u.host, port: u.port, username: u.user, password: u.password, database: u.database });
     const ds = new DataSource({ type: 'mysql', replication: { master: cred(cfg.primary), slaves: cfg.replicas.map(cred), selector: 'RANDOM' }, poolSize: 4 } as any);
@@ -117,9 +109,10 @@ describe('ReplicaRouter with a stopped SQL thread on replica-1 (real lag)', () =
     } finally {
       await ds.destroy();
     }
-    contrast.typeormBuiltInReplication = { stale, staleRate: stale / CYCLES };
     console.log(`TypeORM built-in replication with replica-1's SQL thread stopped: ${stale} stale reads of ${CYCLES}`);
-    expect(stale).toBeGreaterThanOrEqual(0); // a documented measurement, not a pass/fail criterion
+    // Half the reads pick the stopped replica, which never has the row: with 1,000 cycles, seeing none
+    // would mean the replica is not lagging at all, i.e. the test no longer shows what it claims.
+    expect(stale).toBeGreaterThan(0);
   });
 
   it('when the SQL thread runs again, then replica-1 catches up and rejoins rotation', async () => {
