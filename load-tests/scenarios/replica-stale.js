@@ -1,0 +1,115 @@
+// Scenario `replica-stale`: read-your-writes with one replica really lagging (its SQL thread stopped).
+// The same write-then-read cycles through three read paths:
+//   token_with_monitor   ReplicaRouter + ReplicaMonitor + the write's GTID token (what shop-api does)
+//   token_only           ReplicaRouter with the token but no monitor (the lagging replica stays in rotation)
+//   typeorm_random       TypeORM's built-in replication (a random replica per read), the baseline
+// and counts stale reads (the row just written is missing or old). Database-level, so Node only (`run`).
+// It stops replica-1's SQL thread for the run and starts it again afterwards, even on failure or Ctrl-C.
+// Runs in its own database mallscale_bench_stale on the stack's primary (created, then dropped).
+const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
+
+export default {
+  name: 'replica-stale',
+  description: 'write-then-read with replica-1 lagging: stale reads of the token path vs TypeORM random replica',
+  modes: {},
+  request() {
+    return { method: 'GET', path: '/health/live' };
+  },
+
+  async run(ctx, opts) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { randomUUID } = await import('node:crypto');
+    const dbLib = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
+    const stack = await import(pathToFileURL(join(ctx.root, 'docker/local/stack.mjs')).href);
+    const { DataSource } = await ctx.load('typeorm');
+    const CYCLES = Number(opts.cycles ?? 1000);
+    const DB = 'mallscale_bench_stale';
+    const user = opts.user ?? 'mallscale';
+    const password = opts.password ?? 'mallscale';
+    const url = (p, db = DB) => ({ url: `mysql://${user}:***@127.0.0.1:${p}/${db}`, host: '127.0.0.1', port: p, user, password, database: db });
+    const primary = port('PRIMARY', 3307);
+    const replicas = [port('REPLICA_1', 3308), port('REPLICA_2', 3309)];
+
+    // The schema is created on the primary and replicates; wait for both replicas to have it.
+    const mysql = await ctx.load('mysql2/promise');
+    const admin = await mysql.createConnection({ host: '127.0.0.1', port: primary, user, password });
+    await admin.query(`CREATE DATABASE IF NOT EXISTS ${DB}`);
+    await admin.query(`CREATE TABLE IF NOT EXISTS ${DB}.items (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL) ENGINE=InnoDB`);
+    const db = await dbLib.DbNodes.connect({ primary: url(primary), replicas: replicas.map((p) => url(p)), shards: [url(primary)], poolSize: 4 });
+    const monitor = new dbLib.ReplicaMonitor(db, { intervalMs: 250, maxLagMs: 1000 });
+    let stopped = false;
+    const restore = async () => {
+      if (stopped) await stack.startReplicaSql('replica-1').catch(() => undefined);
+      stopped = false;
+    };
+    const onSignal = () => void restore().finally(() => process.exit(130));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    const insert = 'INSERT INTO items (name) VALUES (?)';
+    const read = 'SELECT name FROM items WHERE id = ?';
+    const modes = {};
+    const details = {};
+    try {
+      await monitor.start();
+      for (let i = 0; i < 100 && !db.replicas.every((r) => monitor.health(r.name)?.inRotation); i++) await new Promise((r) => setTimeout(r, 100));
+      await stack.stopReplicaSql('replica-1');
+      stopped = true;
+      for (let i = 0; i < 100 && monitor.health('replica-1')?.inRotation !== false; i++) await new Promise((r) => setTimeout(r, 100));
+
+      const cycles = async (name, router) => {
+        let stale = 0;
+        const served = {};
+        const t0 = Date.now();
+        for (let i = 0; i < CYCLES; i++) {
+          const tag = `${name}-${randomUUID().slice(0, 12)}`;
+          const { value: id, token } = await router.write(async (on) => Number((await on.query(insert, [tag])).insertId));
+          const row = await router.read(async (on, node) => {
+            served[node.name] = (served[node.name] ?? 0) + 1;
+            return (await on.query(read, [id]))[0];
+          }, token);
+          if (row?.name !== tag) stale++;
+        }
+        const ms = Date.now() - t0;
+        modes[name] = { rps: Math.round((CYCLES * 1000) / ms), p50_ms: 0, p99_ms: 0, errors: 0, requests: CYCLES, extra: { stale, stale_pct: Math.round((stale / CYCLES) * 1000) / 10 } };
+        details[name] = { served };
+        ctx.log(`${name}: ${stale} stale of ${CYCLES}, served ${JSON.stringify(served)}`);
+      };
+      await cycles('token_with_monitor', new dbLib.ReplicaRouter(db, monitor, { waitMs: 50 }));
+      await cycles('token_only', new dbLib.ReplicaRouter(db, null, { waitMs: 10 }));
+
+      const cred = (p) => ({ host: '127.0.0.1', port: p, username: user, password, database: DB });
+      const ds = new DataSource({ type: 'mysql', replication: { master: cred(primary), slaves: replicas.map(cred), selector: 'RANDOM' }, poolSize: 4 });
+      await ds.initialize();
+      try {
+        let stale = 0;
+        const t0 = Date.now();
+        for (let i = 0; i < CYCLES; i++) {
+          const tag = `typeorm-${randomUUID().slice(0, 12)}`;
+          const res = await ds.query(insert, [tag]); // raw queries go to the master
+          const row = await ds.createQueryBuilder().select('i.name', 'name').from('items', 'i').where('i.id = :id', { id: res.insertId }).getRawOne(); // a random slave
+          if (row?.name !== tag) stale++;
+        }
+        const ms = Date.now() - t0;
+        modes.typeorm_random = { rps: Math.round((CYCLES * 1000) / ms), p50_ms: 0, p99_ms: 0, errors: 0, requests: CYCLES, extra: { stale, stale_pct: Math.round((stale / CYCLES) * 1000) / 10 } };
+        ctx.log(`typeorm_random: ${stale} stale of ${CYCLES}`);
+      } finally {
+        await ds.destroy();
+      }
+    } finally {
+      await restore();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      await monitor.stop();
+      await db.close();
+      // Let replica-1 replay the run before the schema goes, so the stack is left as it was found.
+      await admin.query(`DROP DATABASE IF EXISTS ${DB}`).catch(() => undefined);
+      await admin.end();
+    }
+    return {
+      modes,
+      ratios: { typeorm_stale_reads: modes.typeorm_random.extra.stale, token_stale_reads: modes.token_with_monitor.extra.stale + modes.token_only.extra.stale },
+      details: { cycles: CYCLES, ...details },
+    };
+  },
+};
