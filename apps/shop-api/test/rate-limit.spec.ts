@@ -67,6 +67,18 @@ describe('sign-in limits', () => {
     expect((await signIn(a, other.email, 'password-123')).status).toBe(200);
   });
 
+  it('e-mail variants that reach the same account (case, accents, full-width, zero-width characters) share its counter', async () => {
+    const a = await api({ RATE_LIMIT_PREFIX: prefix(), RATE_LIMIT_SIGN_IN_ACCOUNT_MAX: '5', RATE_LIMIT_SIGN_IN_ACCOUNT_WINDOW_S: '600' });
+    const tag = randomUUID().slice(0, 8);
+    const user = await signUp(a, `jose-${tag}@test.mallscale`);
+    const variants = [`JOSE-${tag}@test.mallscale`, `josé-${tag}@test.mallscale`, `ｊｏｓｅ-${tag}@test.mallscale`, `jo\u200Bse-${tag}@test.mallscale`];
+    // Each variant signs in to the victim's account (the users table compares with utf8mb4_unicode_ci)...
+    for (const v of variants) expect((await signIn(a, v, 'password-123')).status).toBe(200);
+    // ...so each one was counted on that account: one more attempt is allowed, then 429.
+    expect((await signIn(a, user.email, 'wrong-password')).status).toBe(401);
+    await expectTooMany(await signIn(a, user.email, 'password-123'), 600);
+  });
+
   it('a sign-in flood from one IP over many accounts is cut off per IP', async () => {
     const a = await api({ RATE_LIMIT_PREFIX: prefix(), RATE_LIMIT_SIGN_IN_IP_MAX: '5', RATE_LIMIT_SIGN_IN_IP_WINDOW_S: '600' });
     for (let i = 0; i < 5; i++) expect((await signIn(a, uniqueEmail('flood'), 'wrong-password')).status).toBe(401);
