@@ -33,7 +33,8 @@ export interface Scenario {
   warmup?: string;
   connections?: number;
   modes: Record<string, ModeDef>;
-  ratios?: Record<string, [string, string]>;
+  /** name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better). */
+  ratios?: Record<string, [string, string] | [string, string, 'rps' | 'p99_ms']>;
   setup?: (ctx: BenchContext) => Promise<unknown>;
   /** Called before each mode (after its target is up): e.g. to empty a cache. */
   beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
@@ -234,8 +235,8 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
     if (stack) await stack.setCpuCap('off');
   }
   const ratios: Record<string, number> = {};
-  for (const [rname, [a, b]] of Object.entries(scenario.ratios ?? {})) {
-    if (results[a] && results[b] && results[b].rps > 0) ratios[rname] = Math.round((results[a].rps / results[b].rps) * 100) / 100;
+  for (const [rname, [a, b, metric = 'rps']] of Object.entries(scenario.ratios ?? {})) {
+    if (results[a] && results[b] && results[b][metric] > 0) ratios[rname] = Math.round((results[a][metric] / results[b][metric]) * 100) / 100;
   }
   const out = {
     scenario: name,

@@ -103,7 +103,8 @@ export default {
     await db.end();
     if (!Number(cols[0].n)) throw new Error('the dev catalog database lacks shorts_jobs.queue: run `npm run migrate` first');
     const queue = `bench-shorts-${randomUUID().slice(0, 8)}`;
-    const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000' };
+    // One user creates up to --sse-jobs uploads (100) from 127.0.0.1: far over the default upload limits, which are not what this measures.
+    const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000', RATE_LIMIT_UPLOAD_USER_MAX: '0', RATE_LIMIT_UPLOAD_IP_MAX: '0' };
     const api = await ctx.startTarget({ target: 'api', env: apiEnv });
     const redis = core.createRedis(config.redis.queueUrl, { connectionName: 'bench-shorts' });
     const progress = new model.JobProgressStream(redis, queue);

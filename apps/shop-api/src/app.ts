@@ -13,6 +13,7 @@ import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { PinoNestLogger } from './http/pino-nest-logger.js';
+import { registerRateLimits } from './http/rate-limit.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -27,6 +28,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     loggerInstance: logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
+    // Off by default: with no proxy in front, X-Forwarded-For is whatever the client wrote (rate-limit keys use req.ip).
+    trustProxy: config.trustProxy,
     genReqId: (req: { headers: Record<string, unknown> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9\-_.]{1,64}$/.test(given) ? given : randomUUID();
@@ -72,6 +75,7 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   );
   // Swagger UI's static assets need @fastify/static, which jest's ESM loader cannot load; tests use /docs-json.
   SwaggerModule.setup('docs', app, doc, { ui: config.env !== 'test' });
+  await registerRateLimits(app, config, logger);
   await app.init();
   return app;
 }

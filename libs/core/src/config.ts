@@ -3,6 +3,8 @@
  * Every key has a default that works with the native stack (docker/local); a wrong value stops start-up
  * with one sentence naming the variable, because a half-configured reference backend teaches nothing.
  */
+import { isIP } from 'node:net';
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -70,6 +72,30 @@ export interface AppConfig {
     sseTokenTtlSeconds: number;
     heartbeatMs: number;
   };
+  /**
+   * Which address is the client: false = the socket's peer (no proxy in front, X-Forwarded-For ignored);
+   * the proxies' addresses/CIDRs = the X-Forwarded-For entry written by the nearest untrusted hop.
+   */
+  trustProxy: false | string[];
+  /** Abuse limits shared by every API instance (counters in Redis, noeviction): requests per window per key. */
+  rateLimit: {
+    enabled: boolean;
+    redisUrl: string;
+    prefix: string;
+    redisTimeoutMs: number;
+    signInPerAccount: RateLimit;
+    signInPerIp: RateLimit;
+    signUpPerIp: RateLimit;
+    uploadPerUser: RateLimit;
+    uploadPerIp: RateLimit;
+    passwordChangePerUser: RateLimit;
+  };
+}
+
+/** At most `max` requests per `windowS` seconds per key; max 0 switches that one limit off. */
+export interface RateLimit {
+  max: number;
+  windowS: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -137,6 +163,21 @@ function redisUrl(env: Env, name: string, dflt: string): string {
     throw new ConfigError(`${name} must be a redis:// URL (got '${raw}')`);
   }
   return raw;
+}
+
+// Only named proxies: 'true' would trust every X-Forwarded-For entry, including those a client writes itself
+// (and Fastify trusts nobody for a bare hop count, since a direct client could send enough hops).
+const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+function trustProxy(env: Env): false | string[] {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (raw === '' || raw === 'off') return false;
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (list.length && list.every((a) => PROXY_NAMES.includes(a) || isIP(a.replace(/\/\d{1,3}$/, '')) !== 0)) return list;
+  throw new ConfigError(`TRUST_PROXY must be off or a comma-separated list of the proxies' addresses/CIDRs (or loopback, linklocal, uniquelocal) (got '${raw}')`);
+}
+
+function rateLimit(env: Env, name: string, max: number, windowS: number): RateLimit {
+  return { max: int(env, `${name}_MAX`, max, 0, 1_000_000_000), windowS: int(env, `${name}_WINDOW_S`, windowS, 1, 7 * 24 * 3600) };
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {
@@ -245,6 +286,23 @@ export function loadConfig(env: Env = process.env): AppConfig {
         sweepIntervalMs: int(env, 'SHORTS_SWEEP_INTERVAL_MS', 30000, 0, 3600000),
         sseTokenTtlSeconds: int(env, 'SHORTS_SSE_TOKEN_TTL_S', 900, 10, 86400),
         heartbeatMs: int(env, 'SHORTS_SSE_HEARTBEAT_MS', 15000, 100, 600000),
+      };
+    })(),
+    trustProxy: trustProxy(env),
+    rateLimit: (() => {
+      const prefix = env.RATE_LIMIT_PREFIX || `${parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)).database}:rl:`;
+      if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix)) throw new ConfigError(`RATE_LIMIT_PREFIX must be 1-64 letters, digits or _:.- (got '${prefix}')`);
+      return {
+        enabled: oneOf(env, 'RATE_LIMIT', ['on', 'off'] as const, 'on') === 'on',
+        redisUrl: redisUrl(env, 'RATE_LIMIT_REDIS_URL', env.REDIS_QUEUE_URL || 'redis://127.0.0.1:6381'),
+        prefix,
+        redisTimeoutMs: int(env, 'RATE_LIMIT_REDIS_TIMEOUT_MS', 500, 10, 60_000),
+        signInPerAccount: rateLimit(env, 'RATE_LIMIT_SIGN_IN_ACCOUNT', 10, 900),
+        signInPerIp: rateLimit(env, 'RATE_LIMIT_SIGN_IN_IP', 100, 600),
+        signUpPerIp: rateLimit(env, 'RATE_LIMIT_SIGN_UP_IP', 20, 3600),
+        uploadPerUser: rateLimit(env, 'RATE_LIMIT_UPLOAD_USER', 30, 3600),
+        uploadPerIp: rateLimit(env, 'RATE_LIMIT_UPLOAD_IP', 60, 3600),
+        passwordChangePerUser: rateLimit(env, 'RATE_LIMIT_PASSWORD_USER', 5, 900),
       };
     })(),
   };

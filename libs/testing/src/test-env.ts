@@ -24,6 +24,14 @@ export function testEnv(): Record<string, string> {
     REDIS_QUEUE_URL: process.env.TEST_REDIS_QUEUE_URL || 'redis://127.0.0.1:6381',
     JWT_SECRET: 'test-secret-0123456789-0123456789-abcdef',
     STORAGE_FS_ROOT: process.env.TEST_STORAGE_FS_ROOT || 'var/test-storage',
+    // The suites sign up and upload as dozens of users from 127.0.0.1 in parallel: limits stay on but out of
+    // reach here; rate-limit.spec.ts sets small ones (and its own key prefix) per instance.
+    RATE_LIMIT_SIGN_IN_ACCOUNT_MAX: '1000000',
+    RATE_LIMIT_SIGN_IN_IP_MAX: '1000000',
+    RATE_LIMIT_SIGN_UP_IP_MAX: '1000000',
+    RATE_LIMIT_UPLOAD_USER_MAX: '1000000',
+    RATE_LIMIT_UPLOAD_IP_MAX: '1000000',
+    RATE_LIMIT_PASSWORD_USER_MAX: '1000000',
   };
   return env;
 }
