@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { repoRoot } from '#libs/core';
 import { DbNodes, ReplicaMonitor, ReplicaRouter, type DbNode } from '#libs/db';
-import { nativeStack, testConfig, waitFor, type NativeStack } from '#libs/testing';
+import { nativeStack, testAdminConfig, testConfig, waitFor, type NativeStack } from '#libs/testing';
 
 let stack: NativeStack;
 let db: DbNodes;
@@ -24,7 +24,8 @@ const CYCLES = 1000;
 
 beforeAll(async () => {
   stack = await nativeStack();
-  db = await DbNodes.connect({ ...testConfig().db, poolSize: 8 });
+  // The admin account: setDelay stops/starts replication threads, which the app's account may not.
+  db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 8 });
   monitor = new ReplicaMonitor(db, { intervalMs: 500, maxLagMs: 1000 });
   await monitor.start();
   router = new ReplicaRouter(db, monitor, { waitMs: 50 });
