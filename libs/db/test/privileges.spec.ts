@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { dataSourceFor, DbNodes, ReplicaMonitor } from '#libs/db';
+import { loadConfig, parseDbUrl } from '#libs/core';
+import { dataSourceFor, DbNodes, ddlTopology, ReplicaMonitor, withAccount } from '#libs/db';
 import { testAdminConfig, testConfig } from '#libs/testing';
 
 /** The server's error number for a refused statement (or 0 when it ran). */
@@ -126,5 +127,21 @@ describe('least-privilege database accounts', () => {
     expect(cols).toHaveLength(3);
     // …and it, too, stays out of the server's accounts.
     expect(DENIED).toContain(await errnoOf(ddl, 'SELECT user FROM mysql.user'));
+  });
+});
+
+describe('account configuration', () => {
+  it('the DDL and monitor accounts come from DB_DDL_* / DB_MONITOR_*, on the hosts of the app URLs', () => {
+    const db = loadConfig({ DB_SHARD_URLS: 'mysql://app:a@s0:3306/m,mysql://app:a@s1:3307/m', DB_DDL_USER: 'ddl', DB_DDL_PASSWORD: 'p@ss/w:rd', DB_MONITOR_USER: 'mon', DB_MONITOR_PASSWORD: 'q' }).db;
+    const ddl = ddlTopology(db);
+    expect(ddl.replicas).toEqual([]);
+    expect(ddl.shards.map((s) => [s.user, s.password, s.host, s.port, s.database])).toEqual([['ddl', 'p@ss/w:rd', 's0', 3306, 'm'], ['ddl', 'p@ss/w:rd', 's1', 3307, 'm']]);
+    // The rebuilt URL parses back to the same account (the password is URL-encoded, not cut at '@' or '/').
+    expect(parseDbUrl('x', ddl.shards[1].url)).toEqual(ddl.shards[1]);
+    expect(db.shards.map((s) => s.user)).toEqual(['app', 'app']);
+    const mon = withAccount(db.primary, db.monitor, '');
+    expect([mon.user, mon.password, mon.database]).toEqual(['mon', 'q', '']);
+    // Defaults: the native stack's accounts.
+    expect([loadConfig({}).db.primary.user, loadConfig({}).db.ddl.user, loadConfig({}).db.monitor.user]).toEqual(['mallscale_app', 'mallscale_ddl', 'mallscale_monitor']);
   });
 });
