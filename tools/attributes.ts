@@ -8,7 +8,7 @@
  */
 import { loadConfig } from '#libs/core';
 import { AttributePromoter, AttributeSchema, columnName } from '#libs/catalog';
-import { DbNodes } from '#libs/db';
+import { DbNodes, ddlTopology } from '#libs/db';
 import { testConfig } from '#libs/testing';
 
 const args = process.argv.slice(2).filter((a) => a !== '--test');
@@ -17,7 +17,7 @@ const [command, category, attribute] = args;
 const usage = 'usage: npm run attributes -- list [category] | promote <category> <attribute> | promote-declared <category> | unindex <category> <attribute> [--test]';
 
 async function main(): Promise<void> {
-  const db = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 2 });
+  const db = await DbNodes.connect({ ...ddlTopology(config.db), poolSize: 2 });
   const qr = db.primary.ds.createQueryRunner();
   await qr.connect();
   try {

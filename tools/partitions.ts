@@ -7,7 +7,7 @@
  * safe to run from cron next to running instances. --dry-run prints the statements without running them.
  */
 import { loadConfig } from '#libs/core';
-import { DbNodes, maintainPartitions } from '#libs/db';
+import { DbNodes, ddlTopology, maintainPartitions } from '#libs/db';
 import { testConfig } from '#libs/testing';
 
 const args = process.argv.slice(2);
@@ -19,7 +19,7 @@ const dryRun = args.includes('--dry-run');
 const config = args.includes('--test') ? testConfig() : loadConfig();
 
 async function main() {
-  const db = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 2 });
+  const db = await DbNodes.connect({ ...ddlTopology(config.db), poolSize: 2 });
   try {
     const p = config.partitions;
     console.log(`partitions: ${p.monthsAhead} months ahead, ${p.monthsBack} back, retention ${p.retention}${p.retention === 'off' ? '' : ` after ${p.retentionMonths} months`}${dryRun ? ' (dry run)' : ''}`);

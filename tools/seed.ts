@@ -108,7 +108,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
     }
     // Index what the schemas mark x-filterable, after the bulk insert: the promoter backfills array values
     // (allergens) that the bulk INSERT did not write, and a promotion that is already done is a no-op.
-    const qr = primary.createQueryRunner();
+    const qr = (await db.ddl(db.primary)).createQueryRunner(); // ALTER TABLE: the DDL account
     try {
       await qr.connect();
       const promoter = new AttributePromoter(qr);

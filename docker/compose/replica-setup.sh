@@ -7,11 +7,12 @@
 # MYSQL_INITDB_SKIP_TZINFO=1, no MYSQL_USER / MYSQL_DATABASE, no init SQL):
 #   With SOURCE_AUTO_POSITION=1 a replica asks the primary for every transaction missing from its
 #   own gtid_executed, so on first connect it replays the primary's whole history: the time zone
-#   tables, CREATE DATABASE mallscale, CREATE USER mallscale, the grants, the repl user. That is how
-#   the user and database get onto the replicas, identical to the primary's.
+#   tables, CREATE DATABASE mallscale, the app/ddl/monitor accounts and their grants, the repl user
+#   (docker/mysql/init/*.sh). That is how the accounts and database get onto the replicas, identical
+#   to the primary's.
 #   If a replica also created them locally, those statements would get GTIDs of the replica's own
 #   server_uuid (errant transactions: a replica holding writes the primary never had, which breaks
-#   any later promotion/failover) and, worse, replaying the primary's CREATE USER 'mallscale' would
+#   any later promotion/failover) and, worse, replaying the primary's CREATE USER 'mallscale_app' would
 #   fail with "Operation CREATE USER failed" (1396) and stop the SQL thread on the spot.
 #   The image's own first-start work on a replica is safe: it sets the root password with
 #   SQL_LOG_BIN=0 (no GTID), and MYSQL_INITDB_SKIP_TZINFO=1 stops it loading time zone tables
@@ -23,14 +24,15 @@
 # entrypoint initializes the data directory with a temporary server that reads the same option
 # files, and super_read_only would refuse its ALTER USER for root. SET PERSIST stores the values in
 # the data volume (mysqld-auto.cnf), so they hold on every later start. super_read_only (not just
-# read_only) matters because the app user has ALL ON *.*, which includes the privileges that
-# bypass plain read_only; replication's own applier threads are exempt from both.
+# read_only) also stops root and any other account with CONNECTION_ADMIN/SUPER, which bypass plain
+# read_only; replication's own applier threads are exempt from both.
 set -eu
 
 PRIMARY_HOST="${PRIMARY_HOST:-mysql-primary}"
 REPLICA_HOSTS="${REPLICA_HOSTS:-mysql-replica-1 mysql-replica-2}"
 TIMEOUT="${SETUP_TIMEOUT_SECONDS:-180}"
 : "${MYSQL_ROOT_PASSWORD:?MYSQL_ROOT_PASSWORD must be set}"
+: "${MALLSCALE_REPL_PASSWORD:?MALLSCALE_REPL_PASSWORD must be set}"
 
 # Root credentials in a client option file (MYSQL_PWD is deprecated; -p on the command line warns).
 CNF="$(mktemp)"
@@ -40,6 +42,7 @@ printf '[client]\nuser=root\npassword="%s"\nprotocol=TCP\nport=3306\nconnect_tim
 
 log() { echo "replica-setup: $*"; }
 die() { echo "replica-setup: ERROR: $*" >&2; exit 1; }
+case "$MALLSCALE_REPL_PASSWORD" in *\'* | *\\*) die "MALLSCALE_REPL_PASSWORD must not contain quotes or backslashes" ;; esac
 
 # sql HOST STATEMENT -> tab-separated rows, no column names
 sql() { mysql --defaults-extra-file="$CNF" -h "$1" -N -B -e "$2"; }
@@ -78,7 +81,7 @@ for r in $REPLICA_HOSTS; do
     if [ -n "$current" ]; then sql "$r" 'STOP REPLICA'; fi
     log "$r: CHANGE REPLICATION SOURCE TO $PRIMARY_HOST (auto-position)"
     sql "$r" "CHANGE REPLICATION SOURCE TO SOURCE_HOST='$PRIMARY_HOST', SOURCE_PORT=3306,
-      SOURCE_USER='repl', SOURCE_PASSWORD='repl', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1"
+      SOURCE_USER='repl', SOURCE_PASSWORD='$MALLSCALE_REPL_PASSWORD', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1"
   fi
   # Harmless when the threads already run (a note, not an error).
   sql "$r" 'START REPLICA'

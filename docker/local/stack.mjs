@@ -303,8 +303,36 @@ async function startOne(n, log) {
   return 'started';
 }
 
-/** First start only: the app user (and on the primary the replication user). Replicas get them via the binlog. */
+/**
+ * The least-privilege accounts the app uses (libs/core config defaults), on every `up`: CREATE USER IF NOT
+ * EXISTS and GRANT are idempotent and only add, so an already-running stack gains them without a restart
+ * and without a moment in which a running test's account lacks a privilege. Replicas get them through the
+ * binlog. `mallscale%` covers `mallscale` and the test schemas (`mallscale_test`); `%` is the only wildcard
+ * in it, so no `_` needs escaping.
+ *   app: DML only (GET_LOCK, MASTER_GTID_WAIT, @@gtid reads and session tracking need no privilege);
+ *   ddl: migrations, partition maintenance, attribute promotion (DML too: schema_migrations, backfills);
+ *   monitor: replication status only, no schema at all.
+ */
+export const APP_ACCOUNTS = {
+  app: { user: 'mallscale_app', password: 'mallscale_app' },
+  ddl: { user: 'mallscale_ddl', password: 'mallscale_ddl' },
+  monitor: { user: 'mallscale_monitor', password: 'mallscale_monitor' },
+};
+async function ensureAppAccounts(n) {
+  const { app, ddl, monitor } = APP_ACCOUNTS;
+  const create = (a) => `CREATE USER IF NOT EXISTS '${a.user}'@'%' IDENTIFIED BY '${a.password}'`;
+  await sql(n, [
+    create(app), create(ddl), create(monitor),
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON \`mallscale%\`.* TO '${app.user}'@'%'`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, REFERENCES ON \`mallscale%\`.* TO '${ddl.user}'@'%'`,
+    // MariaDB 10.5+ split REPLICATION CLIENT: SHOW SLAVE STATUS needs SLAVE MONITOR.
+    `GRANT ${binaries().mysql8 ? 'REPLICATION CLIENT' : 'SLAVE MONITOR'} ON *.* TO '${monitor.user}'@'%'`,
+  ].join(';\n'));
+}
+
+/** First start only: the fixture/admin user (and on the primary the replication user). Replicas get them via the binlog. */
 async function ensureUsers(n) {
+  await ensureAppAccounts(n);
   if ((await sql(n, "SELECT COUNT(*) FROM mysql.user WHERE user='mallscale'")) !== '0') return;
   const stmts = ['%', 'localhost'].flatMap((h) => [
     `CREATE USER 'mallscale'@'${h}' IDENTIFIED BY 'mallscale'`,

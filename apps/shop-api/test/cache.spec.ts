@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { DbNodes, ReplicaMonitor } from '#libs/db';
-import { bearer, createAdmin, json, testConfig, waitFor, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, testAdminConfig, waitFor, type TestApi } from '#libs/testing';
 import { CatalogCache } from '../src/catalog/product-cache.provider.js';
 import { startApi } from './support.js';
 import { countedAccount, insertProduct, metric, type CountedAccount } from './cache-support.js';
@@ -16,7 +16,7 @@ let account: CountedAccount;
 let admin: { token: string };
 
 beforeAll(async () => {
-  db = await DbNodes.connect({ ...testConfig().db, poolSize: 4 });
+  db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 4 }); // fixtures: the harness's admin account
   // Generous lease and Redis timeouts: the box is shared and loaded; a waiter must not give up early.
   account = await countedAccount(db, { CACHE_MODE: 'l1l2', CACHE_LEASE_MS: '15000', CACHE_LEASE_WAIT_MS: '30000', CACHE_REDIS_TIMEOUT_MS: '5000', CACHE_L1_TTL_MS: '60000' });
   a = await startApi(account.env);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, signUp, testAdminConfig, type TestApi } from '#libs/testing';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, monthStart, OrderShardRouter, partitionName } from '#libs/db';
 import { OrdersRepository } from '../src/orders/orders.repository.js';
 import { startApi } from './support.js';
@@ -14,7 +14,8 @@ const cleanup: (() => Promise<unknown>)[] = [];
 
 beforeAll(async () => {
   api = await startApi();
-  db = api.app.get(DbNodes);
+  // Fixtures (stock, a failure-injecting trigger) use the harness's admin account, not the app's DML-only one.
+  db = await DbNodes.connect({ ...testAdminConfig().db, replicas: [], poolSize: 4 });
   admin = await createAdmin(api);
   await db.primary.ds.query(`INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('test-orders', 'Order test goods', '{"type":"object"}')`);
   [{ id: categoryId }] = await db.primary.ds.query(`SELECT id FROM categories WHERE code = 'test-orders'`);
@@ -22,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of cleanup) await c().catch(() => undefined);
   await api?.close();
+  await db?.close();
 });
 
 async function product(stock: number, priceCents = 1000): Promise<string> {

@@ -18,11 +18,20 @@ export interface DbUrl {
   database: string;
 }
 
+export interface DbCredentials {
+  user: string;
+  password: string;
+}
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
   logLevel: string;
-  db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number };
+  /**
+   * The URLs carry the app's DML-only account. `ddl` (migrations, partition maintenance, attribute promotion)
+   * and `monitor` (replication status) are other accounts on the same hosts, each with its own small pool.
+   */
+  db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number; ddl: DbCredentials; monitor: DbCredentials };
   redis: { cacheUrl: string; queueUrl: string };
   /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
   replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
@@ -100,7 +109,8 @@ export interface RateLimit {
 
 type Env = Record<string, string | undefined>;
 
-const LOCAL = (port: number, db = 'mallscale') => `mysql://mallscale:mallscale@127.0.0.1:${port}/${db}`;
+// Native stack accounts (docker/local/stack.mjs creates them): the app's URLs carry the DML-only one.
+const LOCAL = (port: number, db = 'mallscale') => `mysql://mallscale_app:mallscale_app@127.0.0.1:${port}/${db}`;
 
 export function parseDbUrl(name: string, raw: string): DbUrl {
   let u: URL;
@@ -203,6 +213,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
         return shards;
       })(),
       poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500),
+      ddl: { user: env.DB_DDL_USER || 'mallscale_ddl', password: env.DB_DDL_PASSWORD ?? 'mallscale_ddl' },
+      monitor: { user: env.DB_MONITOR_USER || 'mallscale_monitor', password: env.DB_MONITOR_PASSWORD ?? 'mallscale_monitor' },
     },
     redis: {
       cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),

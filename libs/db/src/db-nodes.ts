@@ -3,9 +3,12 @@
  * the catalog primary, its replicas, and the order shards. Which node a query goes to is decided by
  * ReplicaRouter (catalog reads/writes) and OrderShardRouter (orders); this class only owns the pools,
  * knows each node's dialect, and closes everything on shutdown.
+ * The pools carry the app's DML-only account. DDL (migrations, partition maintenance, attribute promotion)
+ * goes through `ddl(node)`, a separate small pool with the DDL account, opened on first use; the replica
+ * monitor connects with the monitor account (`monitorUrl`, no schema).
  */
 import { DataSource } from 'typeorm';
-import type { DbUrl } from '#libs/core';
+import type { DbCredentials, DbUrl } from '#libs/core';
 import { detectDialect, type SqlDialect } from './dialect.js';
 
 export type NodeRole = 'primary' | 'replica' | 'shard';
@@ -14,6 +17,10 @@ export interface DbNode {
   name: string;
   role: NodeRole;
   url: DbUrl;
+  /** The same node with the DDL account. */
+  ddlUrl: DbUrl;
+  /** The same node with the monitor account and no default schema (it has no privilege on any). */
+  monitorUrl: DbUrl;
   ds: DataSource;
   dialect: SqlDialect;
 }
@@ -23,6 +30,25 @@ export interface DbNodesOptions {
   replicas: DbUrl[];
   shards: DbUrl[];
   poolSize: number;
+  /** Accounts for DDL and monitoring on the same hosts; without them, the URLs' own account is used. */
+  ddl?: DbCredentials;
+  monitor?: DbCredentials;
+}
+
+/** `url` with another account (and optionally another default schema). */
+export function withAccount(url: DbUrl, who: DbCredentials, database = url.database): DbUrl {
+  const u = new URL(url.url);
+  u.username = encodeURIComponent(who.user);
+  u.password = encodeURIComponent(who.password);
+  u.pathname = `/${database}`;
+  return { ...url, url: u.toString(), user: who.user, password: who.password, database };
+}
+
+/** The DDL account's view of a topology: primary and shards (replicas follow through replication). */
+export function ddlTopology<T extends DbNodesOptions>(o: T): T {
+  if (!o.ddl) return { ...o, replicas: [] };
+  const ddl = o.ddl;
+  return { ...o, primary: withAccount(o.primary, ddl), replicas: [], shards: o.shards.map((s) => withAccount(s, ddl)) };
 }
 
 export function dataSourceFor(url: DbUrl, poolSize: number, extra: Record<string, unknown> = {}): DataSource {
@@ -48,6 +74,7 @@ export class DbNodes {
   readonly primary: DbNode;
   readonly replicas: DbNode[];
   readonly shards: DbNode[];
+  private readonly ddlPools = new Map<string, Promise<DataSource>>();
 
   private constructor(primary: DbNode, replicas: DbNode[], shards: DbNode[]) {
     this.primary = primary;
@@ -65,12 +92,33 @@ export class DbNodes {
         if (required) throw new Error(`cannot connect to ${name} at ${url.host}:${url.port}/${url.database}: ${(e as Error).message}`);
       }
       const dialect = ds.isInitialized ? await detectDialect(ds) : await guessDialect(url);
-      return { name, role, url, ds, dialect };
+      const ddlUrl = o.ddl ? withAccount(url, o.ddl) : url;
+      const monitorUrl = withAccount(url, o.monitor ?? url, '');
+      return { name, role, url, ddlUrl, monitorUrl, ds, dialect };
     };
     const primary = await open('primary', 'primary', o.primary, true);
     const replicas = await Promise.all(o.replicas.map((u, i) => open(`replica-${i + 1}`, 'replica', u, false)));
     const shards = await Promise.all(o.shards.map((u, i) => open(`shard-${i}`, 'shard', u, true)));
-    return new DbNodes(primary, replicas, shards);
+    const nodes = new DbNodes(primary, replicas, shards);
+    try {
+      await verifyShardIdentities(nodes.shards);
+    } catch (e) {
+      await nodes.close();
+      throw e;
+    }
+    return nodes;
+  }
+
+  /** A small pool with the DDL account on `node`, opened on first use; never the app's pool. */
+  ddl(node: DbNode): Promise<DataSource> {
+    let pool = this.ddlPools.get(node.name);
+    if (!pool) {
+      const ds = dataSourceFor(node.ddlUrl, 2);
+      pool = ds.initialize();
+      this.ddlPools.set(node.name, pool);
+      pool.catch(() => this.ddlPools.delete(node.name));
+    }
+    return pool;
   }
 
   all(): DbNode[] {
@@ -90,7 +138,31 @@ export class DbNodes {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.all().map((n) => (n.ds.isInitialized ? n.ds.destroy().catch(() => undefined) : undefined)));
+    const ddl = [...this.ddlPools.values()].map((p) => p.then((ds) => ds.destroy()).catch(() => undefined));
+    this.ddlPools.clear();
+    await Promise.all([...ddl, ...this.all().map((n) => (n.ds.isInitialized ? n.ds.destroy().catch(() => undefined) : undefined))]);
+  }
+}
+
+/**
+ * Each shard records its own position in DB_SHARD_URLS on first migrate (shard_identity). A list in another
+ * order would route users' orders to another user's shard, so start-up stops instead.
+ */
+export async function verifyShardIdentities(shards: DbNode[]): Promise<void> {
+  for (const [i, shard] of shards.entries()) {
+    const where = `${shard.url.host}:${shard.url.port}/${shard.url.database}`;
+    let rows: { shard: number }[];
+    try {
+      rows = await shard.ds.query('SELECT shard FROM shard_identity WHERE id = 1');
+    } catch (e) {
+      if ((e as { errno?: number }).errno !== 1146) throw e;
+      rows = [];
+    }
+    if (!rows.length) throw new Error(`DB_SHARD_URLS[${i}] (${where}) has no shard identity yet: run the migrations (npm run migrate) before starting`);
+    const actual = Number(rows[0].shard);
+    if (actual !== i) {
+      throw new Error(`DB_SHARD_URLS is in the wrong order: DB_SHARD_URLS[${i}] (${where}) is shard-${actual}, not shard-${i}`);
+    }
   }
 }
 

@@ -3,15 +3,17 @@
  * shard migrations on every shard, the default bucket map, and the monthly order partitions.
  */
 import type { AppConfig } from '#libs/core';
-import { DbNodes } from './db-nodes.js';
+import { DbNodes, ddlTopology } from './db-nodes.js';
 import { migrate } from './migrator.js';
 import { OrderShardRouter } from './order-shard-router.js';
 import { PartitionMaintainer } from './partition-maintainer.js';
 
+/** Everything here runs with the DDL account (config.db.ddl), never the app's. */
 export async function migrateAll(config: AppConfig, log: (m: string) => void = console.log): Promise<void> {
-  await migrate(config.db.primary, 'catalog', log);
-  for (const shard of config.db.shards) await migrate(shard, 'shard', log);
-  const nodes = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 2 });
+  const db = ddlTopology(config.db);
+  await migrate(db.primary, 'catalog', log);
+  for (const [i, shard] of db.shards.entries()) await migrate(shard, 'shard', log, { shardIndex: i });
+  const nodes = await DbNodes.connect({ ...db, poolSize: 2 });
   try {
     await new OrderShardRouter(nodes.primary.ds, nodes.shards.length).ensureBucketMap();
     for (const shard of nodes.shards) {

@@ -41,7 +41,11 @@ export function splitStatements(sql: string): string[] {
     .filter(Boolean);
 }
 
-export async function migrate(url: DbUrl, role: MigrationRole, log: (m: string) => void = () => undefined): Promise<string[]> {
+/**
+ * `url` must carry an account that may run DDL (config.db.ddl). `shardIndex`: the shard's position in
+ * DB_SHARD_URLS, recorded on the shard on first migrate and refused if the shard later comes at another one.
+ */
+export async function migrate(url: DbUrl, role: MigrationRole, log: (m: string) => void = () => undefined, opts: { shardIndex?: number } = {}): Promise<string[]> {
   // Create the database first through a connection without a default schema.
   const admin = dataSourceFor({ ...url, database: '' } as DbUrl, 1);
   await admin.initialize();
@@ -74,6 +78,13 @@ export async function migrate(url: DbUrl, role: MigrationRole, log: (m: string) 
       await qr.query('INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)', [m.version, m.name, m.checksum]);
       applied.push(m.name);
       log(`applied ${role}/${m.name} on ${url.host}:${url.port}/${url.database}`);
+    }
+    if (role === 'shard' && opts.shardIndex !== undefined) {
+      await qr.query('INSERT IGNORE INTO shard_identity (id, shard) VALUES (1, ?)', [opts.shardIndex]);
+      const [row] = await qr.query('SELECT shard FROM shard_identity WHERE id = 1');
+      if (Number(row.shard) !== opts.shardIndex) {
+        throw new Error(`DB_SHARD_URLS is in the wrong order: DB_SHARD_URLS[${opts.shardIndex}] (${url.host}:${url.port}/${url.database}) is shard-${row.shard}, not shard-${opts.shardIndex}`);
+      }
     }
     await qr.query('SELECT RELEASE_LOCK(?)', [`mallscale_migrate_${url.database}`]);
   } finally {

@@ -15,6 +15,7 @@
 import type { DataSource } from 'typeorm';
 import type { Logger, Metrics } from '#libs/core';
 import { dataSourceFor, type DbNode, type DbNodes } from './db-nodes.js';
+import type { ReplicaStatus } from './dialect.js';
 
 export interface ReplicaHealth {
   name: string;
@@ -118,6 +119,11 @@ export class ReplicaMonitor {
     if (h?.inRotation) this.transition(h, false, `read failed: ${(err as Error)?.message ?? String(err)}`);
   }
 
+  /** A replica's replication status, read with the monitor account (health checks). */
+  async replicaStatus(node: DbNode): Promise<ReplicaStatus> {
+    return withTimeout(node.dialect.replicaStatus(await this.probe(node)), this.probeTimeoutMs, `${node.name} status`);
+  }
+
   /** One round of checks (also callable from tests). Concurrent calls share the round in flight. */
   check(): Promise<void> {
     this.running ??= this.round().finally(() => (this.running = null));
@@ -127,7 +133,8 @@ export class ReplicaMonitor {
   private async probe(node: DbNode): Promise<DataSource> {
     let ds = this.probes.get(node.name);
     if (!ds) {
-      ds = dataSourceFor(node.url, 1, { connectTimeout: this.probeTimeoutMs });
+      // The monitor account: replication status only, no application table.
+      ds = dataSourceFor(node.monitorUrl, 1, { connectTimeout: this.probeTimeoutMs });
       this.probes.set(node.name, ds);
     }
     if (!ds.isInitialized) await withTimeout(ds.initialize(), this.probeTimeoutMs, `${node.name} connect`);

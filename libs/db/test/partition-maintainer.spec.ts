@@ -4,8 +4,10 @@ import { DbNodes, listArchiveTables, listPartitions, maintainPartitions, Partiti
 import { testConfig } from '#libs/testing';
 
 // Each test maintains its own copies of the order tables (same DDL), so retention never touches the
-// shared test data. Real shard, real DDL (MariaDB here; the statements are the MySQL 8.4 ones too).
+// shared test data. Real shard, real DDL (MariaDB here; the statements are the MySQL 8.4 ones too), run
+// with the DDL account's pool, as the app's scheduler and `npm run partitions` do.
 let db: DbNodes;
+const shard0 = () => db.ddl(db.shards[0]);
 const tag = randomUUID().slice(0, 8).replace(/-/g, '');
 const created: string[] = [];
 
@@ -13,14 +15,14 @@ beforeAll(async () => {
   db = await DbNodes.connect({ ...testConfig().db, replicas: [], poolSize: 3 });
 });
 afterAll(async () => {
-  const ds = db.shards[0].ds;
+  const ds = await shard0();
   for (const t of created) await ds.query(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
   for (const t of await listArchiveTables(ds)) if (t.includes(tag)) await ds.query(`DROP TABLE IF EXISTS ${t}`);
   await db.close();
 });
 
 async function copyTables(name: string): Promise<[string, string]> {
-  const ds = db.shards[0].ds;
+  const ds = await shard0();
   const tables: [string, string] = [`pm_${tag}_${name}_o`, `pm_${tag}_${name}_i`];
   for (const [t, src] of [[tables[0], 'orders'], [tables[1], 'order_items']]) {
     await ds.query(`CREATE TABLE ${t} LIKE ${src}`);
@@ -32,7 +34,7 @@ async function copyTables(name: string): Promise<[string, string]> {
 }
 
 async function fillMonths(orders: string, items: string, months: string[]) {
-  const ds = db.shards[0].ds;
+  const ds = await shard0();
   let id = 1;
   for (const m of months) {
     for (let k = 0; k < 2; k++, id++) {
@@ -42,11 +44,11 @@ async function fillMonths(orders: string, items: string, months: string[]) {
     }
   }
 }
-const count = async (sql: string) => Number((await db.shards[0].ds.query(sql))[0].n);
+const count = async (sql: string) => Number((await (await shard0()).query(sql))[0].n);
 
 describe('PartitionMaintainer', () => {
   it('when it runs twice, then the second run changes nothing; retention archives exactly the months past the window', async () => {
-    const ds = db.shards[0].ds;
+    const ds = await shard0();
     const [o, i] = await copyTables('arch');
     const policy = { monthsBack: 3, monthsAhead: 2, retentionMonths: 3, retention: 'archive' as const, tables: [o, i], idempotencyTtlHours: 0 };
     const june = new Date(Date.UTC(2026, 5, 15));
@@ -73,7 +75,7 @@ describe('PartitionMaintainer', () => {
   });
 
   it('when a run stopped between EXCHANGE and DROP, then the next run only drops the empty partition', async () => {
-    const ds = db.shards[0].ds;
+    const ds = await shard0();
     const [o, i] = await copyTables('crash');
     const policy = { monthsBack: 1, monthsAhead: 1, retentionMonths: 1, retention: 'archive' as const, tables: [o, i], idempotencyTtlHours: 0 };
     await new PartitionMaintainer(ds, policy).ensure(new Date(Date.UTC(2026, 0, 15)));
@@ -90,7 +92,7 @@ describe('PartitionMaintainer', () => {
   });
 
   it("when retention is 'drop', then old months are dropped without archive tables", async () => {
-    const ds = db.shards[0].ds;
+    const ds = await shard0();
     const [o, i] = await copyTables('drop');
     const policy = { monthsBack: 2, monthsAhead: 1, retentionMonths: 2, retention: 'drop' as const, tables: [o, i], idempotencyTtlHours: 0 };
     await new PartitionMaintainer(ds, policy).run(new Date(Date.UTC(2026, 2, 15)));
@@ -103,7 +105,7 @@ describe('PartitionMaintainer', () => {
   });
 
   it('when another instance holds the maintenance lock, then this one skips; a dry run executes nothing', async () => {
-    const ds = db.shards[0].ds;
+    const ds = await shard0();
     const [o, i] = await copyTables('lock');
     const policy = { monthsBack: 1, monthsAhead: 1, retentionMonths: 1, tables: [o, i], idempotencyTtlHours: 0 };
     const lockName = `pm_lock_${tag}`;
@@ -111,13 +113,13 @@ describe('PartitionMaintainer', () => {
     await holder.connect();
     try {
       await holder.query('SELECT GET_LOCK(?, 0)', [lockName]);
-      const skipped = await maintainPartitions(db.primary.ds, [{ name: 'shard-0', ds }], policy, { lockName });
+      const skipped = await maintainPartitions(await db.ddl(db.primary), [{ name: 'shard-0', ds }], policy, { lockName });
       expect(skipped).toEqual({ ran: false, dryRun: false, shards: [] });
-      const dry = await maintainPartitions(db.primary.ds, [{ name: 'shard-0', ds }], policy, { lockName, dryRun: true });
+      const dry = await maintainPartitions(await db.ddl(db.primary), [{ name: 'shard-0', ds }], policy, { lockName, dryRun: true });
       expect(dry.shards[0].statements.length).toBe(2);
       expect((await listPartitions(ds, o)).map((p) => p.name)).toEqual(['pmax']);
       await holder.query('SELECT RELEASE_LOCK(?)', [lockName]);
-      const ran = await maintainPartitions(db.primary.ds, [{ name: 'shard-0', ds }], policy, { lockName });
+      const ran = await maintainPartitions(await db.ddl(db.primary), [{ name: 'shard-0', ds }], policy, { lockName });
       expect(ran.ran).toBe(true);
       expect((await listPartitions(ds, o)).length).toBe(4);
     } finally {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DbNodes, ReplicaMonitor, ReplicaRouter, type DbNode } from '#libs/db';
-import { nativeStack, testConfig, waitFor, type NativeStack } from '#libs/testing';
+import { nativeStack, testAdminConfig, testConfig, waitFor, type NativeStack } from '#libs/testing';
 
 let stack: NativeStack;
 let db: DbNodes;
@@ -22,7 +22,8 @@ const CYCLES = 1000;
 
 beforeAll(async () => {
   stack = await nativeStack();
-  db = await DbNodes.connect({ ...testConfig().db, poolSize: 8 });
+  // The admin account: setDelay stops/starts replication threads, which the app's account may not.
+  db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 8 });
   monitor = new ReplicaMonitor(db, { intervalMs: 500, maxLagMs: 1000 });
   await monitor.start();
   router = new ReplicaRouter(db, monitor, { waitMs: 50 });

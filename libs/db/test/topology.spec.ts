@@ -4,11 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { addMonths, DbNodes, monthStart, partitionName } from '#libs/db';
-import { testConfig } from '#libs/testing';
+import { testAdminConfig } from '#libs/testing';
 
 let db: DbNodes;
 beforeAll(async () => {
-  db = await DbNodes.connect({ ...testConfig().db, poolSize: 4 });
+  db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 4 }); // fixtures: the harness's admin account
 });
 afterAll(async () => {
   await db?.close();

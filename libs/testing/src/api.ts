@@ -7,7 +7,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { hash } from '@node-rs/argon2';
 import type { AppConfig } from '#libs/core';
 import { DbNodes } from '#libs/db';
-import { testConfig } from './test-env.js';
+import { testAdminConfig, testConfig } from './test-env.js';
 
 export interface TestApi {
   app: NestFastifyApplication;
@@ -70,8 +70,9 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
+/** Fixture access to every node through the harness's admin account (testAdminConfig). */
 export async function withNodes<T>(fn: (db: DbNodes) => Promise<T>): Promise<T> {
-  const db = await DbNodes.connect({ ...testConfig().db, poolSize: 4 });
+  const db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 4 });
   try {
     return await fn(db);
   } finally {

@@ -5,12 +5,18 @@
  *  2. the native stack (docker/local), started when it is not running and the binaries exist,
  *  3. testcontainers running this repository's docker-compose.yml, where a Docker engine answers.
  * Test databases are named mallscale_test; the harness refuses any database whose name lacks "test".
+ * The app under test gets the same least-privilege accounts as in production (DML-only app account, DDL
+ * and monitor accounts); fixtures that need more (DDL on purpose, USER_STATISTICS) use `testAdminConfig()`,
+ * the native stack's all-powerful `mallscale` account (TEST_DB_ADMIN_USER / TEST_DB_ADMIN_PASSWORD).
  */
-import { loadConfig, type AppConfig } from '#libs/core';
+import { loadConfig, type AppConfig, type DbUrl } from '#libs/core';
+import { withAccount } from '#libs/db';
+
+const asAdmin = (url: DbUrl) => withAccount(url, TEST_DB_ADMIN);
 
 export const TEST_DB = process.env.TEST_DB_NAME || 'mallscale_test';
 
-const local = (port: number) => `mysql://mallscale:mallscale@127.0.0.1:${port}/${TEST_DB}`;
+const local = (port: number) => `mysql://mallscale_app:mallscale_app@127.0.0.1:${port}/${TEST_DB}`;
 
 /** Environment for the app under test (what the app would read from its own env). */
 export function testEnv(): Record<string, string> {
@@ -23,6 +29,10 @@ export function testEnv(): Record<string, string> {
     REDIS_CACHE_URL: process.env.TEST_REDIS_CACHE_URL || 'redis://127.0.0.1:6380',
     REDIS_QUEUE_URL: process.env.TEST_REDIS_QUEUE_URL || 'redis://127.0.0.1:6381',
     JWT_SECRET: 'test-secret-0123456789-0123456789-abcdef',
+    DB_DDL_USER: process.env.TEST_DB_DDL_USER || 'mallscale_ddl',
+    DB_DDL_PASSWORD: process.env.TEST_DB_DDL_PASSWORD ?? 'mallscale_ddl',
+    DB_MONITOR_USER: process.env.TEST_DB_MONITOR_USER || 'mallscale_monitor',
+    DB_MONITOR_PASSWORD: process.env.TEST_DB_MONITOR_PASSWORD ?? 'mallscale_monitor',
     STORAGE_FS_ROOT: process.env.TEST_STORAGE_FS_ROOT || 'var/test-storage',
     // The suites sign up and upload as dozens of users from 127.0.0.1 in parallel: limits stay on but out of
     // reach here; rate-limit.spec.ts sets small ones (and its own key prefix) per instance.
@@ -50,3 +60,13 @@ export function testConfig(overrides: Record<string, string> = {}): AppConfig {
   return config;
 }
 
+
+/** The harness's own admin account, for fixtures only (never given to the app under test). */
+export const TEST_DB_ADMIN = { user: process.env.TEST_DB_ADMIN_USER || 'mallscale', password: process.env.TEST_DB_ADMIN_PASSWORD ?? 'mallscale' };
+
+/** testConfig() with every node reached through the admin account: for fixtures that do DDL or read server statistics. */
+export function testAdminConfig(overrides: Record<string, string> = {}): AppConfig {
+  const config = testConfig(overrides);
+  const db = config.db;
+  return { ...config, db: { ...db, primary: asAdmin(db.primary), replicas: db.replicas.map(asAdmin), shards: db.shards.map(asAdmin), ddl: TEST_DB_ADMIN, monitor: TEST_DB_ADMIN } };
+}

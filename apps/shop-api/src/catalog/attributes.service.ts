@@ -120,12 +120,14 @@ export class ProductAttributes {
     return this.withPromoter((p) => p.unindex(categoryCode, attribute));
   }
 
+  /** A plain read on a public route: the app's pool, not the DDL account's. */
   async indexes(categoryId: number) {
-    return this.withPromoter((p) => p.indexes(categoryId));
+    return new AttributePromoter(this.db.primary.ds).indexes(categoryId);
   }
 
   private async withPromoter<T>(fn: (p: AttributePromoter) => Promise<T>): Promise<T> {
-    const qr = this.db.primary.ds.createQueryRunner();
+    // ALTER TABLE / CREATE INDEX: the DDL account's own pool, never the app's.
+    const qr = (await this.db.ddl(this.db.primary)).createQueryRunner();
     await qr.connect();
     try {
       return await fn(new AttributePromoter(qr));

@@ -51,7 +51,7 @@ export class HealthService {
       await withTimeout(node.ds.query('SELECT 1'));
       const latencyMs = Math.round((performance.now() - t0) * 10) / 10;
       if (node.role !== 'replica') return { ...base, ready: true, latencyMs };
-      const st = await withTimeout(node.dialect.replicaStatus(node.ds));
+      const st = await withTimeout(this.replicas.replicaStatus(node));
       const running = st.configured && st.ioRunning && st.sqlRunning;
       return {
         ...base,

@@ -37,7 +37,10 @@ export class PartitionScheduler implements OnApplicationBootstrap, OnApplication
 
   async runOnce(opts: { dryRun?: boolean; now?: Date } = {}): Promise<MaintenanceResult> {
     const p = this.config.partitions;
-    const result = await maintainPartitions(this.db.primary.ds, this.db.shards, { monthsAhead: p.monthsAhead, monthsBack: p.monthsBack, retentionMonths: p.retentionMonths, retention: p.retention }, opts);
+    // DDL (REORGANIZE/EXCHANGE/DROP PARTITION) runs with the DDL account's own pools, never the app's.
+    const catalog = await this.db.ddl(this.db.primary);
+    const shards = await Promise.all(this.db.shards.map(async (s) => ({ name: s.name, ds: await this.db.ddl(s) })));
+    const result = await maintainPartitions(catalog, shards, { monthsAhead: p.monthsAhead, monthsBack: p.monthsBack, retentionMonths: p.retentionMonths, retention: p.retention }, opts);
     const statements = result.shards.flatMap((s) => s.statements.map((st) => `${s.name}: ${st}`));
     if (statements.length) this.log.info({ statements }, 'partition maintenance');
     return result;
