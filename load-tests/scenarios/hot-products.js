@@ -108,12 +108,14 @@ export default {
   connections: 64,
   modes: {
     bare: { target: 'bare' },
-    off: api('off', CPU),
+    // Cache off, capped: the primary must be the bottleneck, or l1l2_vs_off measures something else.
+    off: { ...api('off', CPU), boundBy: ['primary'] },
     l2: api('l2', CPU),
     l1l2: api('l1l2', CPU),
     off_uncapped: api('off', null),
     l1l2_uncapped: api('l1l2', null),
   },
+  schema: true,
   ratios: {
     l1l2_vs_off: ['l1l2', 'off'],
     l2_vs_off: ['l2', 'off'],
