@@ -475,6 +475,9 @@ function applyCaps(cpu, names) {
   const result = { applied: false, mechanism: cg.mechanism, cpu: cap, nodes: targets.map((n) => n.name), periodUs: cfsQuota(cap).periodUs, reason: cg.reason };
   if (cg.mechanism === 'none') return result;
   for (const n of targets) writeCap(cg, n, cap);
+  // A node this launcher does not run (another STACK_DIR, compose) has no pid to move: its cap is not applied.
+  const absent = cap == null ? [] : targets.filter((n) => !livePid(n)).map((n) => n.name);
+  if (absent.length) return { ...result, reason: `${absent.join(', ')} not running from ${STACK_DIR} (no pid to move into the cgroup)` };
   return { ...result, applied: true };
 }
 function applyEnvCaps() {
