@@ -448,6 +448,7 @@ async function runCustom(root: string, name: string, scenario: Scenario, opts: R
   log(scenario.description);
   const start = async (mode: ModeDef) => {
     const t = await startTarget(root, mode);
+    cleanup.add(() => stopTarget(t.proc)); // an interrupted run leaves no target behind
     return { url: t.url, stop: () => stopTarget(t.proc) };
   };
   const t0 = Date.now();
