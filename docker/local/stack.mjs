@@ -23,7 +23,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_DIR = path.join(REPO, 'var', 'stack');
 const STACK_DIR = path.resolve(process.env.STACK_DIR || DEFAULT_DIR);
-// A second stack (other STACK_DIR, other ports) gets cgroups of its own.
 const NODE_TIMEOUT_MS = 60_000;
 const IS_ROOT = process.getuid?.() === 0;
 // ffmpeg: the shorts model (libs/shorts-model) and its tests run the system ffmpeg/ffprobe.
@@ -351,7 +350,9 @@ async function ensureReplication(n, ms = NODE_TIMEOUT_MS) {
 // period, not the database. A quota under the kernel's 1 ms minimum stretches the period just enough to
 // hold 1 ms (0.05 CPU → 1 ms per 20 ms), the shortest period that can express the cap.
 export const CAP_PERIOD_US = 10_000;
-const CG_NAME = `mallscale${STACK_DIR === DEFAULT_DIR ? '' : `-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`}`;
+// Named after STACK_DIR alone, so every checkout that drives the same stack (git worktrees, CI) finds the same
+// cgroups, and a second stack (other STACK_DIR, other ports) gets cgroups of its own.
+const CG_NAME = `mallscale-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`;
 
 /** { quotaUs, periodUs } for a cap in cores (null = uncapped: quotaUs -1). */
 export function cfsQuota(cpu, period = CAP_PERIOD_US) {
