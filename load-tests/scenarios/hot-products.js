@@ -4,8 +4,8 @@
 // primary only (no replicas: the seed's single server) and the headline modes CPU-cap the database nodes
 // (0.1 CPU each, 10 ms CFS period), so the database is the bottleneck the cache must remove; the runner
 // checks that `off` really was bound by the primary (else l1l2_vs_off is omitted as "not capacity-bound").
-// Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped. Per mode the runner also reports the SELECTs the primary ran
-// for the API's database account per 1,000 requests (server-side counter, measured seconds only).
+// Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped.
+// Per mode the runner also reports the SELECTs the primary ran for the API's database account per 1,000 requests (server-side counter, measured seconds only).
 // Plain ESM without imports: read by k6 (load-tests/k6/hot-products.js) and by the Node runner.
 const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
 const LOCAL = (port, user = 'mallscale', pass = 'mallscale') => `mysql://${user}:${pass}@127.0.0.1:${port}/mallscale`;
