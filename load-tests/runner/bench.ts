@@ -319,8 +319,6 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   const modes = opts.modes ? opts.modes.split(',') : Object.keys(scenario.modes);
   for (const m of modes) if (!scenario.modes[m]) throw new Error(`scenario ${name} has no mode '${m}' (modes: ${Object.keys(scenario.modes).join(', ')})`);
   const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
-  const cleanup = cleanupRegistry(log, opts.timeout ? seconds(opts.timeout) : null);
-  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier), onCleanup: cleanup.add };
   const prov = baseProvenance(root);
   prov.caps.uncappedOk = isOn(opts['uncapped-ok']);
   const capped = modes.filter((m) => scenario.modes[m].dbCpu != null);
@@ -334,6 +332,8 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
       log(`CPU caps unavailable (${mech.reason}): --uncapped-ok, so modes ${capped.join(', ')} run UNCAPPED and are marked so`);
     }
   }
+  const cleanup = cleanupRegistry(log, opts.timeout ? seconds(opts.timeout) : null);
+  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier), onCleanup: cleanup.add };
   const results: Record<string, ModeResult> = {};
   try {
     await prepare(root, scenario, prov, log);
