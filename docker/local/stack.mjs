@@ -9,7 +9,8 @@
 //   node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
-// (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core).
+// (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
+// (where the cgroup filesystem is, default /sys/fs/cgroup).
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -380,10 +381,11 @@ export function cpuCgroupPath(procCgroupText, mechanism) {
 
 /**
  * Which mechanism can cap CPU here, looked up under fsRoot (a parameter so tests can pass a fake tree):
- * { mechanism: 'v2' | 'v1' | 'none', base, dir, reason }. v2 = the unified hierarchy (cgroup.controllers
+ * { mechanism: 'v2' | 'v1' | 'none', base, dir, reason } (STACK_CGROUP_ROOT overrides the default root, e.g.
+ * where cgroups are mounted elsewhere). v2 = the unified hierarchy (cgroup.controllers
  * at its root, cpu listed); v1 = a mounted cpu controller (cpu/cpu.cfs_quota_us). Either must be writable.
  */
-export function detectCgroup(fsRoot = '/sys/fs/cgroup', name = CG_NAME) {
+export function detectCgroup(fsRoot = process.env.STACK_CGROUP_ROOT || '/sys/fs/cgroup', name = CG_NAME) {
   const writable = (p) => { try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; } };
   const controllers = path.join(fsRoot, 'cgroup.controllers');
   if (fs.existsSync(controllers)) {

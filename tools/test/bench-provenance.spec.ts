@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { computeRatios, markdown, parseArgs, type ModeResult } from '../../load-tests/runner/bench.js';
+import { computeRatios, markdown, parseArgs, runBench, type ModeResult } from '../../load-tests/runner/bench.js';
 import { baseProvenance, cpuSecondsFromStat, saturationVerdict, type CapRecord } from '../../load-tests/runner/provenance.js';
 import { repoRoot } from '#libs/core';
 
@@ -55,5 +58,22 @@ describe('bench results: provenance, caps and capacity-bound ratios', () => {
     expect(p.machine.cores).toBeGreaterThan(0);
     expect(p.command).toBe('npm run bench -- replica-reads --duration 5s');
     expect(p.loadavg.before).toHaveLength(3);
+  });
+});
+
+describe('bench without CPU caps', () => {
+  it('a capped benchmark where no cgroup cpu controller is writable stops with one sentence saying why, naming --uncapped-ok', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'no-cgroup-'));
+    const saved = process.env.STACK_CGROUP_ROOT;
+    process.env.STACK_CGROUP_ROOT = empty; // a machine with no cgroup cpu controller at all
+    try {
+      await expect(runBench('replica-reads', { write: 'false', duration: '1s', warmup: '0s' })).rejects.toThrow(
+        /^modes primary-only, one-replica, two-replicas need CPU caps, but no cgroup cpu controller under .*; rerun with --uncapped-ok to measure them uncapped \(marked so, and their ratios omitted\)$/,
+      );
+    } finally {
+      if (saved === undefined) delete process.env.STACK_CGROUP_ROOT;
+      else process.env.STACK_CGROUP_ROOT = saved;
+      rmSync(empty, { recursive: true, force: true });
+    }
   });
 });
