@@ -9,7 +9,8 @@
 //   node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
-// (CPU cap in cores via cgroup v1, e.g. 0.1 = 10% of one core).
+// (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
+// (where the cgroup filesystem is, default /sys/fs/cgroup).
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -23,8 +24,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEFAULT_DIR = path.join(REPO, 'var', 'stack');
 const STACK_DIR = path.resolve(process.env.STACK_DIR || DEFAULT_DIR);
-// A second stack (other STACK_DIR, other ports) gets cgroups of its own.
-const CG_ROOT = `/sys/fs/cgroup/cpu/mallscale${STACK_DIR === DEFAULT_DIR ? '' : `-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`}`;
 const NODE_TIMEOUT_MS = 60_000;
 const IS_ROOT = process.getuid?.() === 0;
 // ffmpeg: the shorts model (libs/shorts-model) and its tests run the system ffmpeg/ffprobe.
@@ -374,34 +373,111 @@ async function ensureReplication(n, ms = NODE_TIMEOUT_MS) {
   if ((await sql(n, d.wait(pos, secs), { timeout: (secs + 5) * 1000 })) !== '0') fail(`${n.name}: did not catch up with the primary (${pos}) in time`);
 }
 
-// ---------------------------------------------------------------- CPU caps (cgroup v1)
-let cgroupWarned = false;
-function cgroupUsable() {
-  try { fs.mkdirSync(CG_ROOT, { recursive: true }); fs.accessSync(CG_ROOT, fs.constants.W_OK); return true; } catch (e) {
-    if (!cgroupWarned) console.warn(`stack: ${path.dirname(CG_ROOT)} is not writable (${e.code}); running uncapped`);
-    cgroupWarned = true;
-    return false;
-  }
+// ---------------------------------------------------------------- CPU caps (cgroup v1 or v2)
+// A node's CPU share is a CFS quota per period. The period is short (10 ms) on purpose: with the kernel's
+// default 100 ms a throttled node answers in bursts (90 ms of silence per period) and p99 measures the
+// period, not the database. A quota under the kernel's 1 ms minimum stretches the period just enough to
+// hold 1 ms (0.05 CPU → 1 ms per 20 ms), the shortest period that can express the cap.
+export const CAP_PERIOD_US = 10_000;
+// Named after STACK_DIR alone, so every checkout that drives the same stack (git worktrees, CI) finds the same
+// cgroups, and a second stack (other STACK_DIR, other ports) gets cgroups of its own.
+const CG_NAME = `mallscale-${createHash('sha1').update(STACK_DIR).digest('hex').slice(0, 8)}`;
+
+/** { quotaUs, periodUs } for a cap in cores (null = uncapped: quotaUs -1). */
+export function cfsQuota(cpu, period = CAP_PERIOD_US) {
+  if (cpu == null) return { quotaUs: -1, periodUs: period };
+  let quotaUs = Math.round(cpu * period);
+  if (quotaUs < 1000) { period = Math.min(1_000_000, Math.ceil(1000 / cpu)); quotaUs = Math.max(1000, Math.round(cpu * period)); }
+  return { quotaUs, periodUs: period };
 }
-function writeCap(n, cpu) { // cpu in cores, or null = uncapped
-  const dir = path.join(CG_ROOT, n.name);
+/** cgroup v2's cpu.max line: "<quota> <period>", or "max <period>" uncapped. */
+export function formatCpuMax(cpu) {
+  const { quotaUs, periodUs } = cfsQuota(cpu);
+  return `${quotaUs < 0 ? 'max' : quotaUs} ${periodUs}`;
+}
+/** cores from a cpu.max line; null when uncapped ("max …"). */
+export function parseCpuMax(text) {
+  const m = /^\s*(max|\d+)\s+(\d+)\s*$/.exec(text);
+  if (!m) fail(`unexpected cpu.max content "${text.trim()}"`);
+  return m[1] === 'max' ? null : Number(m[1]) / Number(m[2]);
+}
+/** The cgroup path of a process's cpu controller from /proc/<pid>/cgroup text ("/" when none). */
+export function cpuCgroupPath(procCgroupText, mechanism) {
+  const re = mechanism === 'v2' ? /^0::(.*)$/m : /^\d+:(?:[\w,]*,)?cpu(?:,[\w,]*)?:(.*)$/m;
+  return re.exec(procCgroupText)?.[1] ?? null;
+}
+
+/**
+ * Which mechanism can cap CPU here, looked up under fsRoot (a parameter so tests can pass a fake tree):
+ * { mechanism: 'v2' | 'v1' | 'none', base, dir, reason } (STACK_CGROUP_ROOT overrides the default root, e.g.
+ * where cgroups are mounted elsewhere). v2 = the unified hierarchy (cgroup.controllers
+ * at its root, cpu listed); v1 = a mounted cpu controller (cpu/cpu.cfs_quota_us). Either must be writable.
+ */
+export function detectCgroup(fsRoot = process.env.STACK_CGROUP_ROOT || '/sys/fs/cgroup', name = CG_NAME) {
+  const writable = (p) => { try { fs.accessSync(p, fs.constants.W_OK); return true; } catch { return false; } };
+  const controllers = path.join(fsRoot, 'cgroup.controllers');
+  if (fs.existsSync(controllers)) {
+    const list = fs.readFileSync(controllers, 'utf8').trim().split(/\s+/);
+    if (!list.includes('cpu')) return { mechanism: 'none', base: fsRoot, dir: null, reason: `cgroup v2 at ${fsRoot} does not offer the cpu controller (cgroup.controllers: ${list.join(' ') || 'empty'})` };
+    if (!writable(path.join(fsRoot, 'cgroup.subtree_control'))) return { mechanism: 'none', base: fsRoot, dir: null, reason: `cgroup v2 at ${fsRoot} is not writable by this user (CPU caps need root or a delegated cgroup)` };
+    return { mechanism: 'v2', base: fsRoot, dir: path.join(fsRoot, name), reason: '' };
+  }
+  const v1 = path.join(fsRoot, 'cpu');
+  if (fs.existsSync(path.join(v1, 'cpu.cfs_quota_us'))) {
+    if (!writable(v1)) return { mechanism: 'none', base: v1, dir: null, reason: `cgroup v1 cpu controller at ${v1} is not writable by this user (CPU caps need root)` };
+    return { mechanism: 'v1', base: v1, dir: path.join(v1, name), reason: '' };
+  }
+  return { mechanism: 'none', base: null, dir: null, reason: `no cgroup cpu controller under ${fsRoot} (neither v2's cgroup.controllers nor v1's cpu/)` };
+}
+
+let cgroupCache;
+/** detectCgroup() plus the one-time setup (v2: +cpu delegated down to our group); warns once when unusable. */
+function cgroup() {
+  if (cgroupCache) return cgroupCache;
+  let cg = detectCgroup();
+  try {
+    if (cg.mechanism !== 'none') fs.mkdirSync(cg.dir, { recursive: true });
+    if (cg.mechanism === 'v2') {
+      // A child gets cpu.max only when every ancestor lists +cpu in cgroup.subtree_control; our group holds no
+      // processes itself (nodes live in leaves below it), so the no-internal-processes rule is kept.
+      fs.writeFileSync(path.join(cg.base, 'cgroup.subtree_control'), '+cpu');
+      fs.writeFileSync(path.join(cg.dir, 'cgroup.subtree_control'), '+cpu');
+    }
+  } catch (e) {
+    cg = { ...cg, mechanism: 'none', reason: `setting up ${cg.dir} failed (${e.code ?? e.message})` };
+  }
+  if (cg.mechanism === 'none') console.warn(`stack: CPU caps unavailable: ${cg.reason}`);
+  return (cgroupCache = cg);
+}
+function writeCap(cg, n, cpu) { // cpu in cores, or null = uncapped
+  const dir = path.join(cg.dir, n.name);
   fs.mkdirSync(dir, { recursive: true });
-  let period = 10_000, quota = cpu == null ? -1 : Math.round(cpu * period);
-  if (quota !== -1 && quota < 1000) { period = 100_000; quota = Math.max(1000, Math.round(cpu * period)); } // kernel minimum is 1 ms
-  fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), '-1'); // so the period change can never be rejected
-  fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(period));
-  fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quota));
+  if (cg.mechanism === 'v2') {
+    fs.writeFileSync(path.join(dir, 'cpu.max'), formatCpuMax(cpu));
+  } else {
+    const { quotaUs, periodUs } = cfsQuota(cpu);
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), '-1'); // so the period change can never be rejected
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(periodUs));
+    fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(quotaUs));
+  }
   const pid = livePid(n);
   if (pid) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid)); // moves all threads
 }
 /** A restarted node goes back into the cgroup it had (a cap set with `cap` survives kill/start). */
 function joinExistingCgroup(n, pid) {
-  try { fs.writeFileSync(path.join(CG_ROOT, n.name, 'cgroup.procs'), String(pid)); } catch { /* no cgroup for it */ }
+  const cg = detectCgroup();
+  if (cg.mechanism === 'none') return;
+  try { fs.writeFileSync(path.join(cg.dir, n.name, 'cgroup.procs'), String(pid)); } catch { /* no cgroup for it */ }
 }
+/** The process's cap in cores (null = uncapped or unknown), read from the cgroup it is in. */
 function readCap(pid) {
+  const cg = detectCgroup();
+  if (cg.mechanism === 'none') return null;
   try {
-    const rel = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').match(/^\d+:(?:[\w,]*,)?cpu(?:,[\w,]*)?:(.*)$/m)?.[1];
-    const read = (f) => Number(fs.readFileSync(path.join('/sys/fs/cgroup/cpu', rel, f), 'utf8'));
+    const rel = cpuCgroupPath(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), cg.mechanism);
+    if (rel == null) return null;
+    if (cg.mechanism === 'v2') return parseCpuMax(fs.readFileSync(path.join(cg.base, rel, 'cpu.max'), 'utf8'));
+    const read = (f) => Number(fs.readFileSync(path.join(cg.base, rel, f), 'utf8'));
     const quota = read('cpu.cfs_quota_us');
     return quota < 0 ? null : quota / read('cpu.cfs_period_us');
   } catch { return null; }
@@ -412,14 +488,28 @@ function parseCpu(v) {
   if (!(cpu > 0)) fail(`invalid CPU cap "${v}" (expected cores, e.g. 0.1, or "off")`);
   return cpu;
 }
-/** Cap (cpu in cores) or uncap (null/'off') the given nodes; default: all database nodes. */
+/** How CPU caps would be applied here: { mechanism: 'v1'|'v2'|'none', dir, reason }. */
+export function capMechanism() {
+  const { mechanism, dir, reason } = cgroup();
+  return { mechanism, dir, reason };
+}
+/**
+ * Cap (cpu in cores) or uncap (null/'off') the given nodes; default: all database nodes. Returns what was done:
+ * { applied, mechanism, cpu, nodes, periodUs, reason } — applied false (mechanism 'none', reason) when no cgroup
+ * cpu controller is writable, so a caller can refuse to call a run "capped".
+ */
 export async function setCpuCap(cpu, names) { return applyCaps(cpu, names); }
 function applyCaps(cpu, names) {
   const cap = parseCpu(cpu);
   const targets = names?.length ? names.map(byName) : nodes.filter(isDb);
-  if (!cgroupUsable()) return false;
-  for (const n of targets) writeCap(n, cap);
-  return true;
+  const cg = cgroup();
+  const result = { applied: false, mechanism: cg.mechanism, cpu: cap, nodes: targets.map((n) => n.name), periodUs: cfsQuota(cap).periodUs, reason: cg.reason };
+  if (cg.mechanism === 'none') return result;
+  for (const n of targets) writeCap(cg, n, cap);
+  // A node this launcher does not run (another STACK_DIR, compose) has no pid to move: its cap is not applied.
+  const absent = cap == null ? [] : targets.filter((n) => !livePid(n)).map((n) => n.name);
+  if (absent.length) return { ...result, reason: `${absent.join(', ')} not running from ${STACK_DIR} (no pid to move into the cgroup)` };
+  return { ...result, applied: true };
 }
 function applyEnvCaps() {
   for (const [env, pick] of [['STACK_DB_CPU', isDb], ['STACK_REDIS_CPU', (n) => !isDb(n)]]) {
@@ -427,8 +517,10 @@ function applyEnvCaps() {
   }
 }
 function removeCgroups() {
-  for (const n of nodes) try { fs.rmdirSync(path.join(CG_ROOT, n.name)); } catch { /* absent */ }
-  try { fs.rmdirSync(CG_ROOT); } catch { /* absent or busy */ }
+  const cg = detectCgroup();
+  if (cg.mechanism === 'none') return;
+  for (const n of nodes) try { fs.rmdirSync(path.join(cg.dir, n.name)); } catch { /* absent */ }
+  try { fs.rmdirSync(cg.dir); } catch { /* absent or busy */ }
 }
 
 // ---------------------------------------------------------------- locking (parallel `up`s from CI jobs/jest)
@@ -551,22 +643,28 @@ export function printTable(rows) {
   console.log([line(head), w.map((x) => '-'.repeat(x)).join('-|-'), ...body.map(line)].join('\n'));
 }
 
+/** One line under the table: which cgroup mechanism caps (or would cap) the nodes, or why none can. */
+function printCapMechanism({ mechanism, dir, reason }) {
+  console.log(mechanism === 'none' ? `cpu caps: unavailable (${reason})` : `cpu caps: cgroup ${mechanism} (${dir})`);
+}
+
 async function main([cmd, ...args]) {
   const t0 = Date.now();
   const secs = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
   const needName = () => args[0] ?? fail(`usage: stack.mjs ${cmd} <node>`);
   switch (cmd) {
     case 'up': await up(); console.log(`stack up (${secs()}) in ${STACK_DIR}`); return 0;
-    case 'status': { const rows = await status(); printTable(rows); return rows.every((r) => r.state === 'up') ? 0 : 1; }
+    case 'status': { const rows = await status(); printTable(rows); printCapMechanism(detectCgroup()); return rows.every((r) => r.state === 'up') ? 0 : 1; }
     case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
     case 'kill': { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
     case 'start': await startNode(needName()); printTable(await status()); return 0;
     case 'cap': {
       if (args[0] == null) fail('usage: stack.mjs cap <cpu|off> [node...]');
-      await setCpuCap(args[0], args.slice(1));
+      const r = await setCpuCap(args[0], args.slice(1));
       printTable(await status());
-      return 0;
+      printCapMechanism(r);
+      return r.applied ? 0 : 1;
     }
     default:
       console.error('usage: node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]');

@@ -10,6 +10,7 @@
 //
 //   npm run lab -- multi-region [--delay 40] [--duration 8] [--cut 8] [--concurrency 4]
 //                               [--setups replication,galera,geo] [--remote-share 0.2] [--port-base 3460]
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
@@ -385,6 +386,27 @@ function table(results) {
   return [line(rows[0]), `|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
+// ---------------------------------------------------------------- provenance
+// The same fields the bench runner records (load-tests/runner/provenance.ts), so every result file says
+// which commit, machine and software produced it. The lab caps nothing: its caps are "none".
+function git(args) {
+  try { return execFileSync('git', args, { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { return null; }
+}
+function labProvenance(argv) {
+  const commit = git(['rev-parse', 'HEAD']);
+  const porcelain = commit ? git(['status', '--porcelain', '--untracked-files=no']) : null;
+  const round = (l) => Math.round(l * 100) / 100;
+  return {
+    commit, dirty: porcelain == null ? null : porcelain.length > 0, date: new Date().toISOString(),
+    machine: { cores: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? null, memoryMb: Math.round(os.totalmem() / 2 ** 20), os: `${os.platform()} ${os.release()}` },
+    node: process.version, database: null, redis: null,
+    loadavg: { before: os.loadavg().map(round), after: null },
+    caps: { mechanism: null, uncappedOk: true, modes: {}, note: 'the lab does not cap CPU' },
+    command: ['npm run lab --', ...argv].join(' '),
+    modeDurationsS: {},
+  };
+}
+
 // ---------------------------------------------------------------- main
 export async function main(argv) {
   const o = parseArgs(argv);
@@ -394,7 +416,7 @@ export async function main(argv) {
   console.log(`lab multi-region: delay ${o.delay} ms one-way, ${o.duration}s writes, ${o.duration / 2}s hot row, ${o.cut}s cut, ${o.concurrency} clients/region, setups ${o.setups.join(',')}`);
   const results = { generatedAt: new Date().toISOString(), command: `npm run lab -- multi-region ${argv.filter((a) => a !== 'multi-region').join(' ')}`.trim(),
     host: { cpus: os.cpus().length, note: 'all regions share one machine; the WAN is a user-space delay proxy' },
-    options: { delayMs: o.delay, durationS: o.duration, cutS: o.cut, concurrency: o.concurrency, remoteShare: o.remoteShare }, setups: {} };
+    options: { delayMs: o.delay, durationS: o.duration, cutS: o.cut, concurrency: o.concurrency, remoteShare: o.remoteShare }, provenance: labProvenance(argv), setups: {} };
   let current = null;
   const cleanup = () => { current?.setup?.nodes?.forEach((n) => n.kill()); };
   process.on('exit', cleanup);
@@ -407,6 +429,7 @@ export async function main(argv) {
     try {
       console.log(`\n[${name}] ${setup.describe}: starting`);
       await setup.start();
+      results.provenance.database ??= (await setup.nodes?.[0]?.sql('SELECT VERSION() AS v').catch(() => null))?.[0]?.v ?? null;
       console.log(`[${name}] up in ${((Date.now() - t0) / 1000).toFixed(1)}s; writes for ${o.duration}s`);
       const writes = await writePhase(setup, o);
       console.log(`[${name}] hot row for ${o.duration / 2}s`);
@@ -420,9 +443,11 @@ export async function main(argv) {
     } finally {
       await setup.stop();
       await wan.close().catch(() => {});
+      results.provenance.modeDurationsS[name] = Math.round((Date.now() - t0) / 100) / 10;
       console.log(`[${name}] done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
   }
+  results.provenance.loadavg.after = os.loadavg().map((l) => Math.round(l * 100) / 100);
   const out = path.resolve(REPO, o.out);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');

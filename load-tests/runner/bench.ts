@@ -1,11 +1,18 @@
 /**
- * `npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b]`
+ * `npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b] [--out file]
+ *   [--uncapped-ok] [--calibrate <reads/s per node>|off] [--timeout 20m]`
  *
  * Runs every mode of a scenario in one run, each against a freshly started target process (a mode may
  * start shop-api with different settings, or cap the database nodes' CPU through the native stack),
  * with a warm-up that is not measured. Prints a markdown table and writes
- * load-tests/results/<scenario>.json: {scenario, startedAt, machine, modes:{rps,p50_ms,p99_ms,errors}, ratios}.
+ * load-tests/results/<scenario>.json: {scenario, provenance, settings, modes:{rps,p50_ms,p99_ms,errors,cpu,…}, ratios, ratiosOmitted}.
  * The load generator (autocannon) runs in this process; the target runs in its own.
+ *
+ * Capped modes need a cgroup cpu controller (v1 or v2, see docker/local/stack.mjs); without one the run stops
+ * unless --uncapped-ok, which measures uncapped and marks the modes so (their ratios are then omitted).
+ * A mode that names the nodes that should bound it (`boundBy`) gets a saturation verdict from /proc CPU use;
+ * a ratio over a mode that was not capacity-bound is omitted with the reason. SIGINT/SIGTERM/--timeout undo
+ * the caps, stop the targets and run the scenario's cleanups before exiting.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -13,7 +20,9 @@ import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
-import { repoRoot } from '#libs/core';
+import { loadConfig, repoRoot } from '#libs/core';
+import { migrateAll } from '#libs/db';
+import { baseProvenance, cpuSnapshot, finishProvenance, processCpuSeconds, saturationVerdict, serverVersions, type CapRecord, type Provenance } from './provenance.js';
 
 export interface ModeDef {
   target: 'bare' | 'api';
@@ -24,6 +33,8 @@ export interface ModeDef {
   dbCpuNodes?: string[];
   /** Number of shop-api processes behind a round-robin (default 1). */
   instances?: number;
+  /** The capped nodes that should be the bottleneck of this mode (e.g. ['replica-1','replica-2']): each must use ≥ 85 % of its quota, else the mode is "not capacity-bound" and ratios over it are omitted. */
+  boundBy?: string[];
 }
 
 export interface Scenario {
@@ -35,6 +46,10 @@ export interface Scenario {
   modes: Record<string, ModeDef>;
   /** name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better). */
   ratios?: Record<string, [string, string] | [string, string, 'rps' | 'p99_ms']>;
+  /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
+  schema?: boolean;
+  /** Pick the cap from a short uncapped probe of `mode` so that `node` is worth `targetRps` requests/s (option --calibrate N|off). */
+  calibrate?: { mode: string; node: string; targetRps: number; probe?: string };
   setup?: (ctx: BenchContext) => Promise<unknown>;
   /** Called before each mode (after its target is up): e.g. to empty a cache. */
   beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
@@ -54,6 +69,8 @@ export interface BenchContext {
   load: (specifier: string) => Promise<any>;
   /** `run` scenarios only: start a target process with a mode's settings (e.g. shop-api with its env); stop() ends it. */
   startTarget?: (mode: ModeDef) => Promise<{ url: string; stop: () => Promise<void> }>;
+  /** Something to undo when the run ends or is interrupted (SIGINT/SIGTERM/--timeout), e.g. dropping bench tables. Runs once. */
+  onCleanup: (fn: () => Promise<unknown> | unknown) => void;
 }
 
 export interface ModeResult {
@@ -64,6 +81,11 @@ export interface ModeResult {
   requests: number;
   /** Scenario-specific numbers from afterMeasure. */
   extra?: Record<string, number>;
+  /** Cores used over the measured window per process: database nodes by name, api-<i>, runner (the load generator). */
+  cpu?: Record<string, number | null>;
+  /** Modes with `boundBy`: whether the named capped nodes were saturated. */
+  capacityBound?: boolean;
+  boundReason?: string;
 }
 
 function seconds(s: string): number {
@@ -84,13 +106,14 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-function parseArgs(argv: string[]) {
+const FLAGS = new Set(['uncapped-ok']);
+export function parseArgs(argv: string[]) {
   const [name, ...rest] = argv;
   const opts: Record<string, string> = {};
   for (let i = 0; i < rest.length; i++) {
     const m = /^--([\w-]+)(?:=(.*))?$/.exec(rest[i]);
     if (!m) throw new Error(`unexpected argument '${rest[i]}'`);
-    opts[m[1]] = m[2] ?? rest[++i];
+    opts[m[1]] = m[2] ?? (FLAGS.has(m[1]) ? 'true' : rest[++i]);
   }
   return { name, opts };
 }
@@ -137,7 +160,7 @@ export async function startTarget(root: string, mode: ModeDef, index = 0): Promi
 }
 
 async function stopTarget(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null) return;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
   const done = new Promise((r) => proc.once('exit', r));
   proc.kill('SIGTERM');
   const t = setTimeout(() => proc.kill('SIGKILL'), 10000);
@@ -185,6 +208,108 @@ async function fire(scenario: Scenario, mode: string, urls: string[], data: unkn
   };
 }
 
+/** Undo-on-exit: cleanups run once, at the end of the run or on SIGINT/SIGTERM/--timeout. */
+function cleanupRegistry(log: (m: string) => void, timeoutS: number | null) {
+  const fns: Array<() => Promise<unknown> | unknown> = [];
+  let ran: Promise<void> | null = null;
+  const runAll = () =>
+    (ran ??= (async () => {
+      for (const fn of fns.reverse()) {
+        try {
+          await fn();
+        } catch (e) {
+          log(`cleanup failed: ${(e as Error).message}`);
+        }
+      }
+    })());
+  const abort = (why: string, code: number) => {
+    log(`${why}: undoing caps, stopping targets, running the scenario's cleanups`);
+    void runAll().finally(() => process.exit(code));
+  };
+  const onInt = () => abort('SIGINT', 130);
+  const onTerm = () => abort('SIGTERM', 143);
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
+  const timer = timeoutS ? setTimeout(() => abort(`timeout after ${timeoutS}s`, 124), timeoutS * 1000) : null;
+  timer?.unref();
+  return {
+    add: (fn: () => Promise<unknown> | unknown) => void fns.push(fn),
+    async done() {
+      await runAll();
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+const isOn = (v: string | undefined) => v !== undefined && v !== 'false' && v !== '0';
+
+function appConfigUrls(): { primary: string; redis: string } {
+  try {
+    const c = loadConfig();
+    return { primary: c.db.primary.url, redis: c.redis.cacheUrl };
+  } catch {
+    return { primary: process.env.DB_PRIMARY_URL || 'mysql://mallscale:mallscale@127.0.0.1:3307/mallscale', redis: process.env.REDIS_CACHE_URL || 'redis://127.0.0.1:6380' };
+  }
+}
+
+/** Provenance fields that need the servers; schema migration when the scenario reads the app's tables. */
+async function prepare(root: string, scenario: Scenario, prov: Provenance, log: (m: string) => void) {
+  const urls = appConfigUrls();
+  Object.assign(prov, await serverVersions((s) => import(s), urls.primary, urls.redis));
+  if (scenario.schema) {
+    // A fresh stack (`npm run stack -- reset`) has no application database: migrations are idempotent.
+    await migrateAll(loadConfig(), () => undefined);
+    log('schema up to date (migrations applied where missing)');
+  }
+}
+
+type Stack = {
+  setCpuCap: (cpu: number | 'off' | null, nodes?: string[]) => Promise<{ applied: boolean; mechanism: 'v1' | 'v2' | 'none'; cpu: number | null; nodes: string[]; periodUs: number; reason: string }>;
+  capMechanism: () => { mechanism: 'v1' | 'v2' | 'none'; dir: string | null; reason: string };
+  nodes: Array<{ name: string; kind: string; pid: number | null }>;
+};
+
+async function startTargets(root: string, def: ModeDef) {
+  const started = await Promise.allSettled(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
+  const targets = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = started.find((r) => r.status === 'rejected');
+  if (failure) {
+    // One instance failed to start: stop the others before reporting, never leave orphans behind.
+    await Promise.all(targets.map((t) => stopTarget(t.proc)));
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  return targets;
+}
+
+/**
+ * The cap that makes `calibrate.node` worth `targetRps` requests/s: a short probe of `calibrate.mode` with the
+ * database uncapped measures the node's CPU seconds per request; cap = targetRps × that. On a faster box the
+ * cap gets smaller, so one node is worth the same read rate everywhere and stays the bottleneck.
+ */
+async function calibrateCap(root: string, scenario: Scenario, stack: Stack, targetRps: number, data: unknown, connections: number, log: (m: string) => void) {
+  const c = scenario.calibrate!;
+  const def = scenario.modes[c.mode];
+  const probeS = seconds(c.probe ?? '3s');
+  await stack.setCpuCap('off');
+  const targets = await startTargets(root, def);
+  try {
+    await fire(scenario, c.mode, targets.map((t) => t.url), data, connections, 1, 999);
+    const pid = stack.nodes.find((n) => n.name === c.node)?.pid ?? null;
+    const before = pid ? processCpuSeconds(pid) : null;
+    const r = await fire(scenario, c.mode, targets.map((t) => t.url), data, connections, probeS, 998);
+    const after = pid ? processCpuSeconds(pid) : null;
+    if (before == null || after == null || r.requests === 0) throw new Error(`calibration: no CPU reading for ${c.node} (pid ${pid}) or no requests answered`);
+    const cpuPerRequestS = (after - before) / r.requests;
+    const cap = Math.min(cpus().length, Math.max(0.01, Math.round(targetRps * cpuPerRequestS * 1000) / 1000));
+    log(`calibration: ${c.node} spent ${Math.round(cpuPerRequestS * 1e6)} µs CPU per request uncapped (${r.rps} req/s over ${probeS}s); cap ${cap} CPU ≈ ${targetRps} req/s per node`);
+    return { mode: c.mode, node: c.node, probeS, requests: r.requests, uncappedRps: r.rps, cpuPerRequestUs: Math.round(cpuPerRequestS * 1e6), targetRps, cap };
+  } finally {
+    await Promise.all(targets.map((t) => stopTarget(t.proc)));
+  }
+}
+
 export async function runBench(name: string, opts: Record<string, string> = {}): Promise<any> {
   const root = repoRoot();
   const scenario: Scenario = (await import(pathToFileURL(join(root, 'load-tests/scenarios', `${name}.js`)).href)).default;
@@ -195,27 +320,51 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   const modes = opts.modes ? opts.modes.split(',') : Object.keys(scenario.modes);
   for (const m of modes) if (!scenario.modes[m]) throw new Error(`scenario ${name} has no mode '${m}' (modes: ${Object.keys(scenario.modes).join(', ')})`);
   const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
-  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier) };
-  const startedAt = new Date().toISOString();
-  log(`${scenario.description}; ${modes.length} modes × (${warmupS}s warm-up + ${durationS}s), ${connections} connections`);
-  const data = scenario.setup ? await scenario.setup(ctx) : {};
-  const stack = modes.some((m) => scenario.modes[m].dbCpu !== undefined) ? await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href) : null;
+  const prov = baseProvenance(root);
+  prov.caps.uncappedOk = isOn(opts['uncapped-ok']);
+  const capped = modes.filter((m) => scenario.modes[m].dbCpu != null);
+  const stack: Stack | null = modes.some((m) => scenario.modes[m].target === 'api') ? await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href) : null;
+  if (capped.length && stack) {
+    const mech = stack.capMechanism();
+    prov.caps.mechanism = mech.mechanism;
+    if (mech.mechanism === 'none') {
+      if (!prov.caps.uncappedOk) throw new Error(`modes ${capped.join(', ')} need CPU caps, but ${mech.reason}; rerun with --uncapped-ok to measure them uncapped (marked so, and their ratios omitted)`);
+      prov.caps.reason = mech.reason;
+      log(`CPU caps unavailable (${mech.reason}): --uncapped-ok, so modes ${capped.join(', ')} run UNCAPPED and are marked so`);
+    }
+  }
+  const cleanup = cleanupRegistry(log, opts.timeout ? seconds(opts.timeout) : null);
+  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier), onCleanup: cleanup.add };
   const results: Record<string, ModeResult> = {};
   try {
+    await prepare(root, scenario, prov, log);
+    log(`${scenario.description}; ${modes.length} modes × (${warmupS}s warm-up + ${durationS}s), ${connections} connections`);
+    const data = scenario.setup ? await scenario.setup(ctx) : {};
+    if (stack && capped.length) cleanup.add(() => stack.setCpuCap('off'));
+    let calibrated: number | null = null;
+    const target = opts.calibrate === 'off' ? null : Number(opts.calibrate ?? scenario.calibrate?.targetRps);
+    if (scenario.calibrate && target && stack && capped.length && prov.caps.mechanism !== 'none') {
+      const cal = await calibrateCap(root, scenario, stack, target, data, connections, log);
+      prov.caps.calibration = cal;
+      calibrated = cal.cap;
+    }
     for (const [i, mode] of modes.entries()) {
       const def = scenario.modes[mode];
-      if (stack) {
+      const t0 = Date.now();
+      const requested = def.dbCpu == null ? null : (calibrated ?? def.dbCpu);
+      let cap: CapRecord = { requested, applied: false, mechanism: prov.caps.mechanism, nodes: [] };
+      if (stack && capped.length) {
         await stack.setCpuCap('off');
-        if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu, def.dbCpuNodes);
+        if (requested != null) {
+          const r = await stack.setCpuCap(requested, def.dbCpuNodes);
+          cap = { requested, applied: r.applied, mechanism: r.mechanism, nodes: r.nodes, periodUs: r.periodUs, ...(r.applied ? {} : { reason: r.reason }) };
+        }
       }
-      const started = await Promise.allSettled(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
-      const targets = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      const failure = started.find((r) => r.status === 'rejected');
-      if (failure) {
-        // One instance failed to start: stop the others before reporting, never leave orphans behind.
-        await Promise.all(targets.map((t) => stopTarget(t.proc)));
-        throw (failure as PromiseRejectedResult).reason;
-      }
+      prov.caps.modes[mode] = cap;
+      const modeDef = requested === def.dbCpu ? def : { ...def, dbCpu: requested };
+      const targets = await startTargets(root, modeDef);
+      const stopAll = () => Promise.all(targets.map((t) => stopTarget(t.proc)));
+      cleanup.add(stopAll);
       try {
         ctx.baseUrl = targets[0].url;
         if (scenario.beforeMode) await scenario.beforeMode(ctx, mode, data);
@@ -223,29 +372,41 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         if (warmupS > 0) await fire(scenario, mode, targets.map((t) => t.url), data, connections, warmupS, 1000 + i);
         log(`mode ${mode}: measuring ${durationS}s`);
         const measureState = scenario.beforeMeasure ? await scenario.beforeMeasure(ctx, mode, data) : undefined;
+        const pids: Record<string, number | null> = {};
+        for (const n of stack?.nodes ?? []) if (n.kind === 'mariadb') pids[n.name] = n.pid;
+        targets.forEach((t, k) => (pids[`api-${k}`] = t.proc.pid ?? null));
+        pids.runner = process.pid;
+        const snap = cpuSnapshot(pids);
+        const tm = Date.now();
         results[mode] = await fire(scenario, mode, targets.map((t) => t.url), data, connections, durationS, 1 + i);
+        results[mode].cpu = snap.since();
+        const measuredS = (Date.now() - tm) / 1000;
         const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, measureState, durationS, results[mode]) : undefined;
         if (extra) results[mode].extra = extra;
-        log(`mode ${mode}: ${results[mode].rps} req/s, p99 ${results[mode].p99_ms} ms, ${results[mode].errors} errors`);
+        if (def.boundBy) {
+          const v = saturationVerdict(def.boundBy, results[mode].cpu!, cap);
+          results[mode].capacityBound = v.capacityBound;
+          if (!v.capacityBound) results[mode].boundReason = v.reason;
+        }
+        prov.modeDurationsS[mode] = Math.round((Date.now() - t0) / 100) / 10;
+        log(`mode ${mode}: ${results[mode].rps} req/s, p99 ${results[mode].p99_ms} ms, ${results[mode].errors} errors${def.boundBy ? `, ${results[mode].capacityBound ? 'capacity-bound' : `not capacity-bound (${results[mode].boundReason})`}` : ''} (measured ${measuredS.toFixed(1)}s)`);
       } finally {
-        await Promise.all(targets.map((t) => stopTarget(t.proc)));
+        await stopAll();
       }
     }
   } finally {
-    if (stack) await stack.setCpuCap('off');
+    await cleanup.done();
   }
-  const ratios: Record<string, number> = {};
-  for (const [rname, [a, b, metric = 'rps']] of Object.entries(scenario.ratios ?? {})) {
-    if (results[a] && results[b] && results[b][metric] > 0) ratios[rname] = Math.round((results[a][metric] / results[b][metric]) * 100) / 100;
-  }
+  const { ratios, ratiosOmitted } = computeRatios(scenario, results, prov);
   const out = {
     scenario: name,
     description: scenario.description,
-    startedAt,
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version },
+    startedAt: prov.date,
+    provenance: finishProvenance(prov),
     settings: { durationS, warmupS, connections },
     modes: results,
     ratios,
+    ...(Object.keys(ratiosOmitted).length ? { ratiosOmitted } : {}),
   };
   const file = resultFile(root, name, opts);
   // --write false: a CI smoke run asserts its own ratio without replacing the documented results.
@@ -253,6 +414,24 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   console.log(markdown(out));
   if (opts.write !== 'false') console.log(`\nwritten ${file}`);
   return out;
+}
+
+/** A ratio needs both modes measured as claimed: caps applied where asked, and capacity-bound where a mode names its bottleneck. */
+export function computeRatios(scenario: Pick<Scenario, 'ratios'>, results: Record<string, ModeResult>, prov: Pick<Provenance, 'caps'>) {
+  const ratios: Record<string, number> = {};
+  const ratiosOmitted: Record<string, string> = {};
+  for (const [rname, [a, b, metric = 'rps']] of Object.entries(scenario.ratios ?? {})) {
+    if (!results[a] || !results[b]) continue;
+    const why = [a, b].flatMap((m) => {
+      const cap = prov.caps.modes[m];
+      if (cap && cap.requested != null && !cap.applied) return [`caps not applied: ${m} (${cap.reason ?? 'uncapped run'})`];
+      if (results[m].capacityBound === false) return [`not capacity-bound: ${m} (${results[m].boundReason})`];
+      return [];
+    });
+    if (why.length) ratiosOmitted[rname] = why.join('; ');
+    else if (results[b][metric] > 0) ratios[rname] = Math.round((results[a][metric] / results[b][metric]) * 100) / 100;
+  }
+  return { ratios, ratiosOmitted };
 }
 
 /** load-tests/results/<scenario>.json, or --out <file> (CI's short runs keep the documented results intact). */
@@ -264,14 +443,25 @@ function resultFile(root: string, name: string, opts: Record<string, string>): s
 
 async function runCustom(root: string, name: string, scenario: Scenario, opts: Record<string, string>) {
   const log = (msg: string) => console.error(`[bench ${name}] ${msg}`);
-  const startedAt = new Date().toISOString();
+  const cleanup = cleanupRegistry(log, opts.timeout ? seconds(opts.timeout) : null);
+  const prov = baseProvenance(root);
+  prov.caps.uncappedOk = isOn(opts['uncapped-ok']);
   log(scenario.description);
   const start = async (mode: ModeDef) => {
     const t = await startTarget(root, mode);
+    cleanup.add(() => stopTarget(t.proc)); // an interrupted run leaves no target behind
     return { url: t.url, stop: () => stopTarget(t.proc) };
   };
-  const r = await scenario.run!({ root, log, load: (specifier) => import(specifier), startTarget: start }, opts);
-  const out = { scenario: name, description: scenario.description, startedAt, machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version }, settings: opts, modes: r.modes ?? {}, ratios: r.ratios, tables: r.tables ?? [], details: r.details };
+  const t0 = Date.now();
+  let r: Awaited<ReturnType<NonNullable<Scenario['run']>>>;
+  try {
+    await prepare(root, scenario, prov, log);
+    r = await scenario.run!({ root, log, load: (specifier) => import(specifier), startTarget: start, onCleanup: cleanup.add }, opts);
+  } finally {
+    await cleanup.done();
+  }
+  prov.modeDurationsS.run = Math.round((Date.now() - t0) / 100) / 10;
+  const out = { scenario: name, description: scenario.description, startedAt: prov.date, provenance: finishProvenance(prov), settings: opts, modes: r.modes ?? {}, ratios: r.ratios, tables: r.tables ?? [], details: r.details };
   const file = resultFile(root, name, opts);
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
   console.log([...(r.tables ?? []), markdown({ scenario: name, modes: out.modes, ratios: out.ratios })].join('\n\n'));
@@ -279,18 +469,32 @@ async function runCustom(root: string, name: string, scenario: Scenario, opts: R
   return out;
 }
 
-export function markdown(out: { scenario: string; modes: Record<string, ModeResult>; ratios: Record<string, number> }): string {
+/** A result as markdown: modes (with the cap each ran under and its saturation verdict, where asked) and ratios. */
+export function markdown(out: { scenario: string; modes: Record<string, ModeResult>; ratios: Record<string, number>; ratiosOmitted?: Record<string, string>; provenance?: Pick<Provenance, 'caps'> }): string {
   const extras = [...new Set(Object.values(out.modes).flatMap((r) => Object.keys(r.extra ?? {})))];
+  const caps = out.provenance?.caps.modes ?? {};
+  const withCap = Object.values(caps).some((c) => c.requested != null);
+  const withBound = Object.values(out.modes).some((r) => r.capacityBound !== undefined);
+  const capCell = (m: string) => {
+    const c = caps[m];
+    if (!c || c.requested == null) return 'none';
+    return c.applied ? `${c.requested} CPU (cgroup ${c.mechanism})` : `${c.requested} CPU requested, **NOT applied**`;
+  };
   const lines = [
     `### ${out.scenario}`,
     '',
-    `| mode | req/s | p50 ms | p99 ms | errors |${extras.map((e) => ` ${e} |`).join('')}`,
-    `|---|---:|---:|---:|---:|${extras.map(() => '---:|').join('')}`,
+    `| mode | req/s | p50 ms | p99 ms | errors |${extras.map((e) => ` ${e} |`).join('')}${withCap ? ' db cap |' : ''}${withBound ? ' capacity-bound |' : ''}`,
+    `|---|---:|---:|---:|---:|${extras.map(() => '---:|').join('')}${withCap ? '---|' : ''}${withBound ? '---|' : ''}`,
   ];
-  for (const [m, r] of Object.entries(out.modes)) lines.push(`| ${m} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |${extras.map((e) => ` ${r.extra?.[e] ?? '-'} |`).join('')}`);
-  if (Object.keys(out.ratios).length) {
+  for (const [m, r] of Object.entries(out.modes)) {
+    const bound = r.capacityBound === undefined ? '–' : r.capacityBound ? 'yes' : `no: ${r.boundReason}`;
+    lines.push(`| ${m} | ${r.rps} | ${r.p50_ms} | ${r.p99_ms} | ${r.errors} |${extras.map((e) => ` ${r.extra?.[e] ?? '-'} |`).join('')}${withCap ? ` ${capCell(m)} |` : ''}${withBound ? ` ${bound} |` : ''}`);
+  }
+  const omitted = Object.entries(out.ratiosOmitted ?? {});
+  if (Object.keys(out.ratios).length || omitted.length) {
     lines.push('', '| ratio | value |', '|---|---:|');
     for (const [k, v] of Object.entries(out.ratios)) lines.push(`| ${k} | ${v} |`);
+    for (const [k, why] of omitted) lines.push(`| ${k} | omitted, ${why} |`);
   }
   return lines.join('\n');
 }
@@ -298,7 +502,7 @@ export function markdown(out: { scenario: string; modes: Record<string, ModeResu
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { name, opts } = parseArgs(process.argv.slice(2));
   if (!name) {
-    console.error('usage: npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b]');
+    console.error('usage: npm run bench -- <scenario> [--duration 10s] [--warmup 3s] [--connections N] [--modes a,b] [--out file] [--uncapped-ok] [--calibrate N|off] [--timeout 20m]');
     process.exit(2);
   }
   runBench(name, opts).then(

@@ -55,6 +55,18 @@ export default {
     let existing = 0;
     if (Number(have.n)) [[{ n: existing }]] = await c.query('SELECT COUNT(*) AS n FROM orders_flat');
     if (Number(existing) !== ROWS) {
+      // Interrupted while seeding (SIGINT/SIGTERM/--timeout): half-seeded tables are useless to the next run, drop them.
+      let seeding = true;
+      ctx.onCleanup?.(async () => {
+        if (!seeding) return;
+        const d = await conn(primaryPort, '');
+        try {
+          await d.query(`DROP TABLE IF EXISTS ${DB}.orders_part, ${DB}.orders_flat, ${DB}.orders_archive`);
+          ctx.log(`interrupted while seeding: dropped the half-seeded tables of ${DB}; the replicas may still be replaying the inserts`);
+        } finally {
+          await d.end();
+        }
+      });
       await c.query('DROP TABLE IF EXISTS orders_part, orders_flat, orders_archive');
       const parts = Array.from({ length: MONTHS + 1 }, (_, k) => `PARTITION ${pname(monthStart(k))} VALUES LESS THAN ('${ymd(monthStart(k + 1))}')`).join(', ');
       await c.query(DDL('orders_part', parts));
@@ -88,6 +100,7 @@ export default {
       }
       for (const w of writers) await w.end();
       details.seedSeconds = Math.round((Date.now() - t0) / 1000);
+      seeding = false;
       ctx.log(`seeded ${ROWS} rows into both tables in ${details.seedSeconds}s`);
       await c.query('ANALYZE TABLE orders_part, orders_flat');
     }

@@ -1,11 +1,15 @@
 // Scenario `replica-reads` (seed Q3, docs/q3-replication.md): do replicas scale reads?
 // GET /products/:id with the product cache off (CACHE_MODE=off) so every request is one PK read on the
-// database, and every database node CPU-capped equally by the native stack (0.1 CPU, 10 ms CFS period),
-// so the database, not this 2-core box, is the bottleneck. Modes: the API with no replicas configured
-// (all reads on the primary), with one replica, with two (ReplicaRouter round-robin). Two API processes
-// per mode, so a single Node event loop is never the limit. Per mode the runner also reports the
-// primary's own SELECT rate (Com_select delta over the measured seconds): with replicas it should fall
-// to ~0, which is the point of routing.
+// database, and every database node CPU-capped equally by the native stack (10 ms CFS period), so the
+// database, not the box, is the bottleneck. The cap is calibrated: a short uncapped probe of primary-only
+// measures the primary's CPU per read and the cap is set so one node is worth BENCH_REPLICA_TARGET_RPS
+// reads/s (150; `--calibrate N`, or `--calibrate off` for the fixed BENCH_DB_CPU, 0.1). On a faster box the
+// cap gets smaller instead of the API becoming the bottleneck. Each mode names the nodes that must be
+// saturated (≥ 85 % of their quota, from /proc); a ratio over a mode whose nodes were not is reported as
+// "not capacity-bound" instead of a number. Modes: the API with no replicas configured (all reads on the
+// primary), with one replica, with two (ReplicaRouter round-robin). Two API processes per mode, so a
+// single Node event loop is never the limit. Per mode the runner also reports the primary's own SELECT
+// rate (Com_select delta over the measured seconds): with replicas it should fall to ~0.
 // Plain ESM without imports: read by k6 (load-tests/k6/replica-reads.js) and by the Node runner.
 const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
 const LOCAL = (port) => `mysql://mallscale:mallscale@127.0.0.1:${port}/mallscale`;
@@ -13,7 +17,15 @@ const PRIMARY = env.DB_PRIMARY_URL || LOCAL(3307);
 const REPLICAS = (env.DB_REPLICA_URLS || `${LOCAL(3308)},${LOCAL(3309)}`).split(',').filter(Boolean);
 const PRODUCTS = 2000;
 const CPU = Number(env.BENCH_DB_CPU || 0.1);
-const api = (replicas) => ({ target: 'api', dbCpu: CPU, instances: 2, env: { CACHE_MODE: 'off', DB_REPLICA_URLS: replicas.join(','), LOG_LEVEL: 'error' } });
+const TARGET_RPS = Number(env.BENCH_REPLICA_TARGET_RPS || 150);
+const NODES = ['replica-1', 'replica-2'];
+const api = (replicas) => ({
+  target: 'api',
+  dbCpu: CPU,
+  instances: 2,
+  boundBy: replicas.length ? NODES.slice(0, replicas.length) : ['primary'],
+  env: { CACHE_MODE: 'off', DB_REPLICA_URLS: replicas.join(','), LOG_LEVEL: 'error' },
+});
 
 async function connect(ctx, url) {
   const mysql = await ctx.load('mysql2/promise');
@@ -28,7 +40,7 @@ async function comSelect(conn) {
 
 export default {
   name: 'replica-reads',
-  description: `GET /products/:id, cache off, DB nodes capped at ${CPU} CPU: primary only vs one vs two replicas`,
+  description: `GET /products/:id, cache off, DB nodes capped (calibrated to ${TARGET_RPS} reads/s per node, else ${CPU} CPU): primary only vs one vs two replicas`,
   duration: '15s',
   warmup: '5s',
   connections: 64,
@@ -37,11 +49,13 @@ export default {
     'one-replica': api(REPLICAS.slice(0, 1)),
     'two-replicas': api(REPLICAS.slice(0, 2)),
   },
+  schema: true,
+  calibrate: { mode: 'primary-only', node: 'primary', targetRps: TARGET_RPS, probe: '3s' },
   ratios: {
     one_replica_vs_primary: ['one-replica', 'primary-only'],
     two_replicas_vs_primary: ['two-replicas', 'primary-only'],
   },
-  // Node runner only: make sure PRODUCTS products exist (migrations are `npm run migrate`), wait for replicas.
+  // Node runner only (after the runner's migrations): make sure PRODUCTS products exist, wait for replicas.
   async setup(ctx) {
     const conn = await connect(ctx, PRIMARY);
     try {

@@ -19,6 +19,7 @@ export default {
     return { method: 'GET', path: '/health/live' };
   },
 
+  schema: true,
   async run(ctx, opts) {
     const { join } = await import('node:path');
     const { pathToFileURL } = await import('node:url');
