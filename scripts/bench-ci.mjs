@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensureBuild, ensureDeps, root, sh, stackUp } from './bootstrap.mjs';
+import { ensureBuild, ensureDeps, ensureNode, root, sh, stackUp } from './bootstrap.mjs';
 
 const canCap = (() => {
   try {
@@ -44,6 +44,7 @@ const gates = [
   },
 ];
 
+await ensureNode();
 ensureDeps();
 ensureBuild();
 stackUp();

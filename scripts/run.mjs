@@ -2,8 +2,9 @@
 // Runs a compiled TypeScript entry point (e.g. tools/migrate.js) after making sure the build is current.
 // Usage: node scripts/run.mjs <path relative to dist> [args...]
 import { spawnSync } from 'node:child_process';
-import { ensureDeps, ensureBuild, root } from './bootstrap.mjs';
+import { ensureDeps, ensureBuild, ensureNode, root } from './bootstrap.mjs';
 
+await ensureNode();
 const [entry, ...args] = process.argv.slice(2);
 ensureDeps();
 ensureBuild();
