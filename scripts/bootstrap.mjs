@@ -56,10 +56,15 @@ export function installNode(version) {
   if (existsSync(join(dir, '.verified'))) return { dir, bin };
   if (!['linux', 'darwin'].includes(process.platform)) return { error: `no ${pkg} package layout is known here` };
   mkdirSync(dirname(dir), { recursive: true });
+  // Left behind by an install that was killed half-way (an hour is far longer than any install takes).
+  for (const e of readdirSync(dirname(dir))) {
+    const p = join(dirname(dir), e);
+    if (e.startsWith('.tmp-') && statSync(p).mtimeMs < Date.now() - 3_600_000) rmSync(p, { recursive: true, force: true });
+  }
   const tmp = mkdtempSync(join(dirname(dir), '.tmp-'));
   try {
     console.log(`› installing Node ${version} (npm package ${pkg}@${version}) into ${relative(root, dir)}…`);
-    const packed = spawnSync('npm', ['pack', `${pkg}@${version}`, '--pack-destination', tmp, '--json', '--silent'], {
+    const packed = spawnSync('npm', ['pack', `${pkg}@${version}`, '--pack-destination', tmp, '--json', '--loglevel=error'], {
       cwd: tmp,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -99,8 +104,8 @@ export function envFor(bin, env = process.env) {
 
 // Runs `bin args` with the terminal, forwards the signals a supervisor or a terminal sends, and ends
 // this process the way the child ended (same exit code, or the same signal).
-export function runForwarded(bin, args, env) {
-  const child = spawn(bin, args, { stdio: 'inherit', env });
+export function runForwarded(bin, args, env, cwd = process.cwd()) {
+  const child = spawn(bin, args, { stdio: 'inherit', env, cwd });
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2'];
   const forward = (sig) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
@@ -120,6 +125,7 @@ export function runForwarded(bin, args, env) {
 // The Node to run on: this one when it satisfies engines.node, else NODE_PIN installed into var/node.
 export function supportedNode() {
   if (satisfies(process.version, enginesNode)) return { bin: process.execPath, switched: false };
+  if (!satisfies(NODE_PIN, enginesNode)) fail(`scripts/bootstrap.mjs pins Node ${NODE_PIN}, outside engines.node ${enginesNode}: update NODE_PIN.`);
   const got = installNode(NODE_PIN);
   if (got.error)
     fail(`mallscale needs Node.js ${enginesNode}, this is ${process.version}, and Node ${NODE_PIN} could not be installed from the npm registry (${got.error}): install Node.js ${NODE_PIN.split('.')[0]} LTS (for example \`nvm install\` in this folder) and run again.`);
