@@ -9,9 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ensureBuild, ensureDeps, root, sh, stackUp } from './bootstrap.mjs';
+import { ensureBuild, ensureDeps, ensureNode, root, sh, stackUp } from './bootstrap.mjs';
 
-const caps = (await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href)).detectCgroup();
 
 const gates = [
   {
@@ -40,6 +39,8 @@ const gates = [
   },
 ];
 
+await ensureNode();
+const caps = (await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href)).detectCgroup();
 ensureDeps();
 ensureBuild();
 stackUp();

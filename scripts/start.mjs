@@ -5,8 +5,9 @@
 // running; `npm run stack -- down` stops it).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureBuild, ensureDeps, root, sh, stackUp } from './bootstrap.mjs';
+import { ensureBuild, ensureDeps, ensureNode, root, sh, stackUp } from './bootstrap.mjs';
 
+await ensureNode();
 ensureDeps();
 ensureBuild();
 stackUp();

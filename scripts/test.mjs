@@ -5,8 +5,9 @@
 // so they run alone, one file at a time). Extra arguments go to jest.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ensureBuild, ensureDeps, root, sh } from './bootstrap.mjs';
+import { ensureBuild, ensureDeps, ensureNode, root, sh } from './bootstrap.mjs';
 
+await ensureNode();
 ensureDeps();
 ensureBuild();
 const args = process.argv.slice(2);
