@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, signUp, waitForReplicas, type TestApi } from '#libs/testing';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, monthStart, OrderShardRouter, partitionName } from '#libs/db';
 import { OrdersRepository } from '../src/orders/orders.repository.js';
 import { startApi } from './support.js';
@@ -26,6 +26,8 @@ afterAll(async () => {
 
 async function product(stock: number, priceCents = 1000): Promise<string> {
   const res = await db.primary.ds.query("INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES (?, ?, ?, ?, '{}')", [categoryId, `order-test-${tag}`, priceCents, stock]);
+  // Written on the primary, read through the API (replicas): every replica must have it first.
+  await waitForReplicas(db);
   return String(res.insertId);
 }
 async function stockOf(id: string): Promise<number> {
