@@ -148,7 +148,7 @@ async function relay(target: { host: string; port: number }, admin: DbNodes['sha
     client.on('data', (chunk) => {
       const text = chunk.toString('latin1');
       if (text.includes('INSERT INTO orders (')) insertedOrder = true;
-      if (trap.armed && insertedOrder && /\u0003COMMIT/.test(text)) {
+      if (trap.armed && insertedOrder && text.includes('\u0003COMMIT')) {
         trap.armed = false;
         swallow = true;
       }
