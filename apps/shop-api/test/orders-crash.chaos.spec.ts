@@ -5,7 +5,8 @@
  * order's COMMIT and kills that MariaDB session (KILL CONNECTION), so the commit is durable but the API
  * never hears it. Then the same Idempotency-Keys are retried against a fresh instance, the reconciler runs,
  * and stock is reconciled against the orders on the shards. Only this file's processes and sessions die;
- * the shared database servers are never touched.
+ * the database servers themselves are never stopped. A chaos spec (run alone, after the suite) because
+ * booting and killing API processes loads the machine enough to upset tests that count queries or time.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -230,6 +231,22 @@ describe('POST /orders crash windows', () => {
     await reconciler.reconcileOnce({ olderThanMs: 0 });
     expect(await stockOf(p)).toBe(7);
     expect((await reservations(p)).map((r) => r.state)).toEqual(['released', 'committed']);
+  }, 60_000);
+
+  it('the background reconciler gives a dead attempt\'s stock back without being asked', async () => {
+    const user = await signUp(api);
+    const p = await product(10);
+    const child = await startChild('after-reserve');
+    await expect(post(child.url, user.token, [{ productId: p, quantity: 6 }], `crash-${randomUUID()}`)).rejects.toThrow();
+    expect(await child.exited).toBe('SIGKILL');
+    expect(await stockOf(p)).toBe(4);
+    const sweeping = await startApi({ ...COMMON, ORDER_RECONCILE_INTERVAL_S: '1' });
+    try {
+      await waitFor(async () => (await stockOf(p)) === 10, 30_000, 200);
+      expect((await reservations(p)).map((r) => r.state)).toEqual(['released']);
+    } finally {
+      await sweeping.close();
+    }
   }, 60_000);
 
   it('a process killed after the shard commit keeps its order: the retry replays it and reconcile commits the stock', async () => {
