@@ -71,8 +71,9 @@ export class IdempotencyStore {
   private async insert(on: Runner, userId: string, key: string, requestHash: string, orderId: string): Promise<boolean> {
     const res = await on.query(
       `INSERT IGNORE INTO idempotency_keys (user_id, idem_key, request_hash, status, order_id, claimed_at, lease_until, created_at)
-       VALUES (?, ?, ?, 'pending', ?, NOW(3), DATE_ADD(NOW(3), INTERVAL ? MICROSECOND), NOW(3))`,
-      [userId, key, requestHash, orderId, this.config.orders.leaseMs * 1000],
+       VALUES (?, ?, ?, 'pending', ?, NOW(3), DATE_ADD(NOW(3), INTERVAL ? MICROSECOND), ?)`,
+      // The lease is on the shard's clock (compared there); created_at stays the app's, as the purge's cut-off is.
+      [userId, key, requestHash, orderId, this.config.orders.leaseMs * 1000, new Date()],
     );
     return affected(res) === 1;
   }

@@ -62,7 +62,9 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
     const id = BigInt(r.reservationId);
     const { shard } = await this.shards.shardForOrder(id);
     const createdAt = new Date(decodeOrderId(id).timestampMs);
-    const verdict = await this.db.shards[shard].ds.transaction(async (em): Promise<Settlement> => {
+    // READ COMMITTED: the decision rests on the key's row lock and on locking reads of the latest committed
+    // rows; gap locks on absent rows would only hold up other users' claims and orders.
+    const verdict = await this.db.shards[shard].ds.transaction('READ COMMITTED', async (em): Promise<Settlement> => {
       const key = await this.keys.find(em, r.userId, r.key, { forUpdate: true });
       if (await this.orders.exists(em, r.reservationId, createdAt, r.userId)) return 'committed';
       if (key?.status === 'pending' && key.orderId === r.reservationId) {
