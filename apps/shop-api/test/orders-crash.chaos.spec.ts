@@ -126,11 +126,15 @@ interface Relay {
 interface Trap {
   armed: boolean;
   killed: number;
+  /** After the kill, the shard stays unreachable through this relay (every socket cut, new ones refused). */
+  thenCut?: boolean;
 }
 async function relay(target: { host: string; port: number }, admin: DbNodes['shards'][number]['ds'], trap: Trap): Promise<Relay> {
   const sockets = new Set<Socket>();
   const r: Relay = { url: '', close: async () => undefined };
+  let cut = false;
   const server: Server = createServer((client) => {
+    if (cut) return void client.destroy();
     const upstream = connect(target.port, target.host);
     sockets.add(client).add(upstream);
     let threadId = 0;
@@ -144,6 +148,10 @@ async function relay(target: { host: string; port: number }, admin: DbNodes['sha
       void admin.query(`KILL CONNECTION ${threadId}`).finally(() => {
         trap.killed++;
         client.destroy();
+        if (trap.thenCut) {
+          cut = true;
+          for (const s of sockets) s.destroy();
+        }
       });
     });
     client.on('data', (chunk) => {
@@ -290,6 +298,33 @@ describe('POST /orders crash windows', () => {
     } finally {
       await behind.api.close();
     }
+  }, 60_000);
+
+  it('when the shard cannot be asked after a lost acknowledgement, the stock is left to the reconciler, which keeps it for the order', async () => {
+    const user = await signUp(api);
+    const p = await product(10);
+    const key = `crash-${randomUUID()}`;
+    const behind = await apiBehindRelays();
+    try {
+      behind.trap.armed = true;
+      behind.trap.thenCut = true;
+      const res = await post(behind.api.url, user.token, [{ productId: p, quantity: 3 }], key);
+      expect(behind.trap.killed).toBe(1);
+      expect(res.status).toBe(503);
+      expect((await json(res)).error.code).toBe('order_write_unconfirmed');
+    } finally {
+      await behind.api.close();
+    }
+    // No guess was made: the stock is still reserved, and the order did commit.
+    expect(await stockOf(p)).toBe(7);
+    expect((await reservations(p)).map((r) => r.state)).toEqual(['reserved']);
+    const [orderId] = await ordersOf(user.id);
+    expect(orderId).toBeDefined();
+    await reconcileUntilSettled([p]);
+    expect(await reservations(p)).toEqual([{ id: orderId, state: 'committed', quantity: 3 }]);
+    expect(await stockOf(p)).toBe(7);
+    // And the client's retry gets the order that exists.
+    expect((await json(await post(api.url, user.token, [{ productId: p, quantity: 3 }], key))).id).toBe(orderId);
   }, 60_000);
 
   it('after every crash point, stock reconciles against orders: 0 leaked, 0 oversold', async () => {
