@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { bearer, createAdmin, json, signUp, testAdminConfig, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, signUp, testAdminConfig, waitForReplicas, type TestApi } from '#libs/testing';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, monthStart, OrderShardRouter, partitionName } from '#libs/db';
 import { OrdersRepository } from '../src/orders/orders.repository.js';
 import { startApi } from './support.js';
@@ -28,6 +28,8 @@ afterAll(async () => {
 
 async function product(stock: number, priceCents = 1000): Promise<string> {
   const res = await db.primary.ds.query("INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES (?, ?, ?, ?, '{}')", [categoryId, `order-test-${tag}`, priceCents, stock]);
+  // Written on the primary, read through the API (replicas): every replica must have it first.
+  await waitForReplicas(db);
   return String(res.insertId);
 }
 async function stockOf(id: string): Promise<number> {
@@ -94,6 +96,28 @@ describe('POST /orders', () => {
     const [n] = await home.ds.query('SELECT COUNT(*) AS n FROM orders WHERE user_id = ?', [user.id]);
     expect(Number(n.n)).toBe(1);
     expect(await stockOf(p)).toBe(97);
+  });
+
+  it('when 20 retries race for a key whose claimer died, then exactly one takes it over and one order exists', async () => {
+    const user = await signUp(api);
+    const p = await product(10);
+    const key = `dead-${randomUUID()}`;
+    const home = db.shards[await shardIndexOf(user.id)];
+    // A claimer that died 30 s into a 1 s lease: its key is still pending, under the order id it never wrote.
+    const hash = createHash('sha256').update(JSON.stringify([[p, 2]])).digest('hex');
+    const deadOrderId = encodeOrderId(Date.now() - 60_000, bucketOf(user.id), 7).toString();
+    await home.ds.query(
+      `INSERT INTO idempotency_keys (user_id, idem_key, request_hash, status, order_id, claimed_at, lease_until, created_at)
+       VALUES (?, ?, ?, 'pending', ?, NOW(3) - INTERVAL 31 SECOND, NOW(3) - INTERVAL 30 SECOND, NOW(3))`,
+      [user.id, key, hash, deadOrderId],
+    );
+    const responses = await Promise.all(Array.from({ length: 20 }, () => post(user.token, { items: [{ productId: p, quantity: 2 }] }, key)));
+    expect(responses.map((r) => r.status)).toEqual(new Array(20).fill(201));
+    expect(new Set(await Promise.all(responses.map((r) => r.text()))).size).toBe(1);
+    expect(responses.filter((r) => r.headers.get('idempotent-replayed') === 'true').length).toBe(19);
+    const [n] = await home.ds.query('SELECT COUNT(*) AS n FROM orders WHERE user_id = ?', [user.id]);
+    expect(Number(n.n)).toBe(1);
+    expect(await stockOf(p)).toBe(8);
   });
 
   it('when an order takes stock of a product someone just read, then the next product read shows the new stock (cache invalidated)', async () => {

@@ -153,7 +153,11 @@ export class CacheAside<T> {
     return this.redis.run((r) => r.eval(SET_IF_LEASE, 3, key, this.leaseKey(key), this.minVersionKey(key), token, payload, String(Math.max(1, env.e - Date.now())), version));
   }
 
-  async get(id: string, load: Loader<T>): Promise<CacheResult<T>> {
+  /**
+   * `loadFresh` (optional) reads the authoritative copy (the primary): used instead of returning a row the
+   * fill refused as older than the last write, so a caller never sees a lagging replica's stale row.
+   */
+  async get(id: string, load: Loader<T>, loadFresh?: Loader<T>): Promise<CacheResult<T>> {
     const name = this.opts.name;
     if (this.opts.mode === 'off') {
       this.m.loads.labels(name).inc();
@@ -171,7 +175,7 @@ export class CacheAside<T> {
       const r = await pending;
       return { value: r.value, source: r.source === 'negative' ? 'negative' : 'coalesced' };
     }
-    const flight = this.fill(key, load).finally(() => this.inflight.delete(key));
+    const flight = this.fill(key, load, loadFresh).finally(() => this.inflight.delete(key));
     this.inflight.set(key, flight);
     return flight;
   }
@@ -218,7 +222,7 @@ export class CacheAside<T> {
     return { value: env.v, source: tier };
   }
 
-  private async fill(key: string, load: Loader<T>): Promise<CacheResult<T>> {
+  private async fill(key: string, load: Loader<T>, loadFresh?: Loader<T>): Promise<CacheResult<T>> {
     const startSeq = this.seq;
     const cached = await this.redis.run((r) => r.get(key));
     if (!cached.ok) return this.loadBypassingRedis(key, load, startSeq);
@@ -230,10 +234,10 @@ export class CacheAside<T> {
       return this.answer(env, 'l2');
     }
     this.m.misses.labels(this.opts.name).inc();
-    return this.loadUnderLease(key, load, startSeq);
+    return this.loadUnderLease(key, load, startSeq, loadFresh);
   }
 
-  private async loadUnderLease(key: string, load: Loader<T>, startSeq: number): Promise<CacheResult<T>> {
+  private async loadUnderLease(key: string, load: Loader<T>, startSeq: number, loadFresh?: Loader<T>): Promise<CacheResult<T>> {
     const deadline = Date.now() + this.opts.lease.waitMs;
     let pollMs = 5;
     let waited = false;
@@ -245,7 +249,11 @@ export class CacheAside<T> {
         const env = await this.loadEnvelope(load);
         const payload = JSON.stringify(env);
         const set = await this.setIfLease(key, token, env, payload);
-        if (set.ok && Number(set.value) !== 1) {
+        if (set.ok && Number(set.value) === -1 && loadFresh) {
+          // The row predates the last write (a lagging replica answered): the caller gets the fresh one.
+          this.m.staleSets.labels(this.opts.name, 'l2').inc();
+          return this.answer(await this.loadEnvelope(loadFresh), 'db');
+        } else if (set.ok && Number(set.value) !== 1) {
           // Invalidated (or the lease expired) while we loaded, or the row predates the last write.
           this.m.staleSets.labels(this.opts.name, 'l2').inc();
         } else if (set.ok) {

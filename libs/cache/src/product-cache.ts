@@ -73,15 +73,23 @@ export class ProductCache<P extends { id: string; version: number }> {
     await this.bus?.start();
   }
 
-  product(id: string, load: () => Promise<P | null>): Promise<CacheResult<P>> {
-    return this.products.get(id, load);
+  /** `loadFresh`: the primary, read when the loaded row turns out older than the last write (see CacheAside.get). */
+  product(id: string, load: () => Promise<P | null>, loadFresh?: () => Promise<P | null>): Promise<CacheResult<P>> {
+    return this.products.get(id, load, loadFresh);
   }
 
   /** A page of a category's products; `loadIds` returns the page's ids (one indexed query). */
-  async categoryPage(code: string, cursor: string | null, limit: number, loadPage: () => Promise<ListPage | null>, loadProduct: (id: string) => Promise<P | null>): Promise<CategoryPage<P>> {
+  async categoryPage(
+    code: string,
+    cursor: string | null,
+    limit: number,
+    loadPage: () => Promise<ListPage | null>,
+    loadProduct: (id: string) => Promise<P | null>,
+    loadFreshProduct?: (id: string) => Promise<P | null>,
+  ): Promise<CategoryPage<P>> {
     const page = await this.pages.get(`${code}:${cursor ?? ''}:${limit}`, loadPage);
     const ids = page.value?.ids ?? [];
-    const items = await Promise.all(ids.map((id) => this.products.get(id, () => loadProduct(id))));
+    const items = await Promise.all(ids.map((id) => this.products.get(id, () => loadProduct(id), loadFreshProduct && (() => loadFreshProduct(id)))));
     return { found: page.value !== null, items: items.map((r) => r.value).filter((p): p is P => p !== null), nextCursor: page.value?.nextCursor ?? null, source: page.source };
   }
 

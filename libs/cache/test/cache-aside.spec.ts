@@ -103,6 +103,23 @@ describe('ProductCache › stale sets', () => {
     expect((await a.product(id, () => readRow(id))).value).toMatchObject({ priceCents: 300, version: 2 });
   });
 
+  it('when a lagging replica answers the loader after the write, then the caller gets the primary row instead of the stale one', async () => {
+    const { cache: a, metrics } = await makeCache();
+    await a.start();
+    const id = await insertRow(`lag-fresh-${randomUUID()}`, 100);
+    const before = await readRow(id);
+    await write(a, id, 300);
+    let primaryReads = 0;
+    const r = await a.product(id, async () => before, async () => (primaryReads++, readRow(id))); // replica behind, primary current
+    expect(r).toMatchObject({ source: 'db', value: { priceCents: 300, version: 2 } });
+    expect(primaryReads).toBe(1);
+    expect(await counter(metrics, 'cache_stale_set_rejections_total', '"tier":"l2"')).toBe(1);
+    expect(await redis.get(a.products.key(id))).toBeNull(); // the stale row was not cached either
+    // A replica that has caught up is used again (the primary is only the fallback for a refused fill).
+    expect((await a.product(id, () => readRow(id), async () => (primaryReads++, readRow(id)))).value).toMatchObject({ priceCents: 300 });
+    expect(primaryReads).toBe(1);
+  });
+
   it('when readers and writers interleave at random 30 times, then what both instances cache afterwards is the database row', async () => {
     const { cache: a } = await makeCache();
     const { cache: b } = await makeCache();

@@ -56,6 +56,12 @@ export interface AppConfig {
   auth: { jwtSecret: string; tokenTtlSeconds: number };
   /** Monthly order partitions (PartitionMaintainer): months kept ahead/behind, retention, schedule. */
   partitions: { monthsAhead: number; monthsBack: number; retentionMonths: number; retention: 'off' | 'archive' | 'drop'; intervalSeconds: number };
+  /**
+   * Order crash windows: how long a pending idempotency key is its claimer's (then a retry takes it over),
+   * how often the stock reconciler runs (0 = off), how long settled reservations are kept, and a test-only
+   * failpoint (ORDER_FAILPOINT; always '' unless NODE_ENV=test).
+   */
+  orders: { leaseMs: number; reconcileIntervalSeconds: number; reservationRetentionHours: number; failpoint: '' | OrderFailpoint };
   storage: {
     driver: 'fs' | 's3';
     fsRoot: string;
@@ -108,6 +114,10 @@ export interface RateLimit {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Test-only crash points of POST /orders: the process SIGKILLs itself there (see OrdersService). */
+export const ORDER_FAILPOINTS = ['after-claim', 'after-reserve', 'after-shard-commit'] as const;
+export type OrderFailpoint = (typeof ORDER_FAILPOINTS)[number];
 
 // Native stack accounts (docker/local/stack.mjs creates them): the app's URLs carry the DML-only one.
 const LOCAL = (port: number, db = 'mallscale') => `mysql://mallscale_app:mallscale_app@127.0.0.1:${port}/${db}`;
@@ -264,6 +274,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
       }
       return { monthsAhead: int(env, 'PARTITION_MONTHS_AHEAD', 3, 1, 24), monthsBack, retentionMonths, retention, intervalSeconds: int(env, 'PARTITION_MAINTENANCE_INTERVAL_S', 3600, 0, 7 * 24 * 3600) };
     })(),
+    orders: {
+      leaseMs: int(env, 'ORDER_LEASE_MS', 30_000, 100, 3_600_000),
+      reconcileIntervalSeconds: int(env, 'ORDER_RECONCILE_INTERVAL_S', 60, 0, 24 * 3600),
+      reservationRetentionHours: int(env, 'ORDER_RESERVATION_RETENTION_H', 24, 1, 24 * 365),
+      // A crash switch must never reach a real deployment: outside NODE_ENV=test it is ignored.
+      failpoint: nodeEnv === 'test' && env.ORDER_FAILPOINT ? oneOf(env, 'ORDER_FAILPOINT', ORDER_FAILPOINTS, 'after-claim') : '',
+    },
     storage: {
       driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),
       fsRoot: env.STORAGE_FS_ROOT || 'var/storage',

@@ -29,4 +29,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ STORAGE_DRIVER: 'ftp' })).toThrow(/STORAGE_DRIVER must be one of fs, s3/);
     expect(() => loadConfig({ REDIS_CACHE_URL: 'http://x' })).toThrow(/REDIS_CACHE_URL must be a redis:\/\/ URL/);
   });
+
+  it('when ORDER_FAILPOINT is set outside NODE_ENV=test, then it is ignored (a crash switch never reaches a deployment)', () => {
+    const secret = 'a9'.repeat(24);
+    expect(loadConfig({ NODE_ENV: 'development', ORDER_FAILPOINT: 'after-claim' }).orders.failpoint).toBe('');
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('');
+    expect(loadConfig({ NODE_ENV: 'test', ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('after-reserve');
+    expect(() => loadConfig({ NODE_ENV: 'test', ORDER_FAILPOINT: 'somewhere' })).toThrow(/ORDER_FAILPOINT must be one of after-claim, after-reserve, after-shard-commit/);
+    expect(loadConfig({}).orders).toMatchObject({ leaseMs: 30_000, reconcileIntervalSeconds: 60, reservationRetentionHours: 24, failpoint: '' });
+  });
 });

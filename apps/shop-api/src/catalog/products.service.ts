@@ -29,7 +29,8 @@ export class ProductsService {
    */
   async read(id: string): Promise<{ value: Product | null; source: CacheSource }> {
     const pid = parseId(id);
-    return this.cache.product(pid, () => this.router.read((on) => this.repo.findById(pid, on)));
+    // A replica row older than the last write is refused by the cache; the caller then gets the primary's.
+    return this.cache.product(pid, () => this.router.read((on) => this.repo.findById(pid, on)), () => this.repo.findById(pid, this.router.primary));
   }
 
   /** A category's products by id order, keyset-paginated; pages hold ids, products come from the cache. */
@@ -51,6 +52,7 @@ export class ProductsService {
           return { ids: rows.map((p) => p.id), nextCursor: rows.length === n ? rows[rows.length - 1].id : null };
         }),
       (pid) => this.router.read((on) => this.repo.findById(pid, on)),
+      (pid) => this.repo.findById(pid, this.router.primary),
     );
     if (!page.found) throw ApiError.notFound('category');
     return page;

@@ -26,14 +26,6 @@ export interface OrderItemRow {
   unitPriceCents: number;
 }
 
-export interface IdempotencyRow {
-  requestHash: string;
-  status: 'pending' | 'done';
-  responseStatus: number | null;
-  responseBody: string | null;
-  createdAt: Date;
-}
-
 const ORDER_COLUMNS = 'id, user_id, bucket, status, total_cents, item_count, created_at';
 
 function toOrder(r: any): OrderRow {
@@ -47,8 +39,6 @@ function toOrder(r: any): OrderRow {
     createdAt: new Date(r.created_at),
   };
 }
-
-const affected = (res: any) => Number(res?.affectedRows ?? res?.[1] ?? 0);
 
 @Injectable()
 export class OrdersRepository {
@@ -90,41 +80,17 @@ export class OrdersRepository {
     return (await on.query(this.listForUserSql(!!after), params)).map(toOrder);
   }
 
+  /**
+   * Does this user's order exist? A locking read, so inside a transaction that holds the idempotency key's
+   * row lock it sees a write that committed while we waited for the lock (settlement, StockReconciler).
+   */
+  async exists(on: Runner, id: string, createdAt: Date, userId: string): Promise<boolean> {
+    const rows = await on.query('SELECT 1 AS found FROM orders WHERE id = ? AND created_at = ? AND user_id = ? FOR UPDATE', [id, createdAt, userId]);
+    return rows.length > 0;
+  }
+
   /** The newest `limit` orders of one shard (ids are time-ordered, so the primary key gives the order). */
   async recent(on: Runner, limit: number): Promise<OrderRow[]> {
     return (await on.query(`SELECT ${ORDER_COLUMNS} FROM orders ORDER BY id DESC LIMIT ?`, [limit])).map(toOrder);
-  }
-
-  // ---- idempotency keys (same shard as the user's orders)
-
-  /** true when this call claimed the key; false when a row already exists. */
-  async claimKey(on: Runner, userId: string, key: string, requestHash: string, now: Date): Promise<boolean> {
-    const res = await on.query(
-      "INSERT IGNORE INTO idempotency_keys (user_id, idem_key, request_hash, status, created_at) VALUES (?, ?, ?, 'pending', ?)",
-      [userId, key, requestHash, now],
-    );
-    return affected(res) === 1;
-  }
-
-  async findKey(on: Runner, userId: string, key: string): Promise<IdempotencyRow | null> {
-    const rows = await on.query('SELECT request_hash, status, response_status, response_body, created_at FROM idempotency_keys WHERE user_id = ? AND idem_key = ?', [userId, key]);
-    if (!rows.length) return null;
-    const r = rows[0];
-    return { requestHash: r.request_hash, status: r.status, responseStatus: r.response_status == null ? null : Number(r.response_status), responseBody: r.response_body, createdAt: new Date(r.created_at) };
-  }
-
-  async completeKey(on: Runner, userId: string, key: string, status: number, body: unknown, orderId: string): Promise<void> {
-    await on.query("UPDATE idempotency_keys SET status = 'done', response_status = ?, response_body = ?, order_id = ? WHERE user_id = ? AND idem_key = ?", [
-      status,
-      JSON.stringify(body),
-      orderId,
-      userId,
-      key,
-    ]);
-  }
-
-  /** Forget a pending key after a failure, so the client's retry with the same key runs again. */
-  async releaseKey(on: Runner, userId: string, key: string): Promise<void> {
-    await on.query("DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ? AND status = 'pending'", [userId, key]);
   }
 }

@@ -5,14 +5,16 @@
  * k-way merge); everything a user does touches one shard and, for stock, the catalog primary.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { Injectable, Optional } from '@nestjs/common';
-import { ApiError, Metrics, Settings } from '#libs/core';
+import { Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { ApiError, Metrics, Settings, type OrderFailpoint } from '#libs/core';
 import { DbNodes, decodeOrderId, OrderIdGenerator, OrderShardRouter, parseOrderId, partitionName, monthStart, listPartitions, listArchiveTables, BUCKETS } from '#libs/db';
 import type { AuthUser } from '../auth/auth.guard.js';
-import { CatalogCache } from '../catalog/product-cache.provider.js';
 import type { CreateOrderDto } from './dto/create-order.dto.js';
 import { kWayMerge } from './k-way-merge.js';
 import { OrdersRepository, type OrderItemRow, type OrderRow } from './orders.repository.js';
+import { IdempotencyStore } from './idempotency-store.js';
+import { StockReconciler } from './stock-reconciler.js';
 import { StockReservation } from './stock-reservation.js';
 
 export interface OrderView {
@@ -36,7 +38,9 @@ export interface CreateResult {
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
-const WAIT_FOR_OTHER_REQUEST_MS = 15_000;
+
+/** The key is no longer this attempt's (taken over after its lease, or fenced): its order must not be written. */
+class KeyLost extends Error {}
 
 @Injectable()
 export class OrdersService {
@@ -46,19 +50,12 @@ export class OrdersService {
     private readonly db: DbNodes,
     private readonly router: OrderShardRouter,
     private readonly repo: OrdersRepository,
+    private readonly keys: IdempotencyStore,
     private readonly stock: StockReservation,
+    private readonly reconciler: StockReconciler,
     private readonly config: Settings,
     private readonly metrics: Metrics,
-    @Optional() private readonly cache?: CatalogCache,
   ) {}
-
-  /**
-   * Stock is part of the cached product: every stock change drops it from the product cache (L2 + every L1),
-   * with the row's new version, so a reader that loaded the older row from a lagging replica cannot put it back.
-   */
-  private async invalidateStock(versions: Map<string, number>): Promise<void> {
-    if (this.cache) await Promise.all([...versions].map(([id, v]) => this.cache!.invalidateProduct(id, v).catch(() => undefined)));
-  }
 
   private view(o: OrderRow, shard: number, items?: OrderItemRow[]): OrderView {
     return {
@@ -77,10 +74,16 @@ export class OrdersService {
 
   // ------------------------------------------------------------------ POST /orders
 
+  /**
+   * Orchestration only: claim the key (IdempotencyStore), reserve the stock under the order id the claim
+   * carries (StockReservation), write the order and complete the key in one shard transaction, and on a
+   * failure ask the shard before giving anything back (StockReconciler.settle).
+   */
   async create(user: AuthUser, idempotencyKey: unknown, dto: CreateOrderDto): Promise<CreateResult> {
     if (typeof idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(idempotencyKey)) {
       throw ApiError.badRequest('the Idempotency-Key header is required: 1-64 characters of letters, digits and _ . : -');
     }
+    const key = idempotencyKey;
     const seen = new Set<string>();
     for (const l of dto.items) {
       if (seen.has(l.productId)) throw ApiError.badRequest(`product ${l.productId} appears twice: send one line per product`);
@@ -90,79 +93,96 @@ export class OrdersService {
     const ds = this.db.shards[shard].ds;
     const requestHash = createHash('sha256').update(JSON.stringify(dto.items.map((l) => [l.productId, l.quantity]))).digest('hex');
 
-    // Claim the key, or follow the request that claimed it first (same response, replayed).
-    for (const until = Date.now() + WAIT_FOR_OTHER_REQUEST_MS; ; ) {
-      if (await this.repo.claimKey(ds, user.id, idempotencyKey, requestHash, new Date())) break;
-      const row = await this.repo.findKey(ds, user.id, idempotencyKey);
-      if (row && row.requestHash !== requestHash) {
-        throw new ApiError(422, 'idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');
-      }
-      if (row?.status === 'done') {
-        this.metrics.counter('orders_idempotent_replays_total', 'POST /orders answered from a stored response').inc();
-        return { status: row.responseStatus ?? 201, body: JSON.parse(row.responseBody ?? '{}'), replayed: true };
-      }
-      if (Date.now() > until) throw ApiError.conflict('a request with this Idempotency-Key is still in progress; retry later');
-      await new Promise((r) => setTimeout(r, row ? 25 : 0)); // pending: wait; vanished (it failed): claim again
-    }
+    const claim = await this.keys.claim(ds, user.id, key, requestHash, () => this.ids.next(bucket).toString());
+    if (claim.kind === 'replay') return { status: claim.status, body: claim.body as OrderView, replayed: true };
+    const { orderId } = claim;
+    const owner = { userId: user.id, key };
+    this.crashAt('after-claim');
+    // Taken over from a claimer that died: its attempt can no longer write an order, so any stock it
+    // reserved goes back now (the reconciler would find it too, later).
+    if (claim.tookOverFrom) await this.reconciler.settle({ reservationId: claim.tookOverFrom, ...owner }, { respectLease: false }).catch(() => undefined);
 
+    const lines = dto.items.map((l) => ({ productId: l.productId, quantity: l.quantity }));
+    let prices: Map<string, number>;
     try {
-      const lines = dto.items.map((l) => ({ productId: l.productId, quantity: l.quantity }));
-      const { prices, versions } = await this.stock.reserve(lines);
-      try {
-        const body = await this.writeOrder(ds, shard, user.id, bucket, idempotencyKey, lines, prices);
-        this.metrics.counter('orders_created_total', 'orders written, by shard', ['shard']).inc({ shard: this.db.shards[shard].name });
-        await this.invalidateStock(versions);
-        return { status: 201, body, replayed: false };
-      } catch (e) {
-        // Compensation: the order does not exist, the stock comes back.
-        await this.invalidateStock(await this.stock.release(lines));
-        this.metrics.counter('orders_stock_released_total', 'stock reservations released after a failed order write').inc();
-        throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
-          cause: (e as Error).message.slice(0, 200),
-        });
-      }
+      ({ prices } = await this.stock.reserve(orderId, owner, lines));
     } catch (e) {
-      await this.repo.releaseKey(ds, user.id, idempotencyKey).catch(() => undefined);
+      // Nothing to compensate that the log will not find: free the key so a retry runs again.
+      await this.keys.release(ds, user.id, key, orderId).catch(() => undefined);
       throw e;
     }
+    this.crashAt('after-reserve');
+
+    const { order, items } = this.newOrder(orderId, user.id, bucket, lines, prices);
+    const body = this.view(order, shard, items);
+    try {
+      await this.writeOrder(ds, owner, order, items, body);
+    } catch (e) {
+      return this.compensate(orderId, owner, body, e);
+    }
+    this.crashAt('after-shard-commit');
+    this.metrics.counter('orders_created_total', 'orders written, by shard', ['shard']).inc({ shard: this.db.shards[shard].name });
+    await this.stock.commit(orderId).catch(() => undefined); // else the reconciler commits it
+    return { status: 201, body, replayed: false };
   }
 
-  private async writeOrder(
-    ds: DbNodes['shards'][number]['ds'],
-    shard: number,
-    userId: string,
-    bucket: number,
-    key: string,
-    lines: { productId: string; quantity: number }[],
-    prices: Map<string, number>,
-  ): Promise<OrderView> {
-    for (let attempt = 0; ; attempt++) {
-      const id = this.ids.next(bucket);
-      // created_at IS the id's timestamp: a look-up by id alone knows its partition.
-      const createdAt = new Date(decodeOrderId(id).timestampMs);
-      const items: OrderItemRow[] = lines.map((l, i) => ({ lineNo: i + 1, productId: l.productId, quantity: l.quantity, unitPriceCents: prices.get(l.productId)! }));
-      const order: OrderRow = {
-        id: id.toString(),
-        userId,
-        bucket,
-        status: 'placed',
-        totalCents: items.reduce((s, i) => s + i.unitPriceCents * i.quantity, 0),
-        itemCount: items.length,
-        createdAt,
-      };
-      const body = this.view(order, shard, items);
-      try {
-        await ds.transaction(async (em) => {
-          await this.repo.insertOrder(em, order, items);
-          await this.repo.completeKey(em, userId, key, 201, body, order.id);
-        });
-        return body;
-      } catch (e: any) {
-        // Two processes can draw the same (ms, bucket, sequence): astronomically rare, and the primary key catches it.
-        if (e?.code === 'ER_DUP_ENTRY' && attempt < 3) continue;
-        throw e;
-      }
+  /**
+   * The shard write failed, or its answer was lost. Ask the shard before touching the stock: the order
+   * exists (a lost commit acknowledgement) → it stands, answer it; it does not → fence the key, release the
+   * stock, 503; the shard cannot be asked → leave the reservation to the reconciler rather than guess.
+   */
+  private async compensate(orderId: string, owner: { userId: string; key: string }, body: OrderView, cause: unknown): Promise<CreateResult> {
+    if (cause instanceof KeyLost) {
+      await this.reconciler.settle({ reservationId: orderId, ...owner }, { respectLease: false }).catch(() => undefined);
+      throw ApiError.conflict('a request with this Idempotency-Key is still in progress; retry later');
     }
+    let verdict;
+    try {
+      verdict = await this.reconciler.settle({ reservationId: orderId, ...owner }, { respectLease: false });
+    } catch {
+      throw new ApiError(503, 'order_write_unconfirmed', 'the order could not be confirmed; retry with the same Idempotency-Key', {
+        cause: (cause as Error).message.slice(0, 200),
+      });
+    }
+    if (verdict === 'committed') {
+      this.metrics.counter('orders_lost_acks_total', 'order writes whose commit was not acknowledged but had committed').inc();
+      return { status: 201, body, replayed: false };
+    }
+    throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
+      cause: (cause as Error).message.slice(0, 200),
+    });
+  }
+
+  private newOrder(orderId: string, userId: string, bucket: number, lines: { productId: string; quantity: number }[], prices: Map<string, number>) {
+    // created_at IS the id's timestamp: a look-up by id alone knows its partition.
+    const createdAt = new Date(decodeOrderId(BigInt(orderId)).timestampMs);
+    const items: OrderItemRow[] = lines.map((l, i) => ({ lineNo: i + 1, productId: l.productId, quantity: l.quantity, unitPriceCents: prices.get(l.productId)! }));
+    const order: OrderRow = {
+      id: orderId,
+      userId,
+      bucket,
+      status: 'placed',
+      totalCents: items.reduce((s, i) => s + i.unitPriceCents * i.quantity, 0),
+      itemCount: items.length,
+      createdAt,
+    };
+    return { order, items };
+  }
+
+  /** The key first (its row lock is what settlement waits on), then the order rows: one local transaction. */
+  private async writeOrder(ds: DataSource, owner: { userId: string; key: string }, order: OrderRow, items: OrderItemRow[], body: OrderView): Promise<void> {
+    await ds.transaction(async (em) => {
+      if (!(await this.keys.complete(em, owner.userId, owner.key, order.id, 201, body))) throw new KeyLost();
+      await this.repo.insertOrder(em, order, items);
+    });
+  }
+
+  /**
+   * Test-only crash switch: with NODE_ENV=test and ORDER_FAILPOINT=<point>, the process SIGKILLs itself here
+   * (the crash tests run shop-api as a child process). Config leaves it '' in any other environment.
+   */
+  private crashAt(point: OrderFailpoint): void {
+    if (this.config.orders.failpoint === point) process.kill(process.pid, 'SIGKILL');
   }
 
   // ------------------------------------------------------------------ GET /orders/:id

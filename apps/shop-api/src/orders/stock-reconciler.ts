@@ -1,0 +1,142 @@
+/**
+ * StockReconciler: settles stock reservations by asking the order's shard, never by guessing.
+ *
+ * `settle` is the one decision, used by the order path's compensation and by the background sweep:
+ * on the shard that owns the order id, lock the idempotency key row (the order write updates that row
+ * first, in the transaction that inserts the order, so the lock waits out a write in flight), then look
+ * for the order row. It exists → the reservation is committed. It does not, and the key still names this
+ * attempt with a live lease → still in flight, leave it (the sweep only). Otherwise → delete the attempt's
+ * pending key in that same transaction (a fence: the attempt can never complete its key, so never write its
+ * order) and release the stock. A shard that cannot be asked throws: the reservation stays as it is, for
+ * a later round. Releases are idempotent (StockReservation), so compensation and sweep may race.
+ *
+ * The sweep runs in every API instance every ORDER_RECONCILE_INTERVAL_S under a named lock on the catalog
+ * primary (one instance works per round), over reservations older than the lease; `reconcileOnce` is the
+ * same work on demand (tests, tools).
+ */
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Metrics, Settings, type Logger } from '#libs/core';
+import { DbNodes, decodeOrderId, OrderShardRouter } from '#libs/db';
+import { LOGGER } from '../infra.module.js';
+import { IdempotencyStore } from './idempotency-store.js';
+import { OrdersRepository } from './orders.repository.js';
+import { StockReservation, type StaleReservation } from './stock-reservation.js';
+
+export type Settlement = 'committed' | 'released' | 'in-flight';
+
+export interface ReconcileResult {
+  /** false when another instance held the lock. */
+  ran: boolean;
+  committed: number;
+  released: number;
+  inFlight: number;
+  /** Reservations whose shard could not be asked (left for a later round). */
+  unreachable: number;
+  purged: number;
+}
+
+const LOCK = 'mallscale_stock_reconcile';
+const BATCH = 500;
+
+@Injectable()
+export class StockReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+
+  constructor(
+    private readonly db: DbNodes,
+    private readonly shards: OrderShardRouter,
+    private readonly keys: IdempotencyStore,
+    private readonly orders: OrdersRepository,
+    private readonly stock: StockReservation,
+    private readonly config: Settings,
+    private readonly metrics: Metrics,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  /**
+   * Decide one reservation by the shard's answer (see the header). `respectLease`: leave an attempt whose
+   * lease is live alone (the sweep); the attempt itself, compensating its own failure, passes false.
+   */
+  async settle(r: StaleReservation, opts: { respectLease: boolean }): Promise<Settlement> {
+    const id = BigInt(r.reservationId);
+    const { shard } = await this.shards.shardForOrder(id);
+    const createdAt = new Date(decodeOrderId(id).timestampMs);
+    // READ COMMITTED: the decision rests on the key's row lock and on locking reads of the latest committed
+    // rows; gap locks on absent rows would only hold up other users' claims and orders.
+    const verdict = await this.db.shards[shard].ds.transaction('READ COMMITTED', async (em): Promise<Settlement> => {
+      const key = await this.keys.find(em, r.userId, r.key, { forUpdate: true });
+      if (await this.orders.exists(em, r.reservationId, createdAt, r.userId)) return 'committed';
+      if (key?.status === 'pending' && key.orderId === r.reservationId) {
+        if (opts.respectLease && key.leaseLive) return 'in-flight';
+        await this.keys.release(em, r.userId, r.key, r.reservationId);
+      }
+      return 'released';
+    });
+    if (verdict === 'committed') await this.stock.commit(r.reservationId);
+    if (verdict === 'released') await this.stock.release(r.reservationId);
+    return verdict;
+  }
+
+  onApplicationBootstrap(): void {
+    const every = this.config.orders.reconcileIntervalSeconds * 1000;
+    if (!every) return;
+    const tick = () => {
+      this.running = this.reconcileOnce().catch((e) => this.log.error({ err: e }, 'stock reconcile failed'));
+    };
+    // Jittered start so instances started together do not all queue on the lock at once.
+    this.timer = setTimeout(() => {
+      tick();
+      this.timer = setInterval(tick, every);
+      this.timer.unref();
+    }, Math.floor(Math.random() * every));
+    this.timer.unref();
+  }
+
+  /** One round: settle reservations older than `olderThanMs` (default: the lease), then purge old settled ones. */
+  async reconcileOnce(opts: { olderThanMs?: number } = {}): Promise<ReconcileResult> {
+    const out: ReconcileResult = { ran: false, committed: 0, released: 0, inFlight: 0, unreachable: 0, purged: 0 };
+    const qr = this.db.primary.ds.createQueryRunner();
+    await qr.connect();
+    try {
+      const [row] = await qr.query('SELECT GET_LOCK(?, 0) AS ok', [LOCK]);
+      if (Number(row?.ok) !== 1) return out;
+      out.ran = true;
+      try {
+        const seen = new Set<string>();
+        for (;;) {
+          const batch = (await this.stock.stale(opts.olderThanMs ?? this.config.orders.leaseMs, BATCH)).filter((r) => !seen.has(r.reservationId));
+          if (!batch.length) break;
+          for (const r of batch) {
+            seen.add(r.reservationId);
+            try {
+              const v = await this.settle(r, { respectLease: true });
+              if (v === 'committed') out.committed++;
+              else if (v === 'released') out.released++;
+              else out.inFlight++;
+            } catch (e) {
+              out.unreachable++;
+              this.log.warn({ reservation: r.reservationId, err: (e as Error).message }, 'stock reservation not settled: its shard could not be asked');
+            }
+          }
+        }
+        out.purged = await this.stock.purgeSettled(this.config.orders.reservationRetentionHours);
+      } finally {
+        await qr.query('SELECT RELEASE_LOCK(?)', [LOCK]);
+      }
+    } finally {
+      await qr.release();
+    }
+    const m = this.metrics.counter('orders_reservations_reconciled_total', 'stock reservations settled by the reconciler, by outcome', ['outcome']);
+    if (out.committed) m.inc({ outcome: 'committed' }, out.committed);
+    if (out.released) m.inc({ outcome: 'released' }, out.released);
+    if (out.committed || out.released || out.unreachable) this.log.info({ ...out }, 'stock reconcile');
+    return out;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearTimeout(this.timer);
+    clearInterval(this.timer);
+    await this.running;
+  }
+}
