@@ -117,7 +117,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
     } catch (e) {
       const detail = (e as { detail?: string }).detail;
       if (e instanceof FinalError) {
-        this.logger.warn({ jobId, code: e.code, detail, err: e }, 'shorts job failed');
+        this.logger.warn({ jobId, code: e.code, detail }, 'shorts job failed');
         await this.emit(job, 'FAILED', 100, { reason: e.message, reasonCode: e.code });
         throw new UnrecoverableError(e.code);
       }
