@@ -3,7 +3,7 @@
  * MariaDB, redis-queue and the filesystem storage; no worker on this queue unless a test plays one.
  * Raw paths go through node:http, because fetch() normalises dot segments and would never send them.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { Worker } from 'bullmq';
@@ -77,9 +77,9 @@ describe('tus ownership: only /shorts/uploads and /shorts/uploads/<id> reach tus
   let victimId: string;
   let attackerId: string;
 
-  beforeAll(async () => {
-    victim = await signUp(a);
-    attacker = await signUp(a);
+  // A fresh pair per test: one successful attack must not make the next test fail for the wrong reason.
+  beforeEach(async () => {
+    [victim, attacker] = await Promise.all([signUp(a), signUp(a)]);
     const v = await tusCreate(a.url, victim.token, 1000);
     victimId = idOf(v);
     expect((await tusPatch(`${a.url}/shorts/uploads/${victimId}`, victim.token, 0, Buffer.alloc(100, 1))).status).toBe(204);

@@ -160,6 +160,8 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
         this.logger.warn({ uploadId: id, reqId: req.id }, 'upload body idle: connection cut');
         req.raw.destroy(new Error('upload body idle'));
       });
+      // Once the whole body is in, the request may legitimately be silent (the last PATCH assembles the file).
+      req.raw.once('end', () => req.raw.setTimeout(0));
     }
     reply.hijack();
     await requestIds.run(req.id, () => this.tus.handle(req.raw, reply.raw));
