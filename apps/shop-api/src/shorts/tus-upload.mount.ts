@@ -153,8 +153,8 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       await reply.status(status).header('tus-resumable', '1.0.0').send(body);
       return;
     }
-    if (req.method === 'PATCH') {
-      // The socket's idle timer: reset by every byte, so only a silent body is cut. Destroying the request
+    if (req.method === 'PATCH' || req.method === 'POST') {
+      // (POST too: creation-with-upload carries a body.) The socket's idle timer: reset by every byte, so only a silent body is cut. Destroying the request
       // with an error makes tus abort the write (the bytes that arrived are stored) and release its lock.
       req.raw.setTimeout(this.config.shorts.uploadIdleTimeoutMs, () => {
         this.logger.warn({ uploadId: id, reqId: req.id }, 'upload body idle: connection cut');
