@@ -149,6 +149,24 @@ describe('per-user quotas (shared by all API instances)', () => {
     expect((await tusCreate(a.url, other.token, 100)).status).toBe(201);
   });
 
+  it('a user cannot pass SHORTS_MAX_ACTIVE_JOBS_PER_USER by creating uploads in parallel on several instances', async () => {
+    const user = await signUp(a);
+    const all = await Promise.all(Array.from({ length: 8 }, (_, i) => tusCreate(i % 2 ? a.url : b.url, user.token, 10)));
+    const statuses = all.map((r) => r.status).sort();
+    expect(statuses).toEqual([201, 201, 429, 429, 429, 429, 429, 429]);
+  });
+
+  it('creations that tus refuses (a malformed Upload-Metadata) use up neither the user\'s slots nor their bytes', async () => {
+    const user = await signUp(a);
+    for (let i = 0; i < 3; i++) {
+      const bad = await fetch(`${a.url}/shorts/uploads`, { method: 'POST', headers: { ...tusHeaders(user.token), 'upload-length': '6000', 'upload-metadata': 'filename !!not-base64!!' } });
+      expect(bad.status).toBe(400);
+      expect((await json(bad)).error).toMatchObject({ status: 400, requestId: expect.any(String) });
+    }
+    expect((await tusCreate(a.url, user.token, 6000)).status).toBe(201);
+    expect((await tusCreate(b.url, user.token, 4000)).status).toBe(201);
+  });
+
   it('a user cannot upload more than SHORTS_MAX_UPLOAD_BYTES_PER_DAY bytes in a day, across instances: 429 with Retry-After', async () => {
     const user = await signUp(a);
     expect((await tusCreate(a.url, user.token, 6000)).status).toBe(201);

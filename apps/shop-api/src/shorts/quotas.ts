@@ -30,6 +30,13 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return 1
 `;
 
+const RESERVE = `
+if redis.call('ZCOUNT', KEYS[1], ARGV[1], '+inf') >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+return 1
+`;
+
 @Injectable()
 export class ShortsQuotas {
   private readonly prefix: string;
@@ -46,12 +53,17 @@ export class ShortsQuotas {
   }
 
   /** Adds `bytes` to today's total; false (nothing added) when it would pass the daily limit. */
-  async addUploadBytes(userId: string, bytes: number): Promise<{ ok: boolean; retryAfterS: number }> {
+  async addUploadBytes(userId: string, bytes: number): Promise<{ ok: boolean; retryAfterS: number; key: string }> {
     const now = new Date();
     const key = `${this.prefix}:bytes:${userId}:${now.toISOString().slice(0, 10)}`;
     const res = Number(await this.r.eval(ADD_BYTES, 1, key, bytes, this.config.shorts.maxUploadBytesPerDay));
     const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-    return { ok: res >= 0, retryAfterS: Math.ceil((midnight - now.getTime()) / 1000) };
+    return { ok: res >= 0, retryAfterS: Math.ceil((midnight - now.getTime()) / 1000), key };
+  }
+
+  /** Gives back bytes counted by addUploadBytes (`key` from its answer) for an upload that was never created. */
+  async refundUploadBytes(key: string, bytes: number): Promise<void> {
+    await this.r.decrby(key, bytes);
   }
 
   private openKey(userId: string) {
@@ -60,6 +72,18 @@ export class ShortsQuotas {
 
   get allOpenKey(): string {
     return `${this.prefix}:open-uploads`;
+  }
+
+  /**
+   * Registers upload `id` as open unless the user already holds `max` unfinished uploads and jobs
+   * (`jobs`: unfinished jobs in the database). Check and add are one script, so parallel creations of one
+   * user cannot all pass the same count.
+   */
+  async reserveUpload(userId: string, id: string, jobs: number, max: number): Promise<boolean> {
+    const now = Date.now();
+    const expiryS = this.config.shorts.uploadExpiryS;
+    const res = await this.r.eval(RESERVE, 2, this.openKey(userId), this.allOpenKey, expiryS > 0 ? now - expiryS * 1000 : 0, max - jobs, now, id, `${userId}/${id}`);
+    return Number(res) === 1;
   }
 
   async openUpload(userId: string, id: string, at = Date.now()): Promise<void> {

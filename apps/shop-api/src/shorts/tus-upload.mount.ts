@@ -19,6 +19,7 @@
  * shape; tus clients only read the status, so nothing is lost for them.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -76,6 +77,9 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
   private readonly users = new WeakMap<IncomingMessage, AuthUser>();
   /** The upload id each request was authorised for: the only id tus may act on. */
   private readonly ids = new WeakMap<IncomingMessage, string>();
+  /** POST: the id reserved for the upload this request creates, and the bytes it was charged. */
+  private readonly newIds = new WeakMap<IncomingMessage, string>();
+  private readonly charged = new WeakMap<IncomingMessage, { key: string; bytes: number }>();
   private subscriber?: Redis;
   store!: StorageTusStore;
   tus!: TusServer;
@@ -106,6 +110,10 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       respectForwardedHeaders: true,
       // A finished upload is a job's source: deleting it would pull the file from under the worker.
       disableTerminationForFinishedUploads: true,
+      namingFunction: (req) => {
+        const raw = nodeReqOf(req);
+        return (raw && this.newIds.get(raw)) || randomBytes(16).toString('hex');
+      },
       getFileIdFromRequest: (req) => {
         const raw = nodeReqOf(req);
         return raw ? this.ids.get(raw) : undefined;
@@ -166,12 +174,20 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     reply.hijack();
     await requestIds.run(req.id, () => this.tus.handle(req.raw, reply.raw));
     if (req.method === 'DELETE' && id && user && reply.raw.statusCode === 204) await this.quotas.closeUpload(user.id, id);
+    // A creation tus refused after the reservation (storage error, a bad header) gives its slot back.
+    const reserved = this.newIds.get(req.raw);
+    if (req.method === 'POST' && reserved && user && reply.raw.statusCode !== 201) {
+      await this.quotas.closeUpload(user.id, reserved);
+      const charge = this.charged.get(req.raw);
+      if (charge) await this.quotas.refundUploadBytes(charge.key, charge.bytes);
+    }
   }
 
   /**
    * Upload creation: the size must be known (the daily byte quota counts it), the user's unfinished jobs
    * and uploads are capped, and the bytes are added to today's total. Requests tus would refuse anyway
-   * (no Tus-Resumable, a bad or too large Upload-Length) are left to tus, so they cost no quota.
+   * (no Tus-Resumable, a bad or too large Upload-Length) are left to tus, so they cost no quota; a
+   * creation tus refuses after this point gives its slot and its bytes back (handle()).
    */
   private async checkQuotas(req: FastifyRequest, reply: FastifyReply, user: AuthUser): Promise<void> {
     const s = this.config.shorts;
@@ -179,12 +195,16 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     const raw = req.headers['upload-length'];
     const length = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
     if (!req.headers['tus-resumable'] || !Number.isSafeInteger(length) || length > s.maxUploadBytes) return;
-    const active = (await this.repo.countActiveForUser(user.id)) + (await this.quotas.openUploads(user.id));
-    if (active >= s.maxActiveJobsPerUser) {
+    // The id is chosen here (tus takes it through namingFunction), so the slot can be reserved atomically.
+    const id = randomBytes(16).toString('hex');
+    if (!(await this.quotas.reserveUpload(user.id, id, await this.repo.countActiveForUser(user.id), s.maxActiveJobsPerUser))) {
       throw new ApiError(429, 'too_many_active_jobs', `at most ${s.maxActiveJobsPerUser} uploads and unfinished jobs at once: wait until one is done`);
     }
+    this.newIds.set(req.raw, id);
     const bytes = await this.quotas.addUploadBytes(user.id, length);
-    if (!bytes.ok) {
+    if (bytes.ok) this.charged.set(req.raw, { key: bytes.key, bytes: length });
+    else {
+      await this.quotas.closeUpload(user.id, id);
       reply.header('retry-after', String(bytes.retryAfterS));
       throw new ApiError(429, 'upload_quota_exceeded', `this upload would pass the daily upload limit of ${s.maxUploadBytesPerDay} bytes: try again tomorrow (UTC)`);
     }
@@ -195,7 +215,6 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     const user = raw ? this.users.get(raw) : undefined;
     if (!user) throw { status_code: 401, body: 'unauthorized\n' };
     const fileName = String(upload.metadata?.filename ?? upload.metadata?.name ?? 'video').slice(0, 255);
-    await this.quotas.openUpload(user.id, upload.id);
     // Ownership is the server's word, never the client's metadata.
     return { metadata: { ...upload.metadata, filename: fileName, userId: user.id } };
   }
