@@ -170,6 +170,8 @@ export class ShortsController {
       void flush();
     }, this.config.shorts.heartbeatMs);
     req.raw.on('close', close);
+    // The client may have gone while the slot was being taken: 'close' has fired already.
+    if (req.raw.socket?.destroyed) return close();
     await flush();
   }
 }
