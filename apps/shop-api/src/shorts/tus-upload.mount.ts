@@ -162,8 +162,9 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       return;
     }
     if (req.method === 'PATCH' || req.method === 'POST') {
-      // (POST too: creation-with-upload carries a body.) The socket's idle timer: reset by every byte, so only a silent body is cut. Destroying the request
-      // with an error makes tus abort the write (the bytes that arrived are stored) and release its lock.
+      // (POST too: creation-with-upload carries a body.) The socket's idle timer is reset by every byte,
+      // so only a silent body is cut. Destroying the request with an error makes tus abort the write (the
+      // bytes that arrived are stored) and release its lock.
       req.raw.setTimeout(this.config.shorts.uploadIdleTimeoutMs, () => {
         this.logger.warn({ uploadId: id, reqId: req.id }, 'upload body idle: connection cut');
         req.raw.destroy(new Error('upload body idle'));
@@ -214,6 +215,8 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     const raw = nodeReqOf(req);
     const user = raw ? this.users.get(raw) : undefined;
     if (!user) throw { status_code: 401, body: 'unauthorized\n' };
+    // Every upload is created under a quota reservation (checkQuotas); anything else is refused.
+    if (!raw || this.newIds.get(raw) !== upload.id) throw { status_code: 400, body: 'a valid Upload-Length is required\n' };
     const fileName = String(upload.metadata?.filename ?? upload.metadata?.name ?? 'video').slice(0, 255);
     // Ownership is the server's word, never the client's metadata.
     return { metadata: { ...upload.metadata, filename: fileName, userId: user.id } };
