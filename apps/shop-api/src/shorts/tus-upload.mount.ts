@@ -139,7 +139,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    let user: AuthUser | undefined;
+    let owner: AuthUser | undefined;
     let id: string | undefined;
     try {
       const form = parseUploadUrl(req.raw.url);
@@ -147,7 +147,8 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       if (!form || !allowed.includes(req.method)) throw ApiError.notFound('upload');
       id = form.id;
       if (req.method !== 'OPTIONS') {
-        user = await this.auth.authenticate(req.headers);
+        const user = await this.auth.authenticate(req.headers);
+        owner = user;
         if (id) {
           const upload = await this.store.getUpload(id).catch(() => undefined);
           if (!upload || upload.metadata?.userId !== user.id) throw ApiError.notFound('upload');
@@ -174,11 +175,11 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     }
     reply.hijack();
     await requestIds.run(req.id, () => this.tus.handle(req.raw, reply.raw));
-    if (req.method === 'DELETE' && id && user && reply.raw.statusCode === 204) await this.quotas.closeUpload(user.id, id);
+    if (req.method === 'DELETE' && id && owner && reply.raw.statusCode === 204) await this.quotas.closeUpload(owner.id, id);
     // A creation tus refused after the reservation (storage error, a bad header) gives its slot back.
     const reserved = this.newIds.get(req.raw);
-    if (req.method === 'POST' && reserved && user && reply.raw.statusCode !== 201) {
-      await this.quotas.closeUpload(user.id, reserved);
+    if (req.method === 'POST' && reserved && owner && reply.raw.statusCode !== 201) {
+      await this.quotas.closeUpload(owner.id, reserved);
       const charge = this.charged.get(req.raw);
       if (charge) await this.quotas.refundUploadBytes(charge.key, charge.bytes);
     }
