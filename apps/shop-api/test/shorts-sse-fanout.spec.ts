@@ -15,7 +15,7 @@ const QUEUE = uniqueQueue('fanout');
 let api: TestApi;
 
 beforeAll(async () => {
-  api = await startApi({ SHORTS_QUEUE: QUEUE, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '60000' });
+  api = await startApi({ SHORTS_QUEUE: QUEUE, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '60000', SHORTS_MAX_SSE_STREAMS_PER_USER: '100' });
 }, 60000);
 
 afterAll(async () => {

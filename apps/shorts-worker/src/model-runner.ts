@@ -6,13 +6,16 @@
  * process aborts the model (killing ffmpeg) and exits, so no orphan keeps burning CPU.
  */
 import { createReadStream } from 'node:fs';
-import { FfmpegShortsModel, ModelInputError, type FfmpegShortsModelOptions } from '#libs/shorts-model';
+import { FfmpegShortsModel, ModelInputError, ToolError, type FailureCode, type FfmpegShortsModelOptions } from '#libs/shorts-model';
 
 export type RunnerRequest = { input: string; outputDir: string; model: FfmpegShortsModelOptions };
 export type RunnerMessage =
   | { type: 'progress'; percent: number; stage: string }
+  /** The input's duration is known: the worker sets the run's wall-clock budget from it. */
+  | { type: 'probed'; durationS: number }
   | { type: 'done'; archivePath: string }
-  | { type: 'error'; inputError: boolean; message: string };
+  /** message: safe for the user only when inputError (a ModelInputError); detail: for the log only. */
+  | { type: 'error'; inputError: boolean; code?: FailureCode; message: string; detail?: string };
 
 const abort = new AbortController();
 const send = (m: RunnerMessage) => {
@@ -30,10 +33,12 @@ process.once('message', async (req: RunnerRequest) => {
     const { archivePath } = await model.generate(createReadStream(req.input), req.outputDir, {
       signal: abort.signal,
       onProgress: (percent, stage) => send({ type: 'progress', percent, stage }),
+      onProbed: (p) => send({ type: 'probed', durationS: p.durationS }),
     });
     send({ type: 'done', archivePath });
   } catch (e) {
-    send({ type: 'error', inputError: e instanceof ModelInputError, message: (e as Error).message });
+    if (e instanceof ModelInputError) send({ type: 'error', inputError: true, code: e.code, message: e.message, detail: e.detail });
+    else send({ type: 'error', inputError: false, message: (e as Error).message, detail: e instanceof ToolError ? e.stderr : undefined });
   } finally {
     // The parent may be gone already (a killed worker): disconnecting twice throws ERR_IPC_DISCONNECTED.
     if (process.connected) process.disconnect();

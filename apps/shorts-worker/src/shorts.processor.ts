@@ -2,8 +2,12 @@
  * ShortsProcessor: a stateless BullMQ worker on the shorts queue. Per job: DOWNLOADING (stream the upload
  * from object storage to a private temp dir), GENERATING (the model in a child process, percent relayed),
  * STORING (the archive to results/<jobId>/shorts.zip: a rerun overwrites the same key, so retries and
- * crash-recoveries are idempotent), DONE — or FAILED with a sentence a user can read. Every step is an
- * event on JobProgressStream; this process never touches the database.
+ * crash-recoveries are idempotent), DONE — or FAILED with a fixed sentence and a stable code (FailureCode):
+ * paths, tool output and error text go to this worker's log with the job id, never into the event.
+ * Every step is an event on JobProgressStream; this process never touches the database.
+ * Wall clock: a model run may take SHORTS_JOB_TIMEOUT_BASE_S + SHORTS_JOB_TIMEOUT_PER_VIDEO_S x the
+ * video's duration (known once the runner has probed it); past that the run is killed (ffmpeg with
+ * SIGKILL, then the runner) and the job FAILED with 'time_limit', without retries.
  * Crash safety: the job lock (SHORTS_LOCK_MS) lapses when a worker dies and BullMQ's stalled check hands
  * the job to another worker; transient errors retry with exponential backoff; bad input does not retry.
  * Trade-off: a crash mid-GENERATING redoes the whole model run (no checkpoints inside the model).
@@ -18,7 +22,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { createRedis, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
-import { JobProgressStream, type JobStep } from '#libs/shorts-model';
+import { JobProgressStream, type FailureCode, type JobStep } from '#libs/shorts-model';
 import type { RunnerMessage, RunnerRequest } from './model-runner.js';
 
 export const LOGGER = Symbol('LOGGER');
@@ -31,7 +35,28 @@ export interface ShortsJobData {
 
 export const resultKeyOf = (jobId: string) => `results/${jobId}/shorts.zip`;
 
-class InputError extends Error {}
+/** The job cannot succeed (bad input, over its time budget): FAILED at once, no retries. */
+class FinalError extends Error {
+  constructor(
+    message: string,
+    readonly code: FailureCode,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A model run that failed for another reason: `detail` is for the log only. */
+class RunError extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const TIME_LIMIT_REASON = 'processing took too long and was stopped';
 
 @Injectable()
 export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
@@ -65,7 +90,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
     this.worker.on('error', (err) => this.logger.error({ err }, 'worker error'));
   }
 
-  private emit(job: Job<ShortsJobData>, step: JobStep, percent: number, extra: { reason?: string; resultKey?: string } = {}) {
+  private emit(job: Job<ShortsJobData>, step: JobStep, percent: number, extra: { reason?: string; reasonCode?: FailureCode; resultKey?: string } = {}) {
     return this.progress.append({ jobId: job.data.jobId, step, percent, attempt: job.attemptsMade + 1, worker: this.workerName, ...extra });
   }
 
@@ -80,7 +105,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
       const input = join(dir, 'source');
       await pipeline(await this.storage.get(sourceKey), createWriteStream(input));
       await this.emit(job, 'GENERATING', 5);
-      const archivePath = await this.runModel(input, join(dir, 'out'), async (p) => {
+      const archivePath = await this.runModel(jobId, input, join(dir, 'out'), async (p) => {
         await this.emit(job, 'GENERATING', 5 + Math.floor(p * 0.9));
       });
       await this.emit(job, 'STORING', 95);
@@ -90,49 +115,87 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
       this.logger.info({ jobId }, 'shorts job done');
       return { resultKey };
     } catch (e) {
-      const message = (e as Error).message;
-      if (e instanceof InputError) {
-        await this.emit(job, 'FAILED', 100, { reason: message });
-        throw new UnrecoverableError(message);
+      const detail = (e as { detail?: string }).detail;
+      if (e instanceof FinalError) {
+        this.logger.warn({ jobId, code: e.code, detail }, 'shorts job failed');
+        await this.emit(job, 'FAILED', 100, { reason: e.message, reasonCode: e.code });
+        throw new UnrecoverableError(e.code);
       }
+      this.logger.warn({ jobId, attempt: job.attemptsMade + 1, detail, err: e }, 'shorts job attempt failed');
       const attempts = job.opts.attempts ?? 1;
       if (job.attemptsMade + 1 >= attempts) {
-        await this.emit(job, 'FAILED', 100, { reason: `processing failed after ${attempts} attempt(s): ${message}` });
+        await this.emit(job, 'FAILED', 100, { reason: `processing failed after ${attempts} attempt(s)`, reasonCode: 'processing_failed' });
       } else {
-        await this.emit(job, 'RETRYING', 0, { reason: `attempt ${job.attemptsMade + 1} failed, retrying: ${message}` });
+        await this.emit(job, 'RETRYING', 0, { reason: `attempt ${job.attemptsMade + 1} failed, retrying` });
       }
-      this.logger.warn({ jobId, err: e }, 'shorts job attempt failed');
       throw e;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 
-  /** Runs the model in its own process; resolves with the archive path. */
-  private runModel(input: string, outputDir: string, onProgress: (percent: number) => Promise<void>): Promise<string> {
+  /**
+   * Runs the model in its own process; resolves with the archive path. The wall-clock budget starts at
+   * the base (download to probe) and grows to base + factor x duration once the runner reports the probe.
+   */
+  private runModel(jobId: string, input: string, outputDir: string, onProgress: (percent: number) => Promise<void>): Promise<string> {
     const child = fork(new URL('./model-runner.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.children.add(child);
     const s = this.config.shorts;
     const req: RunnerRequest = { input, outputDir, model: { minWindowS: s.minWindowS, maxWindowS: s.maxWindowS, maxHeight: s.maxShortHeight, threads: s.modelThreads } };
+    const started = Date.now();
     return new Promise<string>((resolve, reject) => {
       let settled = false;
       let chain = Promise.resolve();
+      let budgetS = s.jobTimeoutBaseS;
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(overBudget, Math.max(0, started + budgetS * 1000 - Date.now()));
+      };
+      const overBudget = () => {
+        if (settled) return;
+        settled = true;
+        this.logger.warn({ jobId, budgetS, elapsedS: (Date.now() - started) / 1000 }, 'model run over its wall-clock budget: killed');
+        this.kill(child);
+        reject(new FinalError(TIME_LIMIT_REASON, 'time_limit'));
+      };
+      arm();
       child.on('message', (m: RunnerMessage) => {
+        if (settled) return;
         if (m.type === 'progress') chain = chain.then(() => onProgress(m.percent)).catch(() => undefined);
-        else if (m.type === 'done') {
+        else if (m.type === 'probed') {
+          budgetS = s.jobTimeoutBaseS + s.jobTimeoutPerVideoSecond * m.durationS;
+          arm();
+        } else if (m.type === 'done') {
           settled = true;
+          clearTimeout(timer);
           chain.then(() => resolve(m.archivePath), reject);
         } else {
           settled = true;
-          reject(m.inputError ? new InputError(m.message) : new Error(m.message));
+          clearTimeout(timer);
+          reject(m.inputError ? new FinalError(m.message, m.code ?? 'unsupported_input', m.detail) : new RunError(m.message, m.detail));
         }
       });
       child.on('exit', (code, signal) => {
         this.children.delete(child);
-        if (!settled) reject(new Error(`the model process exited unexpectedly (${signal ?? code})`));
+        clearTimeout(timer);
+        if (!settled) reject(new RunError(`the model process exited unexpectedly (${signal ?? code})`));
+        settled = true;
       });
       child.send(req);
     });
+  }
+
+  /**
+   * Stops a model run: closing the IPC channel makes the runner abort the model (its ffmpeg processes get
+   * SIGKILL); the runner itself gets SIGKILL if it has not exited a moment later (a model stuck in JS).
+   */
+  private kill(child: ChildProcess): void {
+    if (child.connected) child.disconnect();
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }, 1000).unref();
   }
 
   /** Temp dirs of processes that no longer exist (a SIGKILLed worker cannot clean up after itself). */

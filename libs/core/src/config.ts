@@ -86,6 +86,23 @@ export interface AppConfig {
     sweepIntervalMs: number;
     sseTokenTtlSeconds: number;
     heartbeatMs: number;
+    /** Abuse limits: jobs not yet DONE/FAILED (plus unfinished uploads) per user; 429 on upload creation. */
+    maxActiveJobsPerUser: number;
+    /** Sum of Upload-Length a user may start per UTC day (Redis counter shared by all instances); 429. */
+    maxUploadBytesPerDay: number;
+    /** Open SSE streams per user across instances; 429. */
+    maxSseStreamsPerUser: number;
+    /** Unfinished uploads are answered 410 and deleted after this (0 = never). */
+    uploadExpiryS: number;
+    /** A PATCH whose body sends nothing for this long is cut (what arrived is kept, the lock is freed). */
+    uploadIdleTimeoutMs: number;
+    /** Retention after a job ends: its source, its result (0 = keep forever); sweep interval (0 = off). */
+    sourceRetentionDays: number;
+    resultRetentionDays: number;
+    retentionIntervalMs: number;
+    /** Wall-clock budget of one model run: base + perVideoSecond x the video's duration, then SIGKILL. */
+    jobTimeoutBaseS: number;
+    jobTimeoutPerVideoSecond: number;
   };
   /**
    * Which address is the client: false = the socket's peer (no proxy in front, X-Forwarded-For ignored);
@@ -315,6 +332,21 @@ export function loadConfig(env: Env = process.env): AppConfig {
         sweepIntervalMs: int(env, 'SHORTS_SWEEP_INTERVAL_MS', 30000, 0, 3600000),
         sseTokenTtlSeconds: int(env, 'SHORTS_SSE_TOKEN_TTL_S', 900, 10, 86400),
         heartbeatMs: int(env, 'SHORTS_SSE_HEARTBEAT_MS', 15000, 100, 600000),
+        maxActiveJobsPerUser: int(env, 'SHORTS_MAX_ACTIVE_JOBS_PER_USER', 3, 1, 10000),
+        maxUploadBytesPerDay: int(env, 'SHORTS_MAX_UPLOAD_BYTES_PER_DAY', 10 * 1024 ** 3, 1),
+        maxSseStreamsPerUser: int(env, 'SHORTS_MAX_SSE_STREAMS_PER_USER', 10, 1, 10000),
+        uploadExpiryS: int(env, 'SHORTS_UPLOAD_EXPIRY_S', 24 * 3600, 0, 365 * 86400),
+        uploadIdleTimeoutMs: int(env, 'SHORTS_UPLOAD_IDLE_TIMEOUT_MS', 30000, 100, 3600000),
+        sourceRetentionDays: int(env, 'SHORTS_SOURCE_RETENTION_DAYS', 7, 0, 36500),
+        resultRetentionDays: int(env, 'SHORTS_RESULT_RETENTION_DAYS', 30, 0, 36500),
+        retentionIntervalMs: int(env, 'SHORTS_RETENTION_INTERVAL_MS', 3600000, 0, 86400000),
+        jobTimeoutBaseS: int(env, 'SHORTS_JOB_TIMEOUT_BASE_S', 300, 1, 7 * 86400),
+        jobTimeoutPerVideoSecond: (() => {
+          const raw = env.SHORTS_JOB_TIMEOUT_PER_VIDEO_S ?? '4';
+          const n = Number(raw);
+          if (raw === '' || !Number.isFinite(n) || n < 0 || n > 1000) throw new ConfigError(`SHORTS_JOB_TIMEOUT_PER_VIDEO_S must be a number between 0 and 1000 (got '${raw}')`);
+          return n;
+        })(),
       };
     })(),
     trustProxy: trustProxy(env),

@@ -1,6 +1,9 @@
 /**
  * FfmpegShortsModel: the reference model, real signal processing with the system ffmpeg/ffprobe.
- *   1. probe (not a video -> ModelInputError "not a video file"),
+ *   1. probe (not a video -> ModelInputError "not a video file"). User files are hostile: every ffprobe/ffmpeg
+ *      input is opened with `-protocol_whitelist file` (a playlist cannot make us fetch URLs) and
+ *      `-format_whitelist` (only plain container demuxers: no hls/concat/image2/… that open other files),
+ *      so a refused format fails the probe before any decode,
  *   2. one analysis pass over a cheap signal: the scene-change score between consecutive KEYFRAMES (decoded
  *      alone with -skip_frame nokey, scaled to 64x36; encoders put keyframes at scene cuts and every few
  *      seconds) + EBU R128 momentary loudness of the audio, in the same process. Only when keyframes are
@@ -37,7 +40,15 @@ export interface FfmpegShortsModelOptions {
   threads?: number;
   ffmpeg?: string;
   ffprobe?: string;
+  /** Demuxers an input may use (ffmpeg's format_whitelist). Default INPUT_FORMATS. */
+  formats?: readonly string[];
 }
+
+/**
+ * Plain audio/video containers. Everything else is refused, above all the demuxers that open other
+ * files or URLs named inside the input (hls, dash, concat, image2, tee, …).
+ */
+export const INPUT_FORMATS: readonly string[] = ['mov', 'mp4', 'm4a', '3gp', '3g2', 'mj2', 'matroska', 'webm', 'avi', 'mpegts', 'flv'];
 
 export interface ProbeResult {
   durationS: number;
@@ -51,12 +62,25 @@ export const ARCHIVE_NAME = 'shorts.zip';
 /** Seconds per stage of one run (wall time), for benchmarks and logs. */
 export type StageTimings = Record<'spool' | 'probe' | 'analyse' | 'cut' | 'zip', number>;
 
+/** What a failed ffmpeg/ffprobe run said: for the operator's log only, never for the user. */
+export class ToolError extends Error {
+  override name = 'ToolError';
+  constructor(
+    readonly tool: string,
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(`${tool} exited with ${exitCode}`);
+  }
+}
+
 /** Keyframes sparser than this (s between keyframes, on average) -> the full-decode scene pass. */
 const MAX_KEYFRAME_GAP_S = 4;
 
 function run(cmd: string, args: string[], opts: { signal?: AbortSignal; onStdoutLine?: (line: string) => void } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
+    // SIGKILL on abort: a decoder stuck in a crafted file must not be able to ignore it.
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal, killSignal: 'SIGKILL' });
     let out = '';
     let err = '';
     let partial = '';
@@ -73,7 +97,7 @@ function run(cmd: string, args: string[], opts: { signal?: AbortSignal; onStdout
       err = (err + d.toString()).slice(-4000);
     });
     child.on('error', (e: any) => reject(e?.code === 'ENOENT' ? new Error(`${cmd} is not installed (apt-get install ffmpeg)`) : e));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`))));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new ToolError(cmd, code, err.trim().split('\n').slice(-3).join(' | ')))));
   });
 }
 
@@ -86,6 +110,8 @@ export class FfmpegShortsModel implements ShortsModel {
   private readonly threads: number;
   private readonly ffmpeg: string;
   private readonly ffprobe: string;
+  /** Input options for every ffmpeg/ffprobe run on the user's file. */
+  private readonly inputGuard: string[];
 
   constructor(opts: FfmpegShortsModelOptions = {}) {
     this.minWindowS = opts.minWindowS ?? 15;
@@ -96,9 +122,10 @@ export class FfmpegShortsModel implements ShortsModel {
     this.threads = Math.max(1, opts.threads ?? 2);
     this.ffmpeg = opts.ffmpeg ?? 'ffmpeg';
     this.ffprobe = opts.ffprobe ?? 'ffprobe';
+    this.inputGuard = ['-protocol_whitelist', 'file', '-format_whitelist', (opts.formats ?? INPUT_FORMATS).join(',')];
   }
 
-  async generate(input: Readable, outputDir: string, opts: ShortsModelOptions = {}): Promise<ShortsModelResult & { stages: StageTimings; windows: HighlightWindow[] }> {
+  async generate(input: Readable, outputDir: string, opts: ShortsModelOptions & { onProbed?: (p: ProbeResult) => void } = {}): Promise<ShortsModelResult & { stages: StageTimings; windows: HighlightWindow[] }> {
     await mkdir(outputDir, { recursive: true });
     const work = await mkdtemp(join(outputDir, '.work-'));
     let last = 0;
@@ -120,6 +147,7 @@ export class FfmpegShortsModel implements ShortsModel {
       progress(0, 'probe');
       const source = await timed('spool', () => this.localFile(input, work, opts.signal));
       const probe = await timed('probe', () => this.probe(source));
+      opts.onProbed?.(probe);
       const length = windowLength(probe.durationS, this.minWindowS, this.maxWindowS);
       const signals = await timed('analyse', () => this.analyse(source, probe, work, (f) => progress(f * 10, 'analyse'), opts.signal));
       const scores = scoreSeconds(signals).slice(0, Math.floor(probe.durationS));
@@ -189,10 +217,11 @@ export class FfmpegShortsModel implements ShortsModel {
   async probe(file: string): Promise<ProbeResult> {
     let info: any;
     try {
-      info = JSON.parse(await run(this.ffprobe, ['-v', 'error', '-show_entries', 'format=duration,format_name:stream=codec_type,width,height', '-of', 'json', file]));
+      info = JSON.parse(await run(this.ffprobe, ['-v', 'error', ...this.inputGuard, '-show_entries', 'format=duration,format_name:stream=codec_type,width,height', '-of', 'json', file]));
     } catch (e) {
       if (/is not installed/.test(String((e as Error).message))) throw e;
-      throw new ModelInputError('not a video file');
+      // A refused format (format_whitelist) lands here too: the user gets one sentence, the log the rest.
+      throw new ModelInputError('not a video file', 'unsupported_input', e instanceof ToolError ? e.stderr : String(e));
     }
     const video = (info.streams ?? []).find((s: any) => s.codec_type === 'video');
     const durationS = Number(info.format?.duration);
@@ -224,7 +253,7 @@ export class FfmpegShortsModel implements ShortsModel {
       maps.push('-map', '[a]');
     }
     const threads = String(this.threads);
-    await run(this.ffmpeg, ['-v', 'error', '-nostats', '-threads', threads, '-skip_frame', 'nokey', '-i', file, '-filter_complex', graph.join(';'), ...maps, '-f', 'null', '-progress', 'pipe:1', '-'], {
+    await run(this.ffmpeg, ['-v', 'error', '-nostats', '-threads', threads, '-skip_frame', 'nokey', ...this.inputGuard, '-i', file, '-filter_complex', graph.join(';'), ...maps, '-f', 'null', '-progress', 'pipe:1', '-'], {
       signal,
       onStdoutLine: onLine,
     });
@@ -235,7 +264,7 @@ export class FfmpegShortsModel implements ShortsModel {
       // Long GOPs: keyframes alone are too coarse. Decode every frame, but cheaply (no deblocking: the
       // picture only feeds a 64x36 scene score), and look at 2 frames per second.
       const full = join(work, 'scene-full.txt');
-      await run(this.ffmpeg, ['-v', 'error', '-nostats', '-threads', threads, '-skip_loop_filter', 'all', '-i', file, '-an', '-filter_complex', `[0:v]fps=2,${scenePass(full)}[v]`, '-map', '[v]', '-f', 'null', '-progress', 'pipe:1', '-'], {
+      await run(this.ffmpeg, ['-v', 'error', '-nostats', '-threads', threads, '-skip_loop_filter', 'all', ...this.inputGuard, '-i', file, '-an', '-filter_complex', `[0:v]fps=2,${scenePass(full)}[v]`, '-map', '[v]', '-f', 'null', '-progress', 'pipe:1', '-'], {
         signal,
         onStdoutLine: onLine,
       });
@@ -272,7 +301,7 @@ export class FfmpegShortsModel implements ShortsModel {
       [
         '-v', 'error', '-nostats', '-y',
         // -ss before -i: seek to the keyframe before the start, decode only from there (exact cut, no full scan).
-        '-threads', t, '-ss', String(w.startS), '-i', file, '-t', String(length),
+        '-threads', t, '-ss', String(w.startS), ...this.inputGuard, '-i', file, '-t', String(length),
         '-vf', `crop='min(iw,ih*9/16)':'min(ih,iw*16/9)',scale=${width}:${height},setsar=1,fps='min(30,source_fps)'`,
         '-filter_threads', t,
         '-c:v', 'libx264', '-preset', this.preset, '-crf', String(this.crf), '-pix_fmt', 'yuv420p', '-threads', t,

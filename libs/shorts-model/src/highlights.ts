@@ -34,14 +34,14 @@ export function scoreSeconds({ scene, loudness }: SecondSignals): number[] {
 export function windowLength(durationS: number, minS: number, maxS: number, count = 3): number {
   const n = Math.floor(durationS);
   if (n < count * minS) {
-    throw new ModelInputError(`the video is too short: ${count} shorts of at least ${minS} s need ${count * minS} s, the video has ${n} s`);
+    throw new ModelInputError(`the video is too short: ${count} shorts of at least ${minS} s need ${count * minS} s, the video has ${n} s`, 'too_short');
   }
   return Math.max(minS, Math.min(maxS, Math.floor(n / 10), Math.floor(n / count)));
 }
 
 export function chooseWindows(scores: number[], length: number, count = 3): HighlightWindow[] {
   const n = scores.length;
-  if (n < count * length) throw new ModelInputError(`the video is too short for ${count} windows of ${length} s`);
+  if (n < count * length) throw new ModelInputError(`the video is too short for ${count} windows of ${length} s`, 'too_short');
   const prefix = [0];
   for (const s of scores) prefix.push(prefix[prefix.length - 1] + s);
   const sum = (i: number) => prefix[i + length] - prefix[i];

@@ -17,8 +17,10 @@ export interface ProgressEvent {
   step: JobStep;
   /** Overall progress 0..100. */
   percent: number;
-  /** A sentence a user can read (FAILED, RETRYING). */
+  /** A sentence a user can read (FAILED, RETRYING): fixed text, never a path or a tool's output. */
   reason?: string;
+  /** FAILED: a stable code (FailureCode) clients can branch on. */
+  reasonCode?: string;
   resultKey?: string;
   attempt?: number;
   worker?: string;
@@ -71,6 +73,12 @@ export class JobProgressStream {
     const e: ProgressEvent = { ...event, at: event.at ?? Date.now() };
     const terminal = TERMINAL_STEPS.includes(e.step) ? '1' : '0';
     return (await this.redis.eval(APPEND, 3, this.jobKey(e.jobId), this.feedKey, this.notifyChannel, e.jobId, JSON.stringify(e), terminal)) as string;
+  }
+
+  /** The job's latest event, if its stream exists. */
+  async last(jobId: string): Promise<StoredProgressEvent | undefined> {
+    const [row] = (await this.redis.xrevrange(this.jobKey(jobId), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return row ? { id: row[0], event: JSON.parse(row[1][row[1].indexOf('e') + 1]) as ProgressEvent } : undefined;
   }
 
   /** Events after `afterId` (exclusive), oldest first. */

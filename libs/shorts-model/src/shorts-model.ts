@@ -21,7 +21,21 @@ export interface ShortsModel {
   generate(input: Readable, outputDir: string, opts?: ShortsModelOptions): Promise<ShortsModelResult>;
 }
 
-/** The input cannot be turned into shorts (not a video, too short). Retrying will not help. */
+/** Stable failure codes a client may branch on; the sentence next to them is for people and may change. */
+export type FailureCode = 'unsupported_input' | 'too_short' | 'time_limit' | 'processing_failed' | 'worker_lost';
+
+/**
+ * The input cannot be turned into shorts (not a video, a refused format, too short). Retrying will not
+ * help. Its message is shown to the user: a fixed sentence, never a path or a tool's output.
+ */
 export class ModelInputError extends Error {
   override name = 'ModelInputError';
+  constructor(
+    message: string,
+    readonly code: FailureCode = 'unsupported_input',
+    /** What the tools said, for the operator's log (ToolError), never for the user. */
+    readonly detail?: string,
+  ) {
+    super(message);
+  }
 }

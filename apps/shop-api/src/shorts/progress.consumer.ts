@@ -4,16 +4,48 @@
  * persisted once, by whichever instance read it; entries a dead instance read but never acknowledged are
  * taken over with XAUTOCLAIM. Updates are guarded by stream order in SQL, so a redelivered or reordered
  * event is a no-op. Trade-off: persistence lags the stream by one poll; SSE reads the stream, not the DB.
+ * A malformed entry (not JSON, not an event) is logged and acknowledged: retrying it could never succeed,
+ * and left pending it would be claimed again and again ahead of good events. An entry whose UPDATE fails
+ * (the database) stays pending and is retried via XAUTOCLAIM, without holding up the entries after it.
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createRedis, Settings, type Logger } from '#libs/core';
-import { JobProgressStream, type ProgressEvent } from '#libs/shorts-model';
+import { JOB_STEPS, JobProgressStream, isStreamId, type ProgressEvent } from '#libs/shorts-model';
 import { LOGGER } from '../infra.module.js';
 import { ShortsRepository } from './shorts.repository.js';
 
 const GROUP = 'persist';
+
+/** The event in a feed entry, or undefined when the entry is not one the worker could have written. */
+export function parseFeedEntry(fields: string[]): { sid: string; event: ProgressEvent } | undefined {
+  const get = (k: string) => {
+    const i = fields.indexOf(k);
+    return i >= 0 && i % 2 === 0 ? fields[i + 1] : undefined;
+  };
+  const sid = get('sid');
+  let e: any;
+  try {
+    e = JSON.parse(get('e') ?? '');
+  } catch {
+    return undefined;
+  }
+  const ok =
+    isStreamId(sid) &&
+    e !== null &&
+    typeof e === 'object' &&
+    typeof e.jobId === 'string' &&
+    /^[0-9a-f]{32}$/.test(e.jobId) &&
+    JOB_STEPS.includes(e.step) &&
+    typeof e.percent === 'number' &&
+    Number.isFinite(e.percent) &&
+    (e.reason === undefined || typeof e.reason === 'string') &&
+    (e.reasonCode === undefined || typeof e.reasonCode === 'string') &&
+    (e.resultKey === undefined || typeof e.resultKey === 'string') &&
+    (e.attempt === undefined || Number.isInteger(e.attempt));
+  return ok ? { sid: sid!, event: e as ProgressEvent } : undefined;
+}
 
 @Injectable()
 export class ShortsProgressConsumer implements OnModuleInit, OnApplicationShutdown {
@@ -65,9 +97,18 @@ export class ShortsProgressConsumer implements OnModuleInit, OnApplicationShutdo
   private async handle(entries: [string, string[]][]): Promise<void> {
     for (const [feedId, fields] of entries) {
       if (!fields) continue; // deleted by MAXLEN trimming
-      const get = (k: string) => fields[fields.indexOf(k) + 1];
-      const event = JSON.parse(get('e')) as ProgressEvent;
-      await this.repo.applyEvent(get('sid'), event);
+      const parsed = parseFeedEntry(fields);
+      if (!parsed) {
+        this.logger.error({ feedId, fields: fields.map((f) => String(f).slice(0, 200)) }, 'malformed progress event skipped');
+        await this.conn!.xack(this.progress.feedKey, GROUP, feedId);
+        continue;
+      }
+      try {
+        await this.repo.applyEvent(parsed.sid, parsed.event);
+      } catch (err) {
+        this.logger.warn({ err, feedId, jobId: parsed.event.jobId }, 'progress event not persisted; it stays pending and is retried');
+        continue;
+      }
       await this.conn!.xack(this.progress.feedKey, GROUP, feedId);
     }
   }

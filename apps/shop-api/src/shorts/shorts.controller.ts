@@ -5,7 +5,10 @@
  * ?lastEventId= when the page reopens and builds a new EventSource) gets exactly the events after the
  * last one it saw — replay, then tail — on whichever API instance it lands on. Heartbeat comments keep
  * proxies from closing idle streams. The stream ends after DONE or FAILED.
+ * A user holds at most SHORTS_MAX_SSE_STREAMS_PER_USER open streams across instances (ShortsQuotas): one
+ * more answers 429. A finished job's result is deleted after SHORTS_RESULT_RETENTION_DAYS: then 410.
  */
+import { randomUUID } from 'node:crypto';
 import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -16,6 +19,7 @@ import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 import { toErrorBody } from '../http/error.filter.js';
 import { LOGGER } from '../infra.module.js';
 import { ProgressHub } from './progress.hub.js';
+import { ShortsQuotas } from './quotas.js';
 import { ShortsAuth } from './sse-auth.js';
 import { ShortsRepository, toJobDto } from './shorts.repository.js';
 
@@ -31,6 +35,7 @@ export class ShortsController {
     private readonly auth: ShortsAuth,
     private readonly config: Settings,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly quotas: ShortsQuotas,
   ) {}
 
   private async ownJob(id: string, user: AuthUser) {
@@ -66,6 +71,7 @@ export class ShortsController {
   async result(@Param('id') id: string, @CurrentUser() user: AuthUser, @Res() reply: FastifyReply) {
     const job = await this.ownJob(id, user);
     if (job.status !== 'DONE' || !job.result_key) throw ApiError.conflict(`the job is ${job.status}: its result is not ready`);
+    if (job.result_expired_at) throw new ApiError(410, 'gone', 'the result was deleted after the retention period');
     const head = await this.storage.head(job.result_key);
     if (!head) throw ApiError.notFound('result');
     const name = job.file_name.replace(/\.[^.]*$/, '').replace(/[^\w.-]+/g, '_') || 'video';
@@ -93,6 +99,16 @@ export class ShortsController {
       const { status, body } = toErrorBody(e, req.id);
       return reply.status(status).send(body);
     }
+    const userId = String(job.user_id);
+    const connId = randomUUID();
+    try {
+      if (!(await this.quotas.takeSseSlot(userId, connId))) {
+        throw new ApiError(429, 'too_many_streams', `at most ${this.config.shorts.maxSseStreamsPerUser} progress streams may be open at once: close one first`);
+      }
+    } catch (e) {
+      const { status, body } = toErrorBody(e, req.id);
+      return reply.status(status).send(body);
+    }
     const given = lastEventIdHeader ?? lastEventIdQuery;
     let cursor = isStreamId(given) ? given : undefined;
     reply.hijack();
@@ -116,6 +132,7 @@ export class ShortsController {
       clearInterval(heartbeat);
       unlisten();
       raw.end();
+      void this.quotas.releaseSseSlot(userId, connId).catch((err) => this.logger.warn({ err }, 'sse slot release failed'));
     };
     const flush = async (): Promise<void> => {
       if (closed) return;
@@ -130,7 +147,7 @@ export class ShortsController {
           const events = await this.hub.after(id, cursor);
           if (events.length === 0 && cursor === undefined && TERMINAL_STEPS.includes(job.status as any)) {
             // The stream expired (7 days after the end): the DB row still answers.
-            raw.write(`event: progress\ndata: ${JSON.stringify({ jobId: id, step: job.status, percent: job.progress, reason: job.reason ?? undefined, at: Date.now() })}\n\n`);
+            raw.write(`event: progress\ndata: ${JSON.stringify({ jobId: id, step: job.status, percent: job.progress, reason: job.reason ?? undefined, reasonCode: job.reason_code ?? undefined, at: Date.now() })}\n\n`);
             return close();
           }
           for (const ev of events) {
@@ -149,9 +166,12 @@ export class ShortsController {
     // The heartbeat also re-reads the stream: a wake-up lost on the way costs latency, never an event.
     const heartbeat = setInterval(() => {
       raw.write(': heartbeat\n\n');
+      void this.quotas.renewSseSlot(userId, connId).catch(() => undefined);
       void flush();
     }, this.config.shorts.heartbeatMs);
     req.raw.on('close', close);
+    // The client may have gone while the slot was being taken: 'close' has fired already.
+    if (req.raw.socket?.destroyed) return close();
     await flush();
   }
 }

@@ -11,6 +11,8 @@ import { ProgressHub } from './progress.hub.js';
 import { ShortsProgressConsumer } from './progress.consumer.js';
 import { WebController } from './web.controller.js';
 import { ShortsEnqueueSweeper } from './enqueue.sweeper.js';
+import { ShortsQuotas } from './quotas.js';
+import { ShortsRetentionSweeper } from './retention.sweeper.js';
 
 @Module({
   controllers: [ShortsController, WebController],
@@ -24,6 +26,8 @@ import { ShortsEnqueueSweeper } from './enqueue.sweeper.js';
     ProgressHub,
     ShortsProgressConsumer,
     ShortsEnqueueSweeper,
+    ShortsQuotas,
+    ShortsRetentionSweeper,
   ],
   exports: [ShortsService, JobProgressStream, ObjectStorage],
 })

@@ -26,9 +26,17 @@ interface UploadInfo {
 }
 
 export class StorageTusStore extends DataStore {
-  constructor(private readonly storage: ObjectStorage) {
+  /** expiryMs > 0: tus answers 410 for an upload older than this (the retention sweeper deletes it). */
+  constructor(
+    private readonly storage: ObjectStorage,
+    private readonly expiryMs = 0,
+  ) {
     super();
-    this.extensions = ['creation', 'creation-with-upload', 'termination', 'creation-defer-length'];
+    this.extensions = ['creation', 'creation-with-upload', 'termination', 'creation-defer-length', ...(expiryMs > 0 ? ['expiration'] : [])];
+  }
+
+  override getExpiration(): number {
+    return this.expiryMs;
   }
 
   override async create(upload: Upload): Promise<Upload> {
