@@ -13,8 +13,10 @@ async function main() {
   }
   // Loopback unless HOST says otherwise: a development server is not reachable from the network by accident.
   await app.listen({ port: config.port, host: config.host });
+  const addr = app.getHttpServer().address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const shown = config.host.includes(':') ? `[${config.host}]` : config.host;
-  logger.info({ host: config.host, port: config.port }, `shop-api listening on http://${shown}:${config.port} (OpenAPI at /docs)`);
+  logger.info({ host: config.host, port }, `shop-api listening on http://${shown}:${port} (OpenAPI at /docs)`);
 }
 
 void main();
