@@ -37,7 +37,13 @@ afterAll(async () => {
 
 const forge = (secret: string, payload: object, options: object = GOOD) => new JwtService({ secret }).signAsync({ ...payload }, options);
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-const get = (base: string, path: string, token: string) => fetch(`${base}${path}`, { headers: bearer(token) });
+/** Reads the body too: an unread body keeps its socket (and jest) waiting after the servers close. */
+const settle = async (res: Promise<Response>) => {
+  const r = await res;
+  await r.arrayBuffer().catch(() => undefined);
+  return r;
+};
+const get = (base: string, path: string, token: string) => settle(fetch(`${base}${path}`, { headers: bearer(token) }));
 const db = () => api.app.get(DbNodes).primary.ds;
 
 describe('forged tokens', () => {
@@ -53,7 +59,7 @@ describe('forged tokens', () => {
     }
   });
 
-  it('a token with alg none / HS384 / wrong issuer / wrong audience is refused (and one without a type, or expired)', async () => {
+  it('a token with alg none / HS384 / wrong issuer / wrong audience is refused', async () => {
     const user = await signUp(api);
     const claims = { sub: user.id, typ: 'access', ver: 0 };
     expect((await get(api.url, '/me', await forge(SERVER_SECRET, claims))).status).toBe(200);
@@ -190,7 +196,7 @@ describe('event-stream (sse) tokens', () => {
 });
 
 describe('POST /me/password', () => {
-  const change = (token: string, body: object) => fetch(`${api.url}/me/password`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const change = (token: string, body: object) => settle(fetch(`${api.url}/me/password`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(body) }));
   const signIn = (email: string, password: string) => fetch(`${api.url}/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
 
   it('a password change invalidates tokens issued before it', async () => {
@@ -204,8 +210,8 @@ describe('POST /me/password', () => {
 
     expect((await change(user.token, { currentPassword: 'password-123', newPassword: 'a-new-password-456' })).status).toBe(204);
     expect((await get(api.url, '/me', user.token)).status).toBe(401);
-    expect((await fetch(`${api.url}/shorts/jobs/${job}/events?token=${sseBefore}`)).status).toBe(401);
-    expect((await signIn(user.email, 'password-123')).status).toBe(401);
+    expect((await settle(fetch(`${api.url}/shorts/jobs/${job}/events?token=${sseBefore}`))).status).toBe(401);
+    expect((await settle(signIn(user.email, 'password-123'))).status).toBe(401);
     const fresh = await signIn(user.email, 'a-new-password-456');
     expect(fresh.status).toBe(200);
     expect((await get(api.url, '/me', (await json(fresh)).accessToken)).status).toBe(200);
@@ -213,7 +219,7 @@ describe('POST /me/password', () => {
 });
 
 describe('password hashing queue', () => {
-  it('when every hashing slot is busy and the queue is full, then sign-in and sign-up answer 503 + Retry-After without hashing', async () => {
+  it('the hashing queue answers 503 + Retry-After when full (sign-in and sign-up), and queues nothing more', async () => {
     const small = await startApi({ AUTH_HASH_CONCURRENCY: '1', AUTH_HASH_QUEUE_MAX: '1' });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
