@@ -15,6 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hash } from '@node-rs/argon2';
+import type { DataSource } from 'typeorm';
 import { loadConfig, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
@@ -85,6 +86,26 @@ export function checkSeedAllowed(config: AppConfig, o: Pick<SeedOptions, 'users'
   }
 }
 
+/**
+ * Creates the admin once. Its password is the given one, or generated: printed once and written to
+ * `passwordFile` (0600). An existing admin keeps its password. Returns the generated password, if any.
+ */
+export async function ensureAdmin(primary: DataSource, password?: string, passwordFile?: string): Promise<{ created: boolean; generated?: string }> {
+  const adminPassword = password ?? randomBytes(18).toString('base64url');
+  const res = await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(adminPassword)]);
+  const created = Number(res?.affectedRows ?? 0) === 1;
+  if (!created || password !== undefined) return { created };
+  // Shown once: it exists nowhere else but as its hash (and the 0600 file, for the walkthrough).
+  console.log(`seed: created ${ADMIN_EMAIL} with the generated password ${adminPassword} (shown once; set SEED_ADMIN_PASSWORD to choose it)`);
+  if (passwordFile) {
+    await mkdir(dirname(passwordFile), { recursive: true });
+    await writeFile(passwordFile, adminPassword, { mode: 0o600 });
+    await chmod(passwordFile, 0o600); // writeFile keeps the mode of a file that already existed
+    console.log(`seed: the admin password is also in ${passwordFile} (mode 0600): delete it once you have stored it`);
+  }
+  return { created, generated: adminPassword };
+}
+
 export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
   checkSeedAllowed(config, o);
   if (o.adminPassword !== undefined && o.adminPassword.length < 8) throw new Error('SEED_ADMIN_PASSWORD must have at least 8 characters (sign-in refuses shorter ones)');
@@ -100,18 +121,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
       }
     }
     // Admin + users. One hash for all seeded users: argon2 is slow on purpose.
-    const adminPassword = o.adminPassword ?? randomBytes(18).toString('base64url');
-    const created = await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(adminPassword)]);
-    if (Number(created?.affectedRows ?? 0) === 1 && o.adminPassword === undefined) {
-      // Shown once: it exists nowhere else but its hash (and the 0600 file, for the walkthrough).
-      console.log(`seed: created ${ADMIN_EMAIL} with the generated password ${adminPassword} (shown once; set SEED_ADMIN_PASSWORD to choose it)`);
-      if (o.adminPasswordFile) {
-        await mkdir(dirname(o.adminPasswordFile), { recursive: true });
-        await writeFile(o.adminPasswordFile, adminPassword, { mode: 0o600 });
-        await chmod(o.adminPasswordFile, 0o600);
-        console.log(`seed: the admin password is also in ${o.adminPasswordFile} (mode 0600): delete it once you have stored it`);
-      }
-    }
+    await ensureAdmin(primary, o.adminPassword, o.adminPasswordFile);
     const userHash = await hash('password-123');
     let t0 = Date.now();
     for (let i = 0; i < o.users; i += 2000) {

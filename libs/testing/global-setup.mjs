@@ -5,6 +5,7 @@
  * test databases once (mallscale_test; the migrator refuses names without "test").
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuild, root } from '../../scripts/bootstrap.mjs';
@@ -29,7 +30,10 @@ export default async function globalSetup() {
       await stack.up({ quiet: true });
     } else {
       const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+      // The file refuses to interpolate without the app's keys; the services started here never read them.
+      const key = () => randomBytes(32).toString('hex');
       globalThis.__MALLSCALE_COMPOSE__ = await new DockerComposeEnvironment(root, 'docker-compose.yml')
+        .withEnvironment({ JWT_SECRET: key(), ORDER_CURSOR_SECRET: key() })
         .withWaitStrategy('replica-setup', Wait.forOneShotStartup())
         .up(['mysql-primary', 'mysql-replica-1', 'mysql-replica-2', 'replica-setup', 'mysql-shard-0', 'mysql-shard-1', 'redis-cache', 'redis-queue']);
     }
