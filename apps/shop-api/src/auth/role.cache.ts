@@ -6,7 +6,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
-import { Settings } from '#libs/core';
+import { ApiError, Settings } from '#libs/core';
 import { DbNodes } from '#libs/db';
 import type { Role } from './auth.guard.js';
 
@@ -30,7 +30,13 @@ export class RoleCache {
   async get(userId: string): Promise<AccountState | undefined> {
     const hit = this.cache?.get(userId);
     if (hit) return hit;
-    const [row] = await this.db.primary.ds.query('SELECT role, token_version AS tokenVersion FROM users WHERE id = ?', [userId]);
+    let row: { role: string; tokenVersion: number } | undefined;
+    try {
+      [row] = await this.db.primary.ds.query('SELECT role, token_version AS tokenVersion FROM users WHERE id = ?', [userId]);
+    } catch {
+      // Without the primary nobody can be authenticated safely: a clear 503, not a 500 (details stay in the driver).
+      throw new ApiError(503, 'unavailable', 'accounts cannot be checked right now: retry shortly');
+    }
     if (!row) return undefined;
     const state: AccountState = { role: row.role === 'admin' ? 'admin' : 'user', tokenVersion: Number(row.tokenVersion) };
     this.cache?.set(userId, state);
