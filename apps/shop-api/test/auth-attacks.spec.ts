@@ -37,11 +37,10 @@ afterAll(async () => {
 
 const forge = (secret: string, payload: object, options: object = GOOD) => new JwtService({ secret }).signAsync({ ...payload }, options);
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
-/** Reads the body too: an unread body keeps its socket (and jest) waiting after the servers close. */
-const settle = async (res: Promise<Response>) => {
+/** Status and parsed body: an unread body keeps its socket (and jest) waiting after the servers close. */
+const settle = async (res: Promise<Response>): Promise<{ status: number; body: any }> => {
   const r = await res;
-  await r.arrayBuffer().catch(() => undefined);
-  return r;
+  return { status: r.status, body: await json(r) };
 };
 const get = (base: string, path: string, token: string) => settle(fetch(`${base}${path}`, { headers: bearer(token) }));
 const db = () => api.app.get(DbNodes).primary.ds;
@@ -55,7 +54,7 @@ describe('forged tokens', () => {
     for (const old of [...KNOWN_DEFAULT_SECRETS.filter((s) => s !== SERVER_SECRET), 'changeme'.repeat(4), 'secret']) {
       const res = await get(api.url, '/admin/nodes', await forge(old, claims));
       expect(res.status).toBe(401);
-      expect((await json(res)).error).toMatchObject({ status: 401, code: 'unauthorized' });
+      expect(res.body.error).toMatchObject({ status: 401, code: 'unauthorized' });
     }
   });
 
@@ -89,7 +88,7 @@ describe('roles come from the database', () => {
     expect((await get(api.url, '/me', token)).status).toBe(200); // the token itself is valid
     const res = await get(api.url, '/admin/nodes', token);
     expect(res.status).toBe(403);
-    expect((await json(res)).error.code).toBe('forbidden');
+    expect(res.body.error.code).toBe('forbidden');
   });
 
   it('a demoted admin loses admin routes within the role cache TTL', async () => {
@@ -118,7 +117,7 @@ describe('roles come from the database', () => {
     await sleep(ROLE_TTL_MS + 200);
     const res = await get(shortCache.url, '/me', user.token);
     expect(res.status).toBe(401);
-    expect((await json(res)).error.code).toBe('unauthorized');
+    expect(res.body.error.code).toBe('unauthorized');
   });
 });
 
