@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm start`: everything a fresh clone needs. Installs dependencies when missing, compiles, brings up
 // the native stack (docker/local: primary + 2 replicas, 2 shards, 2 Redis), migrates, seeds a small data
-// set once, then serves shop-api on :3000 and runs one shorts worker. Ctrl-C stops both (the stack keeps
+// set once (the admin's generated password goes to var/admin-password), then serves shop-api on
+// 127.0.0.1:3000 (HOST changes it) and runs one shorts worker. Ctrl-C stops both (the stack keeps
 // running; `npm run stack -- down` stops it).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';

@@ -6,9 +6,17 @@
  * with shard-aware ids. Bulk paths use multi-row INSERTs of a few thousand rows per statement, with a
  * progress bar. Measured ~6,000 orders/s (with 1-3 items each) on a busy 2-core box: `--orders 1000000`
  * takes about 3 minutes, not an hour.
+ *
+ * Default accounts: the demo users share one password, so they are for development only (refused with
+ * NODE_ENV=production). The admin's password is SEED_ADMIN_PASSWORD, or generated when the admin is
+ * created, printed once and written to var/admin-password (mode 0600) for the README walkthrough.
  */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { hash } from '@node-rs/argon2';
-import { loadConfig, type AppConfig } from '#libs/core';
+import type { DataSource } from 'typeorm';
+import { loadConfig, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
 import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/catalog';
@@ -63,10 +71,44 @@ export interface SeedOptions {
   products: number;
   orders: number;
   ifEmpty: boolean;
-  adminPassword: string;
+  /** Undefined: generate one when the admin is created (and print it once). */
+  adminPassword?: string;
+  /** Where a generated admin password is written (0600); undefined: nowhere. */
+  adminPasswordFile?: string;
+}
+
+export const ADMIN_EMAIL = 'admin@mallscale.local';
+
+/** Demo users share one password: refused outside development, with a sentence saying what to do. */
+export function checkSeedAllowed(config: AppConfig, o: Pick<SeedOptions, 'users' | 'orders'>): void {
+  if (config.env === 'production' && (o.users > 0 || o.orders > 0)) {
+    throw new Error('demo users (one shared password) and their orders are for development only: refusing with NODE_ENV=production (use --users 0 --orders 0 to create only the admin and the catalog)');
+  }
+}
+
+/**
+ * Creates the admin once. Its password is the given one, or generated: printed once and written to
+ * `passwordFile` (0600). An existing admin keeps its password. Returns the generated password, if any.
+ */
+export async function ensureAdmin(primary: DataSource, password?: string, passwordFile?: string): Promise<{ created: boolean; generated?: string }> {
+  const adminPassword = password ?? randomBytes(18).toString('base64url');
+  const res = await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(adminPassword)]);
+  const created = Number(res?.affectedRows ?? 0) === 1;
+  if (!created || password !== undefined) return { created };
+  // Shown once: it exists nowhere else but as its hash (and the 0600 file, for the walkthrough).
+  console.log(`seed: created ${ADMIN_EMAIL} with the generated password ${adminPassword} (shown once; set SEED_ADMIN_PASSWORD to choose it)`);
+  if (passwordFile) {
+    await mkdir(dirname(passwordFile), { recursive: true });
+    await writeFile(passwordFile, adminPassword, { mode: 0o600 });
+    await chmod(passwordFile, 0o600); // writeFile keeps the mode of a file that already existed
+    console.log(`seed: the admin password is also in ${passwordFile} (mode 0600): delete it once you have stored it`);
+  }
+  return { created, generated: adminPassword };
 }
 
 export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
+  checkSeedAllowed(config, o);
+  if (o.adminPassword !== undefined && o.adminPassword.length < 8) throw new Error('SEED_ADMIN_PASSWORD must have at least 8 characters (sign-in refuses shorter ones)');
   const db = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 4 });
   const r = rng(42);
   try {
@@ -79,8 +121,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
       }
     }
     // Admin + users. One hash for all seeded users: argon2 is slow on purpose.
-    const pw = await hash(o.adminPassword);
-    await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES ('admin@mallscale.local', ?, 'admin')", [pw]);
+    await ensureAdmin(primary, o.adminPassword, o.adminPasswordFile);
     const userHash = await hash('password-123');
     let t0 = Date.now();
     for (let i = 0; i < o.users; i += 2000) {
@@ -117,7 +158,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
       await qr.release();
     }
     if (o.orders > 0) await seedOrders(db, o.orders, r);
-    console.log(`seed: ${o.users} users, ${o.products} products, ${o.orders} orders (admin: admin@mallscale.local)`);
+    console.log(`seed: ${o.users} users, ${o.products} products, ${o.orders} orders (admin: ${ADMIN_EMAIL})`);
   } finally {
     await db.close();
   }
@@ -180,7 +221,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     products: num('products', 1000),
     orders: num('orders', 2000),
     ifEmpty: flag('if-empty'),
-    adminPassword: process.env.SEED_ADMIN_PASSWORD || 'mallscale-admin',
+    adminPassword: process.env.SEED_ADMIN_PASSWORD || undefined,
+    adminPasswordFile: test ? undefined : join(repoRoot(), 'var', 'admin-password'),
   }).then(
     () => process.exit(0),
     (e) => {

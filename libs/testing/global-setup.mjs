@@ -5,6 +5,7 @@
  * test databases once (mallscale_test; the migrator refuses names without "test").
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuild, root } from '../../scripts/bootstrap.mjs';
@@ -29,12 +30,13 @@ export default async function globalSetup() {
       await stack.up({ quiet: true });
     } else {
       const { DockerComposeEnvironment, Wait } = await import('testcontainers');
+      const key = () => randomBytes(32).toString('hex');
       // docker-compose.yml has no default passwords: these throw-away ones match test-env.ts's accounts, and
       // root is the harness's admin for fixtures there (the native stack's `mallscale` does not exist).
       const secrets = { MALLSCALE_APP_PASSWORD: 'mallscale_app', MALLSCALE_DDL_PASSWORD: 'mallscale_ddl', MALLSCALE_MONITOR_PASSWORD: 'mallscale_monitor' };
       Object.assign(process.env, { TEST_DB_ADMIN_USER: 'root', TEST_DB_ADMIN_PASSWORD: 'test-root' });
       globalThis.__MALLSCALE_COMPOSE__ = await new DockerComposeEnvironment(root, 'docker-compose.yml')
-        .withEnvironment({ ...secrets, MYSQL_ROOT_PASSWORD: 'test-root', MALLSCALE_REPL_PASSWORD: 'test-repl', MINIO_ROOT_PASSWORD: 'test-minio-secret' })
+        .withEnvironment({ ...secrets, JWT_SECRET: key(), ORDER_CURSOR_SECRET: key(), MYSQL_ROOT_PASSWORD: 'test-root', MALLSCALE_REPL_PASSWORD: 'test-repl', MINIO_ROOT_PASSWORD: 'test-minio-secret' })
         .withWaitStrategy('replica-setup', Wait.forOneShotStartup())
         .up(['mysql-primary', 'mysql-replica-1', 'mysql-replica-2', 'replica-setup', 'mysql-shard-0', 'mysql-shard-1', 'redis-cache', 'redis-queue']);
     }

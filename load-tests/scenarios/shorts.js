@@ -209,14 +209,16 @@ export default {
         ctx.log(`sse: ${jobsN} jobs (tiny uploads, no worker on this queue), ${streams} streams…`);
         const ids = [];
         for (let i = 0; i < jobsN; i += 20) ids.push(...(await Promise.all(Array.from({ length: Math.min(20, jobsN - i) }, (_, k) => upload(token, Buffer.from(`sse ${i + k}`), `sse-${i + k}.txt`)))));
-        const sseToken = (await j(await fetch(`${api.url}/shorts/events-token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))).token;
+        // An event-stream token opens one job's stream: one per job.
+        const sseTokens = new Map();
+        for (const id of ids) sseTokens.set(id, (await j(await fetch(`${api.url}/shorts/jobs/${id}/events-token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))).token);
         const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
         const latencies = [];
         const conns = Array.from({ length: streams }, (_, i) => ({ job: ids[i % jobsN], seqs: [], ready: false, ended: false, req: null }));
         let measuring = false;
         const open = (c) =>
           new Promise((resolve, reject) => {
-            const req = http.get(`${api.url}/shorts/jobs/${c.job}/events?token=${sseToken}`, { agent }, (res) => {
+            const req = http.get(`${api.url}/shorts/jobs/${c.job}/events?token=${sseTokens.get(c.job)}`, { agent }, (res) => {
               if (res.statusCode !== 200) return reject(new Error(`SSE ${res.statusCode}`));
               let buf = '';
               res.setEncoding('utf8');

@@ -11,8 +11,12 @@ async function main() {
     console.error(`shop-api cannot start: ${(e as Error).message}`);
     process.exit(1);
   }
-  await app.listen({ port: config.port, host: '0.0.0.0' });
-  logger.info({ port: config.port }, `shop-api listening on http://localhost:${config.port} (OpenAPI at /docs)`);
+  // Loopback unless HOST says otherwise: a development server is not reachable from the network by accident.
+  await app.listen({ port: config.port, host: config.host });
+  const addr = app.getHttpServer().address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  const shown = config.host.includes(':') ? `[${config.host}]` : config.host;
+  logger.info({ host: config.host, port }, `shop-api listening on http://${shown}:${port} (OpenAPI at /docs)`);
 }
 
 void main();

@@ -26,7 +26,7 @@ describe('GET /shorts/jobs/:id/events (SSE fan-out on one instance)', () => {
   it('when 25 clients follow the same job, then each receives every event exactly once and in order', async () => {
     const user = await signUp(api);
     const id = await uploadWhole(api.url, user.token, Buffer.from('tiny, never processed'), 'fan.txt');
-    const { token } = (await (await fetch(`${api.url}/shorts/events-token`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` } })).json()) as { token: string };
+    const { token } = (await (await fetch(`${api.url}/shorts/jobs/${id}/events-token`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` } })).json()) as { token: string };
     const isEnd = (ev: { data: { step: string } }[]) => ev.some((e) => e.data.step === 'DONE');
     const readers = Array.from({ length: 25 }, () => readSse(`${api.url}/shorts/jobs/${id}/events?token=${token}`, {}, isEnd, 60000));
     const hub = api.app.get(ProgressHub);

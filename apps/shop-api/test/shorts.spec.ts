@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 const job = async (api: TestApi, token: string, id: string) => json(await fetch(`${api.url}/shorts/jobs/${id}`, { headers: bearer(token) }));
-const sseToken = async (api: TestApi, token: string) => (await json(await fetch(`${api.url}/shorts/events-token`, { method: 'POST', headers: bearer(token) }))).token as string;
+const sseToken = async (api: TestApi, token: string, jobId: string) => (await json(await fetch(`${api.url}/shorts/jobs/${jobId}/events-token`, { method: 'POST', headers: bearer(token) }))).token as string;
 
 describe('POST /shorts/uploads (tus) › GET /shorts/jobs/:id', () => {
   it('when a 60 s video is uploaded, then the job goes QUEUED → DONE and the result is one archive with 3 playable 9:16 shorts', async () => {
@@ -53,7 +53,7 @@ describe('POST /shorts/uploads (tus) › GET /shorts/jobs/:id', () => {
     const listed = await json(await fetch(`${b.url}/me/shorts/jobs`, { headers: bearer(user.token) }));
     expect(listed.jobs.map((j: any) => j.id)).toContain(id);
 
-    const sse = await readSse(`${b.url}/shorts/jobs/${id}/events?token=${await sseToken(b, user.token)}`, {}, (ev) => ev.some((e) => ['DONE', 'FAILED'].includes(e.data.step)));
+    const sse = await readSse(`${b.url}/shorts/jobs/${id}/events?token=${await sseToken(b, user.token, id)}`, {}, (ev) => ev.some((e) => ['DONE', 'FAILED'].includes(e.data.step)));
     const steps = sse.events.map((e) => e.data.step);
     expect(steps[0]).toBe('QUEUED');
     expect(steps.at(-1)).toBe('DONE');
@@ -193,7 +193,7 @@ describe('GET /shorts/jobs/:id/events (SSE)', () => {
   it('when the client reconnects with Last-Event-ID on another instance, then no event is missing and none is duplicated', async () => {
     const user = await signUp(a);
     const id = await uploadWhole(a.url, user.token, video, 'sse.mp4');
-    const token = await sseToken(a, user.token);
+    const token = await sseToken(a, user.token, id);
     const first = await readSse(`${a.url}/shorts/jobs/${id}/events?token=${token}`, {}, (ev) => ev.length >= 3);
     const last = first.events.at(-1)!.id!;
     const second = await readSse(`${b.url}/shorts/jobs/${id}/events?token=${token}`, { 'last-event-id': last }, (ev) => ev.some((e) => ['DONE', 'FAILED'].includes(e.data.step)));
@@ -204,13 +204,14 @@ describe('GET /shorts/jobs/:id/events (SSE)', () => {
     expect(second.events.at(-1)!.data.step).toBe('DONE');
   }, 180000);
 
-  it('when the token is missing, wrong-scoped or the job is another user\'s, then 401 / 401 / 404', async () => {
+  it('when the token is missing or wrong-scoped, then 401; another user\'s job answers 404, and no event token is issued for it', async () => {
     const owner = await signUp(a);
     const other = await signUp(a);
     const id = await uploadWhole(a.url, owner.token, Buffer.from('not a video'), 'x.txt');
     expect((await fetch(`${a.url}/shorts/jobs/${id}/events`)).status).toBe(401);
     expect((await fetch(`${a.url}/shorts/jobs/${id}/events?token=${owner.token}`)).status).toBe(401);
-    expect((await fetch(`${a.url}/shorts/jobs/${id}/events?token=${await sseToken(a, other.token)}`)).status).toBe(404);
+    expect((await fetch(`${a.url}/shorts/jobs/${id}/events-token`, { method: 'POST', headers: bearer(other.token) })).status).toBe(404);
+    expect((await fetch(`${a.url}/shorts/jobs/${id}/events`, { headers: bearer(other.token) })).status).toBe(404);
     expect((await fetch(`${a.url}/shorts/jobs/${id}`, { headers: bearer(other.token) })).status).toBe(404);
     expect((await fetch(`${a.url}/shorts/jobs/${id}/result`, { headers: bearer(other.token) })).status).toBe(404);
     expect((await fetch(`${a.url}/shorts/jobs/nope`, { headers: bearer(owner.token) })).status).toBe(404);

@@ -3,7 +3,7 @@
 // job's event stream is replayed from the start (or from the last event id this page saw) on reopen.
 'use strict';
 const $ = (id) => document.getElementById(id);
-const state = { token: localStorage.getItem('mallscale.token'), streams: new Map(), sse: null };
+const state = { token: localStorage.getItem('mallscale.token'), streams: new Map(), sse: new Map() };
 
 async function api(path, opts = {}) {
   // content-type only with a body: Fastify answers 400 to an empty body declared as JSON.
@@ -83,12 +83,13 @@ async function download(jobId) {
   URL.revokeObjectURL(url);
 }
 
-async function sseToken() {
-  if (!state.sse || state.sse.until < Date.now()) {
-    const { token, expiresIn } = await api('/shorts/events-token', { method: 'POST' });
-    state.sse = { token, until: Date.now() + (expiresIn - 30) * 1000 };
-  }
-  return state.sse.token;
+// An event-stream token opens one job's stream only: one per job, renewed shortly before it expires.
+async function sseToken(jobId) {
+  const held = state.sse.get(jobId);
+  if (held && held.until > Date.now()) return held.token;
+  const { token, expiresIn } = await api(`/shorts/jobs/${jobId}/events-token`, { method: 'POST' });
+  state.sse.set(jobId, { token, until: Date.now() + (expiresIn - 30) * 1000 });
+  return token;
 }
 
 async function follow(job, tr) {
@@ -96,18 +97,18 @@ async function follow(job, tr) {
   const lastKey = `mallscale.lastEvent.${job.id}`;
   const open = async () => {
     const last = sessionStorage.getItem(lastKey);
-    const url = `/shorts/jobs/${job.id}/events?token=${encodeURIComponent(await sseToken())}${last ? `&lastEventId=${encodeURIComponent(last)}` : ''}`;
+    const url = `/shorts/jobs/${job.id}/events?token=${encodeURIComponent(await sseToken(job.id))}${last ? `&lastEventId=${encodeURIComponent(last)}` : ''}`;
     const es = new EventSource(url);
     state.streams.set(job.id, es);
     es.addEventListener('progress', (m) => {
       const e = JSON.parse(m.data);
       if (m.lastEventId) sessionStorage.setItem(lastKey, m.lastEventId);
       paint(tr, job.id, e.step, e.percent, e.reason);
-      if (TERMINAL.includes(e.step)) { es.close(); state.streams.delete(job.id); }
+      if (TERMINAL.includes(e.step)) { es.close(); state.streams.delete(job.id); state.sse.delete(job.id); }
     });
     es.onerror = () => {
       // The browser retries by itself while it can; once closed (e.g. the token expired), reopen.
-      if (es.readyState === EventSource.CLOSED) { state.streams.delete(job.id); state.sse = null; setTimeout(open, 2000); }
+      if (es.readyState === EventSource.CLOSED) { state.streams.delete(job.id); state.sse.delete(job.id); setTimeout(open, 2000); }
     };
   };
   await open();
@@ -152,6 +153,6 @@ function upload(file) {
 
 $('auth-form').addEventListener('submit', (e) => { e.preventDefault(); signIn(false); });
 $('sign-up').addEventListener('click', () => signIn(true));
-$('sign-out').addEventListener('click', () => { localStorage.removeItem('mallscale.token'); state.token = null; for (const es of state.streams.values()) es.close(); state.streams.clear(); show(); });
+$('sign-out').addEventListener('click', () => { localStorage.removeItem('mallscale.token'); state.token = null; for (const es of state.streams.values()) es.close(); state.streams.clear(); state.sse.clear(); show(); });
 $('file').addEventListener('change', (e) => { if (e.target.files[0]) upload(e.target.files[0]); });
 show();

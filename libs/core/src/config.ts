@@ -26,6 +26,8 @@ export interface DbCredentials {
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
+  /** Interface shop-api listens on; loopback unless HOST says otherwise. */
+  host: string;
   logLevel: string;
   /**
    * The URLs carry the app's DML-only account. `ddl` (migrations, partition maintenance, attribute promotion)
@@ -53,7 +55,20 @@ export interface AppConfig {
     breakerCooldownMs: number;
     xfetchBeta: number;
   };
-  auth: { jwtSecret: string; tokenTtlSeconds: number };
+  auth: {
+    jwtSecret: string;
+    tokenTtlSeconds: number;
+    /** JWTs are HS256 with this issuer and audience; anything else is refused. */
+    issuer: string;
+    audience: string;
+    /** HMAC key of the /me/orders cursor: a separate key, so a cursor never helps forge a token. */
+    orderCursorSecret: string;
+    /** How long the guard may trust a user's role and token version read from the database. */
+    roleCacheMs: number;
+    /** Password hashing (argon2id) at most this many at once, this many waiting; beyond that 503. */
+    hashConcurrency: number;
+    hashQueueMax: number;
+  };
   /** Monthly order partitions (PartitionMaintainer): months kept ahead/behind, retention, schedule. */
   partitions: { monthsAhead: number; monthsBack: number; retentionMonths: number; retention: 'off' | 'archive' | 'drop'; intervalSeconds: number };
   /**
@@ -217,19 +232,50 @@ function rateLimit(env: Env, name: string, max: number, windowS: number): RateLi
   return { max: int(env, `${name}_MAX`, max, 0, 1_000_000_000), windowS: int(env, `${name}_WINDOW_S`, windowS, 1, 7 * 24 * 3600) };
 }
 
+const DEV_JWT_SECRET = 'mallscale-development-secret-not-for-production';
+const DEV_ORDER_CURSOR_SECRET = 'mallscale-development-cursor-key-not-for-production';
+
+/** Every secret-looking default ever printed in this repository: refused wherever the dev keys are. */
+export const KNOWN_DEFAULT_SECRETS: readonly string[] = [
+  DEV_JWT_SECRET,
+  DEV_ORDER_CURSOR_SECRET,
+  'mallscale-compose-dev-secret-change-me-0123456789',
+  'test-secret-0123456789-0123456789-abcdef',
+];
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host) || /^::ffff:127(\.\d{1,3}){3}$/.test(host);
+}
+
+function secret(env: Env, name: string, devKeysAllowed: boolean, why: string, devDefault: string): string {
+  const raw = env[name] ?? '';
+  if (devKeysAllowed) return raw || devDefault;
+  const how = 'set it to a random string of at least 32 characters (openssl rand -hex 32)';
+  if (!raw) throw new ConfigError(`${name} is required when ${why}: ${how}`);
+  if (raw.length < 32) throw new ConfigError(`${name} is too short for ${why}: ${how}`);
+  const lower = raw.toLowerCase();
+  // A placeholder ('changeme' pasted 4 times, 'x' * 32) is as public as a printed default.
+  if (KNOWN_DEFAULT_SECRETS.includes(raw) || /change-?_?me|replace-?_?me|placeholder/.test(lower) || new Set(raw).size < 10) {
+    throw new ConfigError(`${name} is a known default or placeholder, refused when ${why}: ${how}`);
+  }
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
-  const jwtSecret = env.JWT_SECRET ?? '';
-  if (nodeEnv === 'production' && jwtSecret.length < 32) {
-    throw new ConfigError(
-      jwtSecret
-        ? 'JWT_SECRET is too short for NODE_ENV=production: use a random string of at least 32 characters'
-        : 'JWT_SECRET is required when NODE_ENV=production: set it to a random string of at least 32 characters',
-    );
-  }
+  const host = env.HOST || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or an IP address (got '${host}')`);
+  // The built-in development keys are printed in this repository: only a development or test server that
+  // nobody else can reach may use them. Everywhere else each key must be given, long and not a known one.
+  const devKeysAllowed = nodeEnv !== 'production' && isLoopback(host);
+  const why = nodeEnv === 'production' ? 'NODE_ENV=production' : `HOST=${host} is not a loopback address`;
+  const jwtSecret = secret(env, 'JWT_SECRET', devKeysAllowed, why, DEV_JWT_SECRET);
+  const orderCursorSecret = secret(env, 'ORDER_CURSOR_SECRET', devKeysAllowed, why, DEV_ORDER_CURSOR_SECRET);
+  if (!devKeysAllowed && orderCursorSecret === jwtSecret) throw new ConfigError('ORDER_CURSOR_SECRET must differ from JWT_SECRET: generate a second key (openssl rand -hex 32)');
   return {
     env: nodeEnv,
     port: int(env, 'PORT', 3000, 0, 65535),
+    host,
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     db: {
       primary: parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)),
@@ -279,8 +325,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
       userTokenTtlMs: int(env, 'CONSISTENCY_TOKEN_TTL_MS', 10_000, 100, 3_600_000),
     },
     auth: {
-      jwtSecret: jwtSecret || 'mallscale-development-secret-not-for-production',
+      jwtSecret,
       tokenTtlSeconds: int(env, 'JWT_TTL_SECONDS', 3600, 60, 30 * 24 * 3600),
+      issuer: env.JWT_ISSUER || 'mallscale',
+      audience: env.JWT_AUDIENCE || 'mallscale-shop-api',
+      orderCursorSecret,
+      // At most a minute: a demoted admin or a deleted user must lose access within that.
+      roleCacheMs: int(env, 'AUTH_ROLE_CACHE_MS', 30_000, 0, 60_000),
+      hashConcurrency: int(env, 'AUTH_HASH_CONCURRENCY', 2, 1, 64),
+      hashQueueMax: int(env, 'AUTH_HASH_QUEUE_MAX', 64, 0, 100_000),
     },
     partitions: (() => {
       const monthsBack = int(env, 'PARTITION_MONTHS_BACK', 12, 0, 120);

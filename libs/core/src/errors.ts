@@ -3,6 +3,8 @@
  * Services throw ApiError (or Nest's HttpException); anything else becomes a 500 without a stack trace.
  */
 export class ApiError extends Error {
+  /** Response headers that belong to the error (Retry-After on 503). */
+  headers?: Record<string, string>;
   constructor(
     readonly status: number,
     readonly code: string,

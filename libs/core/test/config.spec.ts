@@ -1,5 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, loadConfig } from '#libs/core';
+import { ConfigError, KNOWN_DEFAULT_SECRETS, loadConfig } from '#libs/core';
+
+// Two keys as `openssl rand -hex 32` makes them.
+const KEY_A = '3f9c1e7a52b84d06a1e9c7f2b5d8e04a6c1f3b7d9e2a5c8f0b4d6e1a3c7f9b2d';
+const KEY_B = 'a7d2f5c8e1b4a7d0c3f6e9b2a5d8c1f4e7b0a3d6c9f2e5b8a1d4c7f0e3b6a9d2';
+const PROD = { NODE_ENV: 'production', JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B };
 
 describe('loadConfig', () => {
   it('when nothing is set, then every key has a default that works with the native stack', () => {
@@ -19,11 +24,11 @@ describe('loadConfig', () => {
   });
 
   it('when NODE_ENV=production and JWT_SECRET is missing or short, then start-up stops', () => {
-    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET is required when NODE_ENV=production/);
-    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short' })).toThrow(/JWT_SECRET is too short/);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).auth.jwtSecret).toBe('x'.repeat(32));
+    const cursor = { ORDER_CURSOR_SECRET: KEY_B };
+    expect(() => loadConfig({ NODE_ENV: 'production', ...cursor })).toThrow(/^JWT_SECRET is required when NODE_ENV=production: /);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short', ...cursor })).toThrow(/^JWT_SECRET is too short for NODE_ENV=production/);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: KEY_A, ...cursor }).auth.jwtSecret).toBe(KEY_A);
   });
-
   it('when a number or enum is wrong, then the message says what is allowed', () => {
     expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT must be an integer between 0 and 65535/);
     expect(() => loadConfig({ STORAGE_DRIVER: 'ftp' })).toThrow(/STORAGE_DRIVER must be one of fs, s3/);
@@ -31,11 +36,59 @@ describe('loadConfig', () => {
   });
 
   it('when ORDER_FAILPOINT is set outside NODE_ENV=test, then it is ignored (a crash switch never reaches a deployment)', () => {
-    const secret = 'a9'.repeat(24);
     expect(loadConfig({ NODE_ENV: 'development', ORDER_FAILPOINT: 'after-claim' }).orders.failpoint).toBe('');
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('');
+    expect(loadConfig({ ...PROD, ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('');
     expect(loadConfig({ NODE_ENV: 'test', ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('after-reserve');
     expect(() => loadConfig({ NODE_ENV: 'test', ORDER_FAILPOINT: 'somewhere' })).toThrow(/ORDER_FAILPOINT must be one of after-claim, after-reserve, after-shard-commit/);
     expect(loadConfig({}).orders).toMatchObject({ leaseMs: 30_000, reconcileIntervalSeconds: 60, reservationRetentionHours: 24, failpoint: '' });
+  });
+
+  describe('secrets: no usable default wherever a production server can start', () => {
+    it('when NODE_ENV=production and JWT_SECRET or ORDER_CURSOR_SECRET is a known default or a placeholder, then start-up stops', () => {
+      for (const name of ['JWT_SECRET', 'ORDER_CURSOR_SECRET']) {
+        for (const known of KNOWN_DEFAULT_SECRETS) {
+          expect(() => loadConfig({ ...PROD, [name]: known })).toThrow(new RegExp(`^${name} is a known default or placeholder, refused when NODE_ENV=production`));
+        }
+        for (const placeholder of ['changeme'.repeat(4), 'secret'.repeat(6), 'x'.repeat(32), 'please-change-me-to-a-real-secret-now', 'Replace_Me: a long production secret key']) {
+          expect(() => loadConfig({ ...PROD, [name]: placeholder })).toThrow(/known default or placeholder/);
+        }
+      }
+      expect(KNOWN_DEFAULT_SECRETS).toEqual(expect.arrayContaining(['mallscale-development-secret-not-for-production', 'mallscale-compose-dev-secret-change-me-0123456789', 'test-secret-0123456789-0123456789-abcdef']));
+    });
+
+    it('when NODE_ENV=production and ORDER_CURSOR_SECRET is missing, short or equal to JWT_SECRET, then start-up stops', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: KEY_A })).toThrow(/^ORDER_CURSOR_SECRET is required when NODE_ENV=production: .*openssl rand -hex 32/);
+      expect(() => loadConfig({ ...PROD, ORDER_CURSOR_SECRET: 'short-key' })).toThrow(/^ORDER_CURSOR_SECRET is too short for NODE_ENV=production/);
+      expect(() => loadConfig({ ...PROD, ORDER_CURSOR_SECRET: KEY_A })).toThrow(/^ORDER_CURSOR_SECRET must differ from JWT_SECRET/);
+      const c = loadConfig(PROD);
+      expect(c.auth).toMatchObject({ jwtSecret: KEY_A, orderCursorSecret: KEY_B });
+    });
+
+    it('when development runs on a non-loopback HOST without secrets, then start-up stops; on loopback the development keys are used', () => {
+      for (const host of ['0.0.0.0', '::', '192.168.1.20', 'shop.example.com']) {
+        expect(() => loadConfig({ NODE_ENV: 'development', HOST: host })).toThrow(new RegExp(`^JWT_SECRET is required when HOST=${host.replace(/\./g, '\\.')} is not a loopback address`));
+        expect(() => loadConfig({ NODE_ENV: 'test', HOST: host, JWT_SECRET: KEY_A })).toThrow(/^ORDER_CURSOR_SECRET is required when HOST=/);
+        expect(() => loadConfig({ NODE_ENV: 'development', HOST: host, JWT_SECRET: KNOWN_DEFAULT_SECRETS[0], ORDER_CURSOR_SECRET: KEY_B })).toThrow(/known default/);
+        expect(loadConfig({ NODE_ENV: 'development', HOST: host, JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B }).host).toBe(host);
+      }
+      for (const host of ['127.0.0.1', '::1', 'localhost', '127.0.0.2']) {
+        const c = loadConfig({ NODE_ENV: 'development', HOST: host });
+        expect(KNOWN_DEFAULT_SECRETS).toContain(c.auth.jwtSecret);
+        expect(KNOWN_DEFAULT_SECRETS).toContain(c.auth.orderCursorSecret);
+        expect(c.auth.orderCursorSecret).not.toBe(c.auth.jwtSecret);
+      }
+      expect(loadConfig({}).host).toBe('127.0.0.1');
+      expect(() => loadConfig({ HOST: 'a b' })).toThrow(/^HOST must be a host name or an IP address/);
+    });
+
+    it('when NODE_ENV=production, then HOST does not relax anything: a loopback bind still needs real keys', () => {
+      expect(() => loadConfig({ NODE_ENV: 'production', HOST: '127.0.0.1' })).toThrow(/^JWT_SECRET is required when NODE_ENV=production/);
+    });
+
+    it('when the role cache is asked to outlive a minute, then start-up stops (a demoted admin must lose access within it)', () => {
+      expect(loadConfig({}).auth.roleCacheMs).toBeLessThanOrEqual(60_000);
+      expect(() => loadConfig({ AUTH_ROLE_CACHE_MS: '600000' })).toThrow(/^AUTH_ROLE_CACHE_MS must be an integer between 0 and 60000/);
+      expect(loadConfig({}).auth).toMatchObject({ issuer: 'mallscale', audience: 'mallscale-shop-api', hashConcurrency: 2, hashQueueMax: 64 });
+    });
   });
 });

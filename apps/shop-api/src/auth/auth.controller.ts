@@ -1,7 +1,8 @@
-import { Body, Controller, HttpCode, Post } from '@nestjs/common';
-import { ApiCreatedResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, HttpCode, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { AuthService } from './auth.service.js';
-import { CredentialsDto, TokenDto } from './auth.dto.js';
+import { AuthGuard, CurrentUser, type AuthUser } from './auth.guard.js';
+import { ChangePasswordDto, CredentialsDto, TokenDto } from './auth.dto.js';
 
 @ApiTags('accounts')
 @Controller('auth')
@@ -20,5 +21,21 @@ export class AuthController {
   @ApiOkResponse({ type: TokenDto })
   signIn(@Body() dto: CredentialsDto): Promise<TokenDto> {
     return this.auth.signIn(dto.email, dto.password);
+  }
+}
+
+@ApiTags('accounts')
+@Controller('me')
+export class PasswordController {
+  constructor(private readonly auth: AuthService) {}
+
+  /** 204; every token issued before stops working (sign in again with the new password). */
+  @ApiBearerAuth()
+  @UseGuards(AuthGuard)
+  @Post('password')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  async change(@CurrentUser() user: AuthUser, @Body() dto: ChangePasswordDto): Promise<void> {
+    await this.auth.changePassword(user.id, dto.currentPassword, dto.newPassword);
   }
 }

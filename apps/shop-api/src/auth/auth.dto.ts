@@ -18,3 +18,16 @@ export class TokenDto {
   @ApiProperty()
   accessToken: string;
 }
+
+export class ChangePasswordDto {
+  @ApiProperty()
+  @IsString()
+  @MaxLength(128)
+  currentPassword: string;
+
+  @ApiProperty({ example: 'a longer passphrase than before', minLength: 8, maxLength: 128 })
+  @IsString()
+  @MinLength(8)
+  @MaxLength(128)
+  newPassword: string;
+}

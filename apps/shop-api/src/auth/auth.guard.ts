@@ -1,10 +1,11 @@
 /**
  * Bearer JWT guard with roles. Missing or invalid token -> 401; a valid token without the role -> 403.
+ * Only access tokens open routes (TokenService); the role is the database's, not the token's.
  * Resources owned by another user answer 404 in the services (never 403: that would confirm they exist).
  */
-import { createParamDecorator, Injectable, SetMetadata, UnauthorizedException, ForbiddenException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { createParamDecorator, Injectable, SetMetadata, ForbiddenException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { JwtService } from '@nestjs/jwt';
+import { TokenService } from './token.service.js';
 
 export type Role = 'user' | 'admin';
 export interface AuthUser {
@@ -26,21 +27,13 @@ export function bearerToken(header: unknown): string | undefined {
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
-    private readonly jwt: JwtService,
+    private readonly tokens: TokenService,
     private readonly reflector: Reflector,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     const req = ctx.switchToHttp().getRequest();
-    const token = bearerToken(req.headers.authorization);
-    if (!token) throw new UnauthorizedException('a bearer token is required');
-    let payload: { sub: string; role: Role };
-    try {
-      payload = await this.jwt.verifyAsync(token);
-    } catch {
-      throw new UnauthorizedException('the bearer token is invalid or expired');
-    }
-    req.user = { id: String(payload.sub), role: payload.role === 'admin' ? 'admin' : 'user' } satisfies AuthUser;
+    req.user = await this.tokens.authenticate(bearerToken(req.headers.authorization), 'access');
     const roles = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, [ctx.getHandler(), ctx.getClass()]);
     if (roles?.length && !roles.includes(req.user.role)) throw new ForbiddenException(`this action needs the role ${roles.join(' or ')}`);
     return true;

@@ -8,11 +8,11 @@
  * still works, the per-user memory is skipped (reads may then be stale for header-less clients).
  */
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
-import { JwtService } from '@nestjs/jwt';
 import { Observable, from, mergeMap } from 'rxjs';
 import { ApiError, RedisClients, Settings, type Logger } from '#libs/core';
 import { ConsistencyScope, ConsistencyToken, InvalidConsistencyToken, ReplicaRouter, type ConsistencyState } from '#libs/db';
 import { bearerToken } from '../auth/auth.guard.js';
+import { TokenService } from '../auth/token.service.js';
 import { LOGGER } from '../infra.module.js';
 
 export const CONSISTENCY_HEADER = 'x-consistency-token';
@@ -28,7 +28,7 @@ export class ConsistencyInterceptor implements NestInterceptor {
   constructor(
     private readonly router: ReplicaRouter,
     private readonly redis: RedisClients,
-    private readonly jwt: JwtService,
+    private readonly tokens: TokenService,
     private readonly config: Settings,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -105,8 +105,7 @@ export class ConsistencyInterceptor implements NestInterceptor {
     const token = bearerToken(header);
     if (!token) return null;
     try {
-      const payload = await this.jwt.verifyAsync<{ sub: string }>(token);
-      return String(payload.sub);
+      return (await this.tokens.authenticate(token, 'access')).id;
     } catch {
       return null; // an invalid token on a public route is the guard's business, not ours
     }

@@ -61,6 +61,7 @@ export class ErrorFilter implements ExceptionFilter {
     const { status, body, unexpected } = toErrorBody(err, req?.id);
     if (unexpected) this.logger.error({ err, reqId: req?.id, url: req?.url }, 'unhandled error');
     if (reply.sent) return;
+    if (err instanceof ApiError && err.headers) void reply.headers(err.headers);
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
   }
 }

@@ -222,7 +222,7 @@ export class OrdersService {
 
   /** Cursor = last id + HMAC over (user, id): opaque, bound to its user, tamper-evident. */
   private sealCursor(id: string, scope: string): string {
-    const sig = createHmac('sha256', this.config.auth.jwtSecret).update(`${scope}|${id}`).digest('base64url').slice(0, 22);
+    const sig = createHmac('sha256', this.config.auth.orderCursorSecret).update(`${scope}|${id}`).digest('base64url').slice(0, 22);
     return `${Buffer.from(id).toString('base64url')}.${sig}`;
   }
 

@@ -15,12 +15,12 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, Settings, type Logger } from '#libs/core';
 import { isStreamId, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-model';
 import { ObjectStorage } from '#libs/storage';
-import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
+import { AuthGuard, bearerToken, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
+import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
 import { LOGGER } from '../infra.module.js';
 import { ProgressHub } from './progress.hub.js';
 import { ShortsQuotas } from './quotas.js';
-import { ShortsAuth } from './sse-auth.js';
 import { ShortsRepository, toJobDto } from './shorts.repository.js';
 
 const JOB_ID = /^[0-9a-f]{32}$/;
@@ -32,7 +32,7 @@ export class ShortsController {
     private readonly repo: ShortsRepository,
     private readonly storage: ObjectStorage,
     private readonly hub: ProgressHub,
-    private readonly auth: ShortsAuth,
+    private readonly tokens: TokenService,
     private readonly config: Settings,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly quotas: ShortsQuotas,
@@ -58,11 +58,16 @@ export class ShortsController {
     return toJobDto(await this.ownJob(id, user));
   }
 
+  /**
+   * EventSource cannot send an Authorization header, so its token travels in the URL (and may reach a
+   * proxy's log): it opens this one job's stream, for SHORTS_SSE_TOKEN_TTL_S, and nothing else.
+   */
   @ApiBearerAuth()
   @UseGuards(AuthGuard)
-  @Post('shorts/events-token')
-  async eventsToken(@CurrentUser() user: AuthUser) {
-    return this.auth.issueSseToken(user);
+  @Post('shorts/jobs/:id/events-token')
+  async eventsToken(@Param('id') id: string, @CurrentUser() user: AuthUser) {
+    await this.ownJob(id, user);
+    return this.tokens.issueSse(user, id);
   }
 
   @ApiBearerAuth()
@@ -93,7 +98,9 @@ export class ShortsController {
   ) {
     let job;
     try {
-      const user = await this.auth.authenticate(req.headers, token, true);
+      // An access token in the Authorization header (tools), or this job's event-stream token in ?token=.
+      const header = bearerToken(req.headers.authorization);
+      const user = header ? await this.tokens.authenticate(header, 'access') : await this.tokens.authenticate(typeof token === 'string' ? token : undefined, 'sse', id);
       job = await this.ownJob(id, user);
     } catch (e) {
       const { status, body } = toErrorBody(e, req.id);

@@ -5,7 +5,6 @@ import { JobProgressStream } from '#libs/shorts-model';
 import { ShortsController } from './shorts.controller.js';
 import { ShortsRepository } from './shorts.repository.js';
 import { ShortsService } from './shorts.service.js';
-import { ShortsAuth } from './sse-auth.js';
 import { TusUploadMount } from './tus-upload.mount.js';
 import { ProgressHub } from './progress.hub.js';
 import { ShortsProgressConsumer } from './progress.consumer.js';
@@ -21,7 +20,6 @@ import { ShortsRetentionSweeper } from './retention.sweeper.js';
     { provide: JobProgressStream, inject: [Settings, RedisClients], useFactory: (c: Settings, r: RedisClients) => new JobProgressStream(r.queue, c.shorts.queue) },
     ShortsRepository,
     ShortsService,
-    ShortsAuth,
     TusUploadMount,
     ProgressHub,
     ShortsProgressConsumer,

@@ -29,11 +29,11 @@ import type { Upload } from '@tus/utils';
 import type { Redis } from 'ioredis';
 import { ApiError, createRedis, RedisClients, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
-import type { AuthUser } from '../auth/auth.guard.js';
+import { bearerToken, type AuthUser } from '../auth/auth.guard.js';
+import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
 import { LOGGER } from '../infra.module.js';
 import { RedisLocker } from './redis-locker.js';
-import { ShortsAuth } from './sse-auth.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository } from './shorts.repository.js';
 import { ShortsService } from './shorts.service.js';
@@ -89,7 +89,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
     private readonly config: Settings,
     private readonly redis: RedisClients,
     private readonly storage: ObjectStorage,
-    private readonly auth: ShortsAuth,
+    private readonly tokens: TokenService,
     private readonly shorts: ShortsService,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly repo: ShortsRepository,
@@ -147,7 +147,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
       if (!form || !allowed.includes(req.method)) throw ApiError.notFound('upload');
       id = form.id;
       if (req.method !== 'OPTIONS') {
-        const user = await this.auth.authenticate(req.headers);
+        const user = await this.tokens.authenticate(bearerToken(req.headers.authorization), 'access');
         owner = user;
         if (id) {
           const upload = await this.store.getUpload(id).catch(() => undefined);
