@@ -12,6 +12,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
 import { ErrorFilter } from './http/error.filter.js';
+import { depthLimitedJsonParser } from './http/json-body.js';
 import { PinoNestLogger } from './http/pino-nest-logger.js';
 
 export interface CreateAppOptions {
@@ -38,6 +39,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  // JSON bodies nested deeper than HTTP_MAX_JSON_DEPTH answer 400 before validation recurses into them.
+  app.useBodyParser('application/json', { bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, depthLimitedJsonParser(fastify, config.http.maxJsonDepth));
   fastify.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });

@@ -117,9 +117,8 @@ export class OrdersService {
         // Compensation: the order does not exist, the stock comes back.
         await this.invalidateStock(await this.stock.release(lines));
         this.metrics.counter('orders_stock_released_total', 'stock reservations released after a failed order write').inc();
-        throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
-          cause: (e as Error).message.slice(0, 200),
-        });
+        // The driver's message goes to the log (with the request id), never to the client.
+        throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', undefined, { cause: e });
       }
     } catch (e) {
       await this.repo.releaseKey(ds, user.id, idempotencyKey).catch(() => undefined);
