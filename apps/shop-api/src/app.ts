@@ -11,6 +11,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
+import { clientErrorHandler, frameworkErrors } from './http/client-error.js';
 import { ErrorFilter } from './http/error.filter.js';
 import { depthLimitedJsonParser } from './http/json-body.js';
 import { PinoNestLogger } from './http/pino-nest-logger.js';
@@ -28,6 +29,9 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     loggerInstance: logger,
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     requestIdHeader: false,
+    // Requests the HTTP parser or Fastify's router rejects answer the JSON error shape too.
+    clientErrorHandler,
+    frameworkErrors,
     genReqId: (req: { headers: Record<string, unknown> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9\-_.]{1,64}$/.test(given) ? given : randomUUID();

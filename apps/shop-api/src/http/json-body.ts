@@ -2,7 +2,9 @@
  * The JSON body parser with a nesting limit. A body like `[[[[…]]]]` 2,000 levels deep parses fine, but
  * class-transformer and class-validator walk it recursively and blow the stack (a 500). Measuring the
  * depth on the raw bytes, before anything is built, answers 400 in the JSON error shape instead and
- * costs one linear scan. Everything else is Fastify's own parser: secure-json-parse with `__proto__` and
+ * costs one linear scan. Strings that are not well-formed Unicode (a lone surrogate, which only a \uD8xx
+ * escape can produce) answer 400 too: validators and the database driver throw on them.
+ * Everything else is Fastify's own parser: secure-json-parse with `__proto__` and
  * `constructor.prototype` refused, the empty-body and invalid-JSON errors, and the route's body limit.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -42,6 +44,24 @@ export function depthLimitedJsonParser(fastify: FastifyInstance, maxDepth: numbe
       done(new ApiError(400, 'json_too_deep', `the JSON body nests objects and arrays deeper than ${maxDepth} levels`));
       return;
     }
-    parse(req, body.toString('utf8'), done);
+    const text = body.toString('utf8');
+    parse(req, text, (err, parsed) => {
+      if (!err && LONE_SURROGATE_ESCAPE.test(text) && !wellFormed(parsed)) {
+        done(new ApiError(400, 'bad_request', 'the JSON body contains a string that is not well-formed Unicode (a lone surrogate)'));
+        return;
+      }
+      done(err, parsed);
+    });
   };
+}
+
+const LONE_SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Every string (keys too) is well-formed Unicode. Depth is already bounded by the parser above. */
+function wellFormed(v: unknown): boolean {
+  if (typeof v === 'string') return !LONE_SURROGATE.test(v);
+  if (Array.isArray(v)) return v.every(wellFormed);
+  if (v && typeof v === 'object') return Object.entries(v).every(([k, x]) => !LONE_SURROGATE.test(k) && wellFormed(x));
+  return true;
 }
