@@ -4,6 +4,7 @@
  * A third replica URL points at a closed port: a real "down" node with a real driver error to hide.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger, RedisClients } from '#libs/core';
 import { DbNodes } from '#libs/db';
@@ -161,6 +162,36 @@ describe('bad input that used to answer 500', () => {
     // Brackets inside strings do not count as nesting.
     const inString = await postJson('/auth/sign-in', JSON.stringify({ email: '['.repeat(5000) + '@x.io', password: 'password-123' }));
     expect((await json(inString)).error.code).not.toBe('json_too_deep');
+  });
+
+  it('a malformed URL, an over-long path parameter and a request the HTTP parser rejects answer the JSON error shape', async () => {
+    for (const [path, status] of [['/products/%E0%A4%A', 400], [`/products/${'9'.repeat(3000)}`, 414], ['/shorts/jobs/%/events', 400]] as const) {
+      const res = await fetch(`${api.url}${path}`);
+      expect({ path, status: res.status }).toEqual({ path, status });
+      expect((await json(res)).error).toMatchObject({ status, code: expect.any(String), message: expect.any(String), requestId: expect.any(String) });
+    }
+    const { port } = new URL(api.url);
+    for (const [request, status] of [
+      ['FOO / HTTP/1.1\r\nHost: x\r\n\r\n', 400],
+      ['POST /auth/sign-in HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}', 400],
+      [`GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(20000)}\r\n\r\n`, 431],
+    ] as const) {
+      const answer = await new Promise<string>((resolve) => {
+        const chunks: Buffer[] = [];
+        const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(request));
+        socket.on('data', (c) => chunks.push(c));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString()));
+      });
+      expect(answer.split(' ')[1]).toBe(String(status));
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error).toMatchObject({ status, code: expect.any(String), requestId: expect.any(String) });
+    }
+  });
+
+  it('a JSON string with a lone surrogate gets 400, not 500 (validators throw on it)', async () => {
+    const res = await postJson('/auth/sign-up', '{"email":"a\\ud800@x.io","password":"password-123"}');
+    expect(res.status).toBe(400);
+    expect((await json(res)).error.code).toBe('bad_request');
   });
 
   it('/web/constructor, /web/__proto__ and other Object.prototype names get 404', async () => {
