@@ -194,6 +194,15 @@ describe('bad input that used to answer 500', () => {
     expect((await json(res)).error.code).toBe('bad_request');
   });
 
+  it('PATCH /products/:id with a null JSON body gets 400 and writes nothing', async () => {
+    const { insertId } = await db.primary.ds.query("INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES (?, ?, 100, 1, '{}')", [categoryId, `null-${tag}`]);
+    const res = await fetch(`${api.url}/products/${insertId}`, { method: 'PATCH', headers: { 'content-type': 'application/json', ...bearer(admin.token) }, body: 'null' });
+    expect(res.status).toBe(400);
+    expect((await json(res)).error.code).toBe('bad_request');
+    const [row] = await db.primary.ds.query('SELECT version FROM products WHERE id = ?', [insertId]);
+    expect(Number(row.version)).toBe(1);
+  });
+
   it('/web/constructor, /web/__proto__ and other Object.prototype names get 404', async () => {
     for (const name of ['constructor', '__proto__', 'hasOwnProperty', 'toString', 'valueOf', '__defineGetter__', 'isPrototypeOf']) {
       const res = await fetch(`${api.url}/web/${name}`);

@@ -3,7 +3,8 @@
  * class-transformer and class-validator walk it recursively and blow the stack (a 500). Measuring the
  * depth on the raw bytes, before anything is built, answers 400 in the JSON error shape instead and
  * costs one linear scan. Strings that are not well-formed Unicode (a lone surrogate, which only a \uD8xx
- * escape can produce) answer 400 too: validators and the database driver throw on them.
+ * escape can produce) answer 400 too: validators and the database driver throw on them; so does a bare
+ * `null` body, which validation would let through as an empty update.
  * Everything else is Fastify's own parser: secure-json-parse with `__proto__` and
  * `constructor.prototype` refused, the empty-body and invalid-JSON errors, and the route's body limit.
  */
@@ -46,6 +47,11 @@ export function depthLimitedJsonParser(fastify: FastifyInstance, maxDepth: numbe
     }
     const text = body.toString('utf8');
     parse(req, text, (err, parsed) => {
+      // ValidationPipe lets a null body through untouched: a PATCH would run as an empty update.
+      if (!err && parsed === null) {
+        done(new ApiError(400, 'bad_request', 'a JSON body must be an object or an array, not null'));
+        return;
+      }
       if (!err && LONE_SURROGATE_ESCAPE.test(text) && !wellFormed(parsed)) {
         done(new ApiError(400, 'bad_request', 'the JSON body contains a string that is not well-formed Unicode (a lone surrogate)'));
         return;
