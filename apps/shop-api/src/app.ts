@@ -11,7 +11,9 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { createLogger, Metrics, type AppConfig, type Logger } from '#libs/core';
 import { AppModule } from './app.module.js';
+import { clientErrorHandler, frameworkErrors } from './http/client-error.js';
 import { ErrorFilter } from './http/error.filter.js';
+import { depthLimitedJsonParser } from './http/json-body.js';
 import { PinoNestLogger } from './http/pino-nest-logger.js';
 import { registerRateLimits } from './http/rate-limit.js';
 
@@ -30,6 +32,9 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     requestIdHeader: false,
     // Off by default: with no proxy in front, X-Forwarded-For is whatever the client wrote (rate-limit keys use req.ip).
     trustProxy: config.trustProxy,
+    // Requests the HTTP parser or Fastify's router rejects answer the JSON error shape too.
+    clientErrorHandler,
+    frameworkErrors,
     genReqId: (req: { headers: Record<string, unknown> }) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && /^[A-Za-z0-9\-_.]{1,64}$/.test(given) ? given : randomUUID();
@@ -41,6 +46,8 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
     abortOnError: false,
   });
   const fastify = app.getHttpAdapter().getInstance();
+  // JSON bodies nested deeper than HTTP_MAX_JSON_DEPTH answer 400 before validation recurses into them.
+  app.useBodyParser('application/json', { bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, depthLimitedJsonParser(fastify, config.http.maxJsonDepth));
   fastify.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
   });

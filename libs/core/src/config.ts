@@ -69,6 +69,8 @@ export interface AppConfig {
     hashConcurrency: number;
     hashQueueMax: number;
   };
+  /** Request parsing limits: JSON nesting depth (deeper bodies answer 400 before validation walks them). */
+  http: { maxJsonDepth: number };
   /** Monthly order partitions (PartitionMaintainer): months kept ahead/behind, retention, schedule. */
   partitions: { monthsAhead: number; monthsBack: number; retentionMonths: number; retention: 'off' | 'archive' | 'drop'; intervalSeconds: number };
   /**
@@ -154,19 +156,40 @@ export type OrderFailpoint = (typeof ORDER_FAILPOINTS)[number];
 // Native stack accounts (docker/local/stack.mjs creates them): the app's URLs carry the DML-only one.
 const LOCAL = (port: number, db = 'mallscale') => `mysql://mallscale_app:mallscale_app@127.0.0.1:${port}/${db}`;
 
+/**
+ * A URL fit for an error message or a log line: the password and password-like query parameters become
+ * ***. Textual on purpose: a value that fails to parse (an unescaped '#', '/' or '@' in a password) is
+ * exactly the one an error message prints, so everything before the last '@' after the user name is
+ * hidden, and a non-numeric "port" in a URL without '@' too (mysql://user:secret).
+ */
+export function maskUrl(raw: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(raw)?.[0] ?? '';
+  const at = raw.lastIndexOf('@');
+  let out = raw;
+  if (at >= 0) {
+    const userinfo = raw.slice(scheme.length, at);
+    const user = /^[^:/?#]*/.exec(userinfo)![0];
+    out = `${scheme}${user}${user.length < userinfo.length ? ':***' : ''}@${raw.slice(at + 1)}`;
+  } else if (scheme) {
+    out = raw.replace(/^([^:]+:\/\/[^:/?#]*:)([^/?#]*)/, (m, head: string, port: string) => (/^\d*$/.test(port) ? m : `${head}***`));
+  }
+  return out.replace(/([?&][^=&#]*(?:pass|pwd|secret|token|key)[^=&#]*=)[^&#]*/gi, '$1***');
+}
+
+
 export function parseDbUrl(name: string, raw: string): DbUrl {
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} is not a valid URL (got '${raw}'): expected mysql://user:password@host:port/database`);
+    throw new ConfigError(`${name} is not a valid URL (got '${maskUrl(raw)}'): expected mysql://user:password@host:port/database`);
   }
   if (u.protocol !== 'mysql:' && u.protocol !== 'mariadb:') {
     throw new ConfigError(`${name} must start with mysql:// (got '${u.protocol}//'): expected mysql://user:password@host:port/database`);
   }
   const database = decodeURIComponent(u.pathname.replace(/^\//, ''));
   if (!u.hostname || !database || !/^[A-Za-z0-9_]+$/.test(database)) {
-    throw new ConfigError(`${name} must name a host and a database of letters, digits and _ (got '${raw}')`);
+    throw new ConfigError(`${name} must name a host and a database of letters, digits and _ (got '${maskUrl(raw)}')`);
   }
   return {
     url: raw,
@@ -212,7 +235,7 @@ function redisUrl(env: Env, name: string, dflt: string): string {
     /* reported below */
   }
   if (!u || (u.protocol !== 'redis:' && u.protocol !== 'rediss:')) {
-    throw new ConfigError(`${name} must be a redis:// URL (got '${raw}')`);
+    throw new ConfigError(`${name} must be a redis:// URL (got '${maskUrl(raw)}')`);
   }
   return raw;
 }
@@ -334,6 +357,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       roleCacheMs: int(env, 'AUTH_ROLE_CACHE_MS', 30_000, 0, 60_000),
       hashConcurrency: int(env, 'AUTH_HASH_CONCURRENCY', 2, 1, 64),
       hashQueueMax: int(env, 'AUTH_HASH_QUEUE_MAX', 64, 0, 100_000),
+    },
+    http: {
+      maxJsonDepth: int(env, 'HTTP_MAX_JSON_DEPTH', 32, 1, 1000),
     },
     partitions: (() => {
       const monthsBack = int(env, 'PARTITION_MONTHS_BACK', 12, 0, 120);

@@ -1,6 +1,8 @@
 /**
  * One JSON error shape for every failure: { error: { status, code, message, details?, requestId } }.
  * Services throw ApiError (or Nest's HttpException); anything else becomes a 500 without a stack trace.
+ * `cause` (the driver error behind a 503, say) is for the log only: the error filter logs it with the
+ * request id, and it never reaches the response body, which carries a stable code and a safe sentence.
  */
 export class ApiError extends Error {
   /** Response headers that belong to the error (Retry-After on 503). */
@@ -10,8 +12,9 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: unknown,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
   static badRequest(message: string, details?: unknown) {
     return new ApiError(400, 'bad_request', message, details);

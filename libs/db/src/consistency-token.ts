@@ -17,6 +17,18 @@ import type { SqlDialect } from './dialect.js';
 
 export class InvalidConsistencyToken extends Error {
   override name = 'InvalidConsistencyToken';
+  /** The stable error code a client sees. */
+  readonly code: string = 'bad_request';
+}
+
+/**
+ * A well-formed token naming writes the primary has not made (forged, or from before a primary was
+ * rebuilt). Honoured, it would make every read wait on a replica for REPLICA_WAIT_MS and then go to the
+ * primary; ReplicaRouter.acceptToken refuses it instead.
+ */
+export class TokenAheadOfPrimary extends InvalidConsistencyToken {
+  override name = 'TokenAheadOfPrimary';
+  override readonly code = 'invalid_consistency_token';
 }
 
 export class ConsistencyToken {

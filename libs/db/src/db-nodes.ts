@@ -66,6 +66,9 @@ export function dataSourceFor(url: DbUrl, poolSize: number, extra: Record<string
     supportBigNumbers: true,
     bigNumberStrings: true,
     connectTimeout: 3000,
+    // TypeORM's own logger would print failed queries with their bound values (password hashes, e-mails);
+    // query errors reach the app's logger instead, through the error filter, values redacted (safeErr).
+    logging: false,
     extra: { connectionLimit: poolSize, enableKeepAlive: true, maxIdle: poolSize, ...extra },
   });
 }

@@ -108,6 +108,12 @@ export class ReplicaMonitor {
     return this.nodes.replicas.map((r) => ({ ...this.state.get(r.name)! }));
   }
 
+  /** The primary's GTID position at the latest check (what its writes had reached then), if known. */
+  primaryPosition(): { pos: string; at: number } | undefined {
+    const s = this.history.at(-1);
+    return s && { pos: s.pos, at: s.t };
+  }
+
   /** Replicas that may serve reads now. */
   inRotation(): DbNode[] {
     return this.nodes.replicas.filter((r) => this.state.get(r.name)?.inRotation);

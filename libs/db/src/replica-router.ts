@@ -13,13 +13,19 @@
  * The SQL stays in the repositories: the router only hands them a DataSource/EntityManager to run on.
  * Trade-off: token reads may pay a wait or land on the primary; with every replica lagging the primary
  * takes all reads, which is the point (correct, slower) but is also how a primary gets overloaded.
+ *
+ * Tokens come from clients, so they are checked before they can cost anything (acceptToken): a token
+ * ahead of the primary's own GTID position names writes that never happened, and would make every read
+ * wait out REPLICA_WAIT_MS and then load the primary. The check uses positions already known (a replica
+ * seen past the token, the monitor's last primary sample); only a token newer than those costs one
+ * `SELECT @@gtid_binlog_pos`, shared by every request that arrives while it runs.
  */
 import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import type { Counter } from 'prom-client';
 import { ApiError, type Logger, type Metrics } from '#libs/core';
 import type { DbNode, DbNodes } from './db-nodes.js';
 import type { ReplicaMonitor } from './replica-monitor.js';
-import { ConsistencyScope, ConsistencyToken } from './consistency-token.js';
+import { ConsistencyScope, ConsistencyToken, TokenAheadOfPrimary } from './consistency-token.js';
 
 export type Runner = DataSource | EntityManager;
 export type ReadFallback = 'primary' | '503';
@@ -31,6 +37,8 @@ export interface ReplicaRouterOptions {
   fallback?: ReadFallback;
   metrics?: Metrics;
   logger?: Pick<Logger, 'warn'>;
+  /** A known primary position older than this is not trusted to vouch for a token (default 1000 ms). */
+  positionMaxAgeMs?: number;
 }
 
 const NODE_FAILURE_CODES = new Set([
@@ -53,6 +61,12 @@ export class ReplicaRouter {
   private readonly fallbacks?: Counter<'reason'>;
   private readonly tokenReads?: Counter<'result'>;
   private readonly retries?: Counter<'node'>;
+  private readonly waits?: Counter;
+  private readonly tokenChecks?: Counter<'result'>;
+  /** The primary's position as this router last read it. */
+  private known: { pos: string; at: number } | null = null;
+  private refreshing: Promise<string> | null = null;
+  private queued: Promise<string> | null = null;
 
   constructor(
     readonly nodes: DbNodes,
@@ -67,6 +81,85 @@ export class ReplicaRouter {
     this.fallbacks = m?.counter('db_read_fallbacks_total', 'Reads that could not use a replica, by reason', ['reason']);
     this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary)', ['result']);
     this.retries = m?.counter('db_read_retries_total', 'Reads retried on another node after a node failure', ['node']);
+    this.waits = m?.counter('db_token_waits_total', 'Token reads that waited on a replica for the token (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET)');
+    this.tokenChecks = m?.counter('db_token_checks_total', 'Client tokens checked against known positions: replica, cached, reread (primary asked), refused (ahead of the primary), unverified (primary unreachable)', ['result']);
+  }
+
+  /**
+   * A client's X-Consistency-Token: parsed (InvalidConsistencyToken when malformed) and checked against the
+   * primary (TokenAheadOfPrimary when it names writes the primary has not made), before any read waits for it.
+   */
+  async acceptToken(raw: string): Promise<ConsistencyToken> {
+    const dialect = this.nodes.primary.dialect;
+    const token = ConsistencyToken.parse(raw, dialect);
+    if (!(await this.isReachable(token))) {
+      throw new TokenAheadOfPrimary('X-Consistency-Token is ahead of the primary: send back a token returned by a write of this API');
+    }
+    return token;
+  }
+
+  /** Has the primary made every write this token names? Cheapest evidence first; asks the primary at most once. */
+  async isReachable(token: ConsistencyToken): Promise<boolean> {
+    const dialect = this.nodes.primary.dialect;
+    // A replica applies only what the primary wrote: one seen past the token vouches for it.
+    for (const r of this.nodes.replicas) {
+      if (token.isCoveredBy(r.dialect, this.monitor?.health(r.name)?.appliedGtid ?? '')) return this.checked('replica', true);
+    }
+    const known = this.knownPosition();
+    if (known && Date.now() - known.at <= (this.opts.positionMaxAgeMs ?? 1000) && token.isCoveredBy(dialect, known.pos)) return this.checked('cached', true);
+    let pos: string;
+    try {
+      pos = await this.freshPrimaryPosition();
+    } catch {
+      return this.checked('unverified', true); // the primary cannot tell; the read path copes with a dead primary
+    }
+    return token.isCoveredBy(dialect, pos) ? this.checked('reread', true) : this.checked('refused', false);
+  }
+
+  private checked(result: string, ok: boolean): boolean {
+    this.tokenChecks?.labels(result).inc();
+    return ok;
+  }
+
+  private knownPosition(): { pos: string; at: number } | null {
+    const sampled = this.monitor?.primaryPosition();
+    if (!sampled) return this.known;
+    return !this.known || sampled.at > this.known.at ? sampled : this.known;
+  }
+
+  /**
+   * The primary's position read by a query that started after this call: it covers every write a client
+   * could have seen before sending its token. Concurrent callers share one query in flight plus one queued
+   * behind it, so a flood of forged tokens costs the primary one cheap query per round trip, not one each.
+   */
+  private freshPrimaryPosition(): Promise<string> {
+    if (!this.refreshing) return this.startRefresh();
+    this.queued ??= this.refreshing
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.queued = null;
+        return this.startRefresh();
+      });
+    return this.queued;
+  }
+
+  private startRefresh(): Promise<string> {
+    const at = Date.now();
+    const p = this.nodes.primary.dialect.gtidPosition(this.primary).then((pos) => {
+      if (!this.known || at > this.known.at) this.known = { pos, at };
+      return pos;
+    });
+    this.refreshing = p;
+    p.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      if (this.refreshing === p) this.refreshing = null;
+    });
+    return p;
   }
 
   get primary(): DataSource {
@@ -176,6 +269,7 @@ export class ReplicaRouter {
     let qr: QueryRunner | null = node.ds.createQueryRunner();
     try {
       await qr.connect();
+      this.waits?.inc();
       if (await node.dialect.waitForGtid(qr, token.gtid, this.waitMs)) {
         this.tokenReads?.labels('waited').inc();
         const v = await fn(qr.manager, node);

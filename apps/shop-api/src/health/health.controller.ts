@@ -1,8 +1,10 @@
-import { Controller, Get, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Metrics } from '#libs/core';
+import type { AuthUser } from '../auth/auth.guard.js';
 import { HealthService } from './health.service.js';
+import { isAdmin, OptionalAuthGuard } from './optional-auth.guard.js';
 
 @ApiTags('ops')
 @Controller()
@@ -19,9 +21,11 @@ export class HealthController {
   }
 
   @Get('health')
-  @ApiOperation({ summary: 'Readiness per node: primary, each replica with its lag, each shard, both Redis' })
-  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
-    const report = await this.health.report();
+  @UseGuards(OptionalAuthGuard)
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Readiness per node (up/degraded/down, replica lag within the limit); an admin token adds details: errors, hosts, GTIDs, latencies' })
+  async ready(@Req() req: { user?: AuthUser }, @Res({ passthrough: true }) reply: FastifyReply) {
+    const report = isAdmin(req) ? await this.health.report() : await this.health.publicReport();
     if (report.status === 'down') reply.status(503);
     return report;
   }

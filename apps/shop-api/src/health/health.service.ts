@@ -2,21 +2,74 @@
  * Liveness and readiness per node of the topology. The API is `down` (503) only when a node it cannot
  * work without is unreachable (catalog primary, an order shard); a lost replica or Redis makes it
  * `degraded`: reads fall back to the primary, cache reads to the database.
+ * Two views: anyone gets each node's status (up/degraded/down, lag within the limit or not, a stable
+ * reason code); only an admin gets the details (driver error text, host and port, GTID positions,
+ * latencies), which map the network and the replication state for an attacker.
  */
 import { Injectable } from '@nestjs/common';
 import { DbNodes, ReplicaMonitor, type DbNode } from '#libs/db';
-import { RedisClients } from '#libs/core';
+import { maskUrl, RedisClients, Settings } from '#libs/core';
 import type { Redis } from 'ioredis';
 
 export interface NodeHealth {
   name: string;
   role: string;
   ready: boolean;
+  /** Admin view only: where the node is. */
+  host?: string;
+  port?: number;
   latencyMs?: number;
   lagSeconds?: number | null;
   detail?: string;
   /** Replicas: ReplicaMonitor's view (does it serve reads, why not, lag from GTID positions). */
-  routing?: { inRotation: boolean; reason: string; lagMs: number | null; gtidBehind: number | null; since: string };
+  routing?: { inRotation: boolean; reason: string; lagMs: number | null; gtidBehind: number | null; appliedGtid?: string; since: string };
+}
+
+/** What anyone may see about a node. */
+export interface PublicNodeHealth {
+  name: string;
+  role: string;
+  status: 'up' | 'degraded' | 'down';
+  ready: boolean;
+  lagSeconds?: number | null;
+  /** Replicas: within MAX_REPLICA_LAG_MS (null: unknown). */
+  lagOk?: boolean | null;
+  routing?: { inRotation: boolean; reason: string; since: string };
+}
+
+export interface PublicHealthReport {
+  status: HealthReport['status'];
+  nodes: PublicNodeHealth[];
+}
+
+/** ReplicaMonitor's reasons are sentences with driver text in them; the public view gets a stable code. */
+export function reasonCode(reason: string): string {
+  if (!reason) return '';
+  if (reason.startsWith('not a replica')) return 'not_a_replica';
+  if (reason.startsWith('replication stopped')) return 'replication_stopped';
+  if (reason.startsWith('lag ')) return 'lagging';
+  if (reason.startsWith('request pool')) return 'not_connected';
+  if (reason.startsWith('down')) return 'unreachable';
+  if (reason.startsWith('read failed')) return 'read_failed';
+  return 'out_of_rotation';
+}
+
+export function publicReport(report: HealthReport, maxLagMs: number): PublicHealthReport {
+  return {
+    status: report.status,
+    nodes: report.nodes.map((n) => {
+      const lagOk = n.role !== 'replica' ? undefined : n.routing?.lagMs == null ? null : n.routing.lagMs <= maxLagMs;
+      const status = !n.ready ? 'down' : n.routing && !n.routing.inRotation ? 'degraded' : 'up';
+      return {
+        name: n.name,
+        role: n.role,
+        status,
+        ready: n.ready,
+        ...(n.role === 'replica' ? { lagSeconds: n.lagSeconds ?? null, lagOk } : {}),
+        ...(n.routing ? { routing: { inRotation: n.routing.inRotation, reason: reasonCode(n.routing.reason), since: n.routing.since } } : {}),
+      };
+    }),
+  };
 }
 
 export interface HealthReport {
@@ -36,16 +89,22 @@ export class HealthService {
     private readonly db: DbNodes,
     private readonly redis: RedisClients,
     private readonly replicas: ReplicaMonitor,
+    private readonly config: Settings,
   ) {}
+
+  /** The report anyone may read. */
+  async publicReport(): Promise<PublicHealthReport> {
+    return publicReport(await this.report(), this.config.replication.maxLagMs);
+  }
 
   private routing(name: string): NodeHealth['routing'] {
     const h = this.replicas.health(name);
-    return h && { inRotation: h.inRotation, reason: h.reason, lagMs: h.lagMs, gtidBehind: h.gtidBehind, since: new Date(h.since).toISOString() };
+    return h && { inRotation: h.inRotation, reason: h.reason, lagMs: h.lagMs, gtidBehind: h.gtidBehind, appliedGtid: h.appliedGtid, since: new Date(h.since).toISOString() };
   }
 
   private async dbNode(node: DbNode): Promise<NodeHealth> {
     const t0 = performance.now();
-    const base = { name: node.name, role: node.role, ...(node.role === 'replica' ? { routing: this.routing(node.name) } : {}) };
+    const base = { name: node.name, role: node.role, host: node.url.host, port: node.url.port, ...(node.role === 'replica' ? { routing: this.routing(node.name) } : {}) };
     try {
       if (!(await this.db.ensureConnected(node))) return { ...base, ready: false, detail: 'not connected' };
       await withTimeout(node.ds.query('SELECT 1'));
@@ -65,22 +124,30 @@ export class HealthService {
     }
   }
 
-  private async redisNode(name: string, client: Redis): Promise<NodeHealth> {
+  private async redisNode(name: string, client: Redis, url: string): Promise<NodeHealth> {
     const t0 = performance.now();
+    const where = (() => {
+      try {
+        const u = new URL(url);
+        return { host: u.hostname, port: Number(u.port || 6379) };
+      } catch {
+        return { host: maskUrl(url) };
+      }
+    })();
     try {
-      if (client.status !== 'ready') return { name, role: 'redis', ready: false, detail: client.status };
+      if (client.status !== 'ready') return { name, role: 'redis', ...where, ready: false, detail: client.status };
       await withTimeout(client.ping());
-      return { name, role: 'redis', ready: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 };
+      return { name, role: 'redis', ...where, ready: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 };
     } catch (e) {
-      return { name, role: 'redis', ready: false, detail: (e as Error).message };
+      return { name, role: 'redis', ...where, ready: false, detail: (e as Error).message };
     }
   }
 
   async report(): Promise<HealthReport> {
     const nodes = await Promise.all([
       ...this.db.all().map((n) => this.dbNode(n)),
-      this.redisNode('redis-cache', this.redis.cache),
-      this.redisNode('redis-queue', this.redis.queue),
+      this.redisNode('redis-cache', this.redis.cache, this.config.redis.cacheUrl),
+      this.redisNode('redis-queue', this.redis.queue, this.config.redis.queueUrl),
     ]);
     const required = nodes.filter((n) => n.role === 'primary' || n.role === 'shard');
     const status = required.some((n) => !n.ready) ? 'down' : nodes.some((n) => !n.ready) ? 'degraded' : 'ok';

@@ -70,9 +70,10 @@ export class ConsistencyInterceptor implements NestInterceptor {
     const raw = req.headers[CONSISTENCY_HEADER];
     if (raw !== undefined && raw !== '') {
       try {
-        token = ConsistencyToken.parse(Array.isArray(raw) ? raw.join(',') : String(raw), dialect);
+        // Malformed -> 400 bad_request; ahead of the primary -> 400 invalid_consistency_token, before any read waits for it.
+        token = await this.router.acceptToken(Array.isArray(raw) ? raw.join(',') : String(raw));
       } catch (e) {
-        if (e instanceof InvalidConsistencyToken) throw ApiError.badRequest(e.message, [{ field: 'X-Consistency-Token', problems: [e.message] }]);
+        if (e instanceof InvalidConsistencyToken) throw new ApiError(400, e.code, e.message, [{ field: 'X-Consistency-Token', problems: [e.message] }]);
         throw e;
       }
     }
@@ -80,7 +81,10 @@ export class ConsistencyInterceptor implements NestInterceptor {
     if (userId) {
       try {
         const remembered = await timeout(this.redis.queue.get(ConsistencyInterceptor.userKey(userId)));
-        if (remembered && dialect.isGtid(remembered)) token = ConsistencyToken.merge(dialect, token, ConsistencyToken.of(remembered));
+        const mine = remembered && dialect.isGtid(remembered) ? ConsistencyToken.of(remembered) : null;
+        // Only this API writes the key, but a rebuilt primary (or a tampered key) must not make every read of this user wait.
+        if (mine && (await this.router.isReachable(mine))) token = ConsistencyToken.merge(dialect, token, mine);
+        else if (mine) this.logger.warn({ userId }, 'consistency: ignored a remembered token ahead of the primary');
       } catch (e) {
         this.logger.warn({ err: (e as Error).message }, 'consistency: per-user token unavailable (redis-queue)');
       }

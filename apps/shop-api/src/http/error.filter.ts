@@ -5,7 +5,7 @@
  */
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, type ErrorBody, type Logger } from '#libs/core';
+import { ApiError, safeErr, type ErrorBody, type Logger } from '#libs/core';
 
 const CODES: Record<number, string> = {
   400: 'bad_request',
@@ -59,7 +59,11 @@ export class ErrorFilter implements ExceptionFilter {
     const req = ctx.getRequest<FastifyRequest>();
     const reply = ctx.getResponse<FastifyReply>();
     const { status, body, unexpected } = toErrorBody(err, req?.id);
-    if (unexpected) this.logger.error({ err, reqId: req?.id, url: req?.url }, 'unhandled error');
+    // Details go to the log with the request id, through safeErr (a failed query's bound values stay out).
+    if (unexpected) this.logger.error({ err: safeErr(err), reqId: req?.id, url: req?.url }, 'unhandled error');
+    else if (err instanceof ApiError && err.cause !== undefined) {
+      this.logger.warn({ err: safeErr(err.cause), code: err.code, status, reqId: req?.id, url: req?.url }, `request failed: ${err.code}`);
+    }
     if (reply.sent) return;
     if (err instanceof ApiError && err.headers) void reply.headers(err.headers);
     void reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);

@@ -140,17 +140,14 @@ export class OrdersService {
     try {
       verdict = await this.reconciler.settle({ reservationId: orderId, ...owner }, { respectLease: false });
     } catch {
-      throw new ApiError(503, 'order_write_unconfirmed', 'the order could not be confirmed; retry with the same Idempotency-Key', {
-        cause: (cause as Error).message.slice(0, 200),
-      });
+      // The driver's message goes to the log (with the request id), never to the client.
+      throw new ApiError(503, 'order_write_unconfirmed', 'the order could not be confirmed; retry with the same Idempotency-Key', undefined, { cause });
     }
     if (verdict === 'committed') {
       this.metrics.counter('orders_lost_acks_total', 'order writes whose commit was not acknowledged but had committed').inc();
       return { status: 201, body, replayed: false };
     }
-    throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', {
-      cause: (cause as Error).message.slice(0, 200),
-    });
+    throw new ApiError(503, 'order_write_failed', 'the order could not be written (its stock was released); retry with the same Idempotency-Key', undefined, { cause });
   }
 
   private newOrder(orderId: string, userId: string, bucket: number, lines: { productId: string; quantity: number }[], prices: Map<string, number>) {

@@ -10,18 +10,19 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiError, repoRoot } from '#libs/core';
 
-const FILES: Record<string, [string, string]> = {
+// A Map, not an object literal: a name like 'constructor' or '__proto__' must not find Object.prototype.
+const FILES = new Map<string, [string, string]>(Object.entries({
   'index.html': ['apps/web/public/index.html', 'text/html; charset=utf-8'],
   'app.js': ['apps/web/public/app.js', 'text/javascript; charset=utf-8'],
   'style.css': ['apps/web/public/style.css', 'text/css; charset=utf-8'],
   'tus.min.js': ['node_modules/tus-js-client/dist/tus.min.js', 'text/javascript; charset=utf-8'],
-};
+} satisfies Record<string, [string, string]>));
 
 @ApiExcludeController()
 @Controller()
 export class WebController {
   private async send(name: string, reply: FastifyReply) {
-    const f = FILES[name];
+    const f = FILES.get(name);
     if (!f) throw ApiError.notFound('file');
     const body = await readFile(join(repoRoot(), f[0])).catch(() => undefined);
     if (!body) throw ApiError.notFound('file');
