@@ -8,7 +8,7 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createLogger, RedisClients } from '#libs/core';
 import { DbNodes } from '#libs/db';
-import { bearer, createAdmin, json, signUp, startApi, testEnv, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, signUp, startApi, testAdminConfig, testEnv, type TestApi } from '#libs/testing';
 import { createApp } from '../src/app.js';
 import { publicReport, type HealthReport } from '../src/health/health.service.js';
 
@@ -18,6 +18,8 @@ const logOf = (reqId: string) => lines.filter((l) => l.includes(reqId));
 
 let api: TestApi;
 let db: DbNodes;
+/** Triggers are fixtures: the app's own account has DML only, so they go through the harness's admin account. */
+let adminDb: DbNodes;
 let admin: { token: string; id: string };
 let categoryId: number;
 const tag = randomUUID().slice(0, 8);
@@ -29,12 +31,14 @@ beforeAll(async () => {
     DB_REPLICA_URLS: `${testEnv().DB_REPLICA_URLS},mysql://mallscale:closed-port-secret@127.0.0.1:1/mallscale_test`,
   });
   db = api.app.get(DbNodes);
+  adminDb = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 2 });
   admin = await createAdmin(api);
   await db.primary.ds.query(`INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('test-leaks', 'Leak test goods', '{"type":"object"}')`);
   [{ id: categoryId }] = await db.primary.ds.query(`SELECT id FROM categories WHERE code = 'test-leaks'`);
 });
 afterAll(async () => {
   for (const c of cleanup) await c().catch(() => undefined);
+  await adminDb?.close();
   await api?.close();
 });
 
@@ -54,7 +58,7 @@ describe('leaks in error bodies', () => {
     const productId = String(insertId);
     const secret = `driver-says-${tag}`;
     // A real failure on every shard (test-owned trigger, only for this product).
-    for (const s of db.shards) {
+    for (const s of adminDb.shards) {
       const trigger = `trg_leak_${tag}_${s.name.replace(/\W/g, '_')}`;
       await s.ds.query(`CREATE TRIGGER ${trigger} BEFORE INSERT ON order_items FOR EACH ROW BEGIN IF NEW.product_id = ${Number(productId)} THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '${secret}'; END IF; END`);
       cleanup.push(() => s.ds.query(`DROP TRIGGER IF EXISTS ${trigger}`));
@@ -72,8 +76,8 @@ describe('leaks in error bodies', () => {
   it("a failing query's log line carries no parameter values (no password hash, no e-mail)", async () => {
     const email = `logleak-${tag}@test.mallscale`;
     const trigger = `trg_logleak_${tag}`;
-    await db.primary.ds.query(`CREATE TRIGGER ${trigger} BEFORE INSERT ON users FOR EACH ROW BEGIN IF NEW.email = '${email}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sign-up refused by a test trigger'; END IF; END`);
-    cleanup.push(() => db.primary.ds.query(`DROP TRIGGER IF EXISTS ${trigger}`));
+    await adminDb.primary.ds.query(`CREATE TRIGGER ${trigger} BEFORE INSERT ON users FOR EACH ROW BEGIN IF NEW.email = '${email}' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'sign-up refused by a test trigger'; END IF; END`);
+    cleanup.push(() => adminDb.primary.ds.query(`DROP TRIGGER IF EXISTS ${trigger}`));
     const reqId = `leak-query-${tag}`;
     const res = await postJson('/auth/sign-up', JSON.stringify({ email, password: 'password-leak-123' }), { 'x-request-id': reqId });
     expect(res.status).toBe(500);

@@ -239,8 +239,10 @@ describe('GET /me/orders', () => {
     const home = await shardIndexOf(user.id);
     const repo = new OrdersRepository();
     for (const monthsAgo of [1, 2]) {
-      const t = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - monthsAgo, 10);
-      const id = encodeOrderId(t, bucketOf(user.id), monthsAgo).toString();
+      // A random moment of the 10th and a random sequence: the test databases outlive runs, and 1,024
+      // buckets are few, so a fixed (time, bucket, sequence) would collide with an earlier run's row.
+      const t = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - monthsAgo, 10) + Math.floor(Math.random() * 86_400_000);
+      const id = encodeOrderId(t, bucketOf(user.id), Math.floor(Math.random() * 4096)).toString();
       await db.shards[home].ds.transaction((em) =>
         repo.insertOrder(em, { id, userId: user.id, bucket: bucketOf(user.id), status: 'placed', totalCents: 1000, itemCount: 1, createdAt: new Date(t) }, [{ lineNo: 1, productId: p, quantity: 1, unitPriceCents: 1000 }]),
       );
