@@ -16,7 +16,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import type { DataSource } from 'typeorm';
-import { loadConfig, repoRoot, type AppConfig } from '#libs/core';
+import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
 import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/catalog';
@@ -215,7 +215,7 @@ async function seedOrders(db: DbNodes, total: number, r: () => number): Promise<
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const test = flag('test');
-  const config = test ? testConfig() : loadConfig();
+  const config = test ? testConfig() : loadConfigOrExit('seed');
   seed(config, {
     users: num('users', 200),
     products: num('products', 1000),

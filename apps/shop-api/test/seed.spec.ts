@@ -16,8 +16,20 @@ import { startApi } from './support.js';
 
 const seed = join(repoRoot(), 'dist/tools/seed.js');
 const KEYS = { JWT_SECRET: '3f9c1e7a52b84d06a1e9c7f2b5d8e04a6c1f3b7d9e2a5c8f0b4d6e1a3c7f9b2d', ORDER_CURSOR_SECRET: 'a7d2f5c8e1b4a7d0c3f6e9b2a5d8c1f4e7b0a3d6c9f2e5b8a1d4c7f0e3b6a9d2' };
+// Production refuses the native stack's printed database passwords, so the production runs get others:
+// they must stop before connecting anywhere, which is what these tests assert.
+const productionDb = () =>
+  Object.fromEntries(
+    Object.entries(testEnv())
+      .filter(([k]) => k.startsWith('DB_'))
+      .map(([k, v]) => [k, k.endsWith('_PASSWORD') ? 'seed-spec-not-a-default' : v.replace(/:[^:@/]+@/g, ':seed-spec-not-a-default@')]),
+  );
 const run = (args: string[], env: Record<string, string>) =>
-  spawnSync(process.execPath, [seed, ...args], { env: { PATH: process.env.PATH ?? '', ...testEnv(), ...KEYS, ...env }, encoding: 'utf8', timeout: 60000 });
+  spawnSync(process.execPath, [seed, ...args], {
+    env: { PATH: process.env.PATH ?? '', ...testEnv(), ...KEYS, ...(env.NODE_ENV === 'production' ? productionDb() : {}), ...env },
+    encoding: 'utf8',
+    timeout: 60000,
+  });
 
 describe('tools/seed', () => {
   it('seeding demo users with NODE_ENV=production is refused with one sentence, and no demo user is written', async () => {

@@ -284,6 +284,49 @@ function secret(env: Env, name: string, devKeysAllowed: boolean, why: string, de
   return raw;
 }
 
+/** Passwords of the native stack's accounts (docker/local/stack.mjs): printed here, so never a production one. */
+export const NATIVE_STACK_DB_PASSWORDS: readonly string[] = ['mallscale', 'mallscale_app', 'mallscale_ddl', 'mallscale_monitor', 'repl', 'root'];
+
+/**
+ * The database URLs and the DDL/monitor accounts. Outside production every key defaults to the native
+ * stack. In production nothing defaults to it: the URLs must be given, no password may be empty or one of
+ * the native stack's, and without DB_DDL_* / DB_MONITOR_* those jobs use the app's own account (which
+ * has DML only, so DDL then fails closed instead of running with a printed password).
+ */
+function databases(env: Env, production: boolean): AppConfig['db'] {
+  // An empty DB_REPLICA_URLS means "no replicas"; an empty primary or shard list means "not set".
+  const given = (name: string, dflt: string): string => {
+    if (env[name] !== undefined && (env[name] !== '' || name === 'DB_REPLICA_URLS')) return env[name]!;
+    if (production) throw new ConfigError(`${name} is required when NODE_ENV=production (the default is the native stack, whose passwords are printed in this repository)`);
+    return dflt;
+  };
+  const primary = parseDbUrl('DB_PRIMARY_URL', given('DB_PRIMARY_URL', LOCAL(3307)));
+  const replicas = list('DB_REPLICA_URLS', given('DB_REPLICA_URLS', `${LOCAL(3308)},${LOCAL(3309)}`));
+  const shards = list('DB_SHARD_URLS', given('DB_SHARD_URLS', `${LOCAL(3310)},${LOCAL(3311)}`));
+  if (shards.length === 0) throw new ConfigError('DB_SHARD_URLS must list at least one shard');
+  const account = (prefix: 'DB_DDL' | 'DB_MONITOR', dflt: string): DbCredentials => {
+    if (production && env[`${prefix}_USER`] === undefined && env[`${prefix}_PASSWORD`] === undefined) return { user: primary.user, password: primary.password };
+    return { user: env[`${prefix}_USER`] || dflt, password: env[`${prefix}_PASSWORD`] ?? dflt };
+  };
+  const ddl = account('DB_DDL', 'mallscale_ddl');
+  const monitor = account('DB_MONITOR', 'mallscale_monitor');
+  if (production) {
+    const checks: [string, string][] = [
+      ['DB_PRIMARY_URL', primary.password],
+      ...replicas.map((u, i) => [`DB_REPLICA_URLS[${i}]`, u.password] as [string, string]),
+      ...shards.map((u, i) => [`DB_SHARD_URLS[${i}]`, u.password] as [string, string]),
+      ['DB_DDL_PASSWORD', ddl.password],
+      ['DB_MONITOR_PASSWORD', monitor.password],
+    ];
+    for (const [name, password] of checks) {
+      if (!password || NATIVE_STACK_DB_PASSWORDS.includes(password)) {
+        throw new ConfigError(`${name} has ${password ? "a password printed in this repository (the native stack's)" : 'an empty password'}, refused when NODE_ENV=production: give the account a generated password (openssl rand -hex 24)`);
+      }
+    }
+  }
+  return { primary, replicas, shards, poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500), ddl, monitor };
+}
+
 export function loadConfig(env: Env = process.env): AppConfig {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
   const host = env.HOST || '127.0.0.1';
@@ -295,23 +338,13 @@ export function loadConfig(env: Env = process.env): AppConfig {
   const jwtSecret = secret(env, 'JWT_SECRET', devKeysAllowed, why, DEV_JWT_SECRET);
   const orderCursorSecret = secret(env, 'ORDER_CURSOR_SECRET', devKeysAllowed, why, DEV_ORDER_CURSOR_SECRET);
   if (!devKeysAllowed && orderCursorSecret === jwtSecret) throw new ConfigError('ORDER_CURSOR_SECRET must differ from JWT_SECRET: generate a second key (openssl rand -hex 32)');
+  const db = databases(env, nodeEnv === 'production');
   return {
     env: nodeEnv,
     port: int(env, 'PORT', 3000, 0, 65535),
     host,
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
-    db: {
-      primary: parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)),
-      replicas: list('DB_REPLICA_URLS', env.DB_REPLICA_URLS ?? `${LOCAL(3308)},${LOCAL(3309)}`),
-      shards: (() => {
-        const shards = list('DB_SHARD_URLS', env.DB_SHARD_URLS ?? `${LOCAL(3310)},${LOCAL(3311)}`);
-        if (shards.length === 0) throw new ConfigError('DB_SHARD_URLS must list at least one shard');
-        return shards;
-      })(),
-      poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500),
-      ddl: { user: env.DB_DDL_USER || 'mallscale_ddl', password: env.DB_DDL_PASSWORD ?? 'mallscale_ddl' },
-      monitor: { user: env.DB_MONITOR_USER || 'mallscale_monitor', password: env.DB_MONITOR_PASSWORD ?? 'mallscale_monitor' },
-    },
+    db,
     redis: {
       cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),
       queueUrl: redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381'),

@@ -1,10 +1,16 @@
 import { describe, expect, it } from '@jest/globals';
-import { ConfigError, KNOWN_DEFAULT_SECRETS, loadConfig } from '#libs/core';
+import { ConfigError, KNOWN_DEFAULT_SECRETS, loadConfig, NATIVE_STACK_DB_PASSWORDS } from '#libs/core';
 
 // Two keys as `openssl rand -hex 32` makes them.
 const KEY_A = '3f9c1e7a52b84d06a1e9c7f2b5d8e04a6c1f3b7d9e2a5c8f0b4d6e1a3c7f9b2d';
 const KEY_B = 'a7d2f5c8e1b4a7d0c3f6e9b2a5d8c1f4e7b0a3d6c9f2e5b8a1d4c7f0e3b6a9d2';
-const PROD = { NODE_ENV: 'production', JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B };
+// Production database URLs: given explicitly, with generated passwords (the native stack's are refused).
+const PROD_DB = {
+  DB_PRIMARY_URL: 'mysql://app:9b1d7e0c4a@db-primary:3306/mallscale',
+  DB_REPLICA_URLS: 'mysql://app:9b1d7e0c4a@db-replica-1:3306/mallscale',
+  DB_SHARD_URLS: 'mysql://app:9b1d7e0c4a@db-shard-0:3306/mallscale,mysql://app:9b1d7e0c4a@db-shard-1:3306/mallscale',
+};
+const PROD = { NODE_ENV: 'production', JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B, ...PROD_DB };
 
 describe('loadConfig', () => {
   it('when nothing is set, then every key has a default that works with the native stack', () => {
@@ -24,7 +30,7 @@ describe('loadConfig', () => {
   });
 
   it('when NODE_ENV=production and JWT_SECRET is missing or short, then start-up stops', () => {
-    const cursor = { ORDER_CURSOR_SECRET: KEY_B };
+    const cursor = { ORDER_CURSOR_SECRET: KEY_B, ...PROD_DB };
     expect(() => loadConfig({ NODE_ENV: 'production', ...cursor })).toThrow(/^JWT_SECRET is required when NODE_ENV=production: /);
     expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short', ...cursor })).toThrow(/^JWT_SECRET is too short for NODE_ENV=production/);
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: KEY_A, ...cursor }).auth.jwtSecret).toBe(KEY_A);
@@ -43,6 +49,25 @@ describe('loadConfig', () => {
     expect(loadConfig({}).orders).toMatchObject({ leaseMs: 30_000, reconcileIntervalSeconds: 60, reservationRetentionHours: 24, failpoint: '' });
   });
 
+  it("when NODE_ENV=production, then the native stack's database defaults are refused: URLs must be given, and no printed or empty password", () => {
+    const keys = { NODE_ENV: 'production', JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B };
+    expect(() => loadConfig(keys)).toThrow(/^DB_PRIMARY_URL is required when NODE_ENV=production/);
+    expect(() => loadConfig({ ...keys, DB_PRIMARY_URL: PROD_DB.DB_PRIMARY_URL, DB_REPLICA_URLS: '' })).toThrow(/^DB_SHARD_URLS is required when NODE_ENV=production/);
+    for (const password of NATIVE_STACK_DB_PASSWORDS) {
+      expect(() => loadConfig({ ...PROD, DB_SHARD_URLS: `mysql://mallscale_app:${password}@db-shard-0:3306/mallscale` })).toThrow(/^DB_SHARD_URLS\[0\] has a password printed in this repository/);
+      expect(() => loadConfig({ ...PROD, DB_DDL_USER: 'ddl', DB_DDL_PASSWORD: password })).toThrow(/^DB_DDL_PASSWORD has a password printed in this repository/);
+    }
+    expect(() => loadConfig({ ...PROD, DB_PRIMARY_URL: 'mysql://app@db-primary:3306/mallscale' })).toThrow(/^DB_PRIMARY_URL has an empty password/);
+    // Without DDL/monitor accounts, those jobs run as the app's account (DML only: DDL fails closed).
+    const c = loadConfig(PROD);
+    expect(c.db.ddl).toEqual({ user: 'app', password: '9b1d7e0c4a' });
+    expect(c.db.monitor).toEqual({ user: 'app', password: '9b1d7e0c4a' });
+    expect(c.db.replicas).toHaveLength(1);
+    expect(loadConfig({ ...PROD, DB_REPLICA_URLS: '' }).db.replicas).toEqual([]);
+    // Outside production the native stack stays the default.
+    expect(loadConfig({}).db.primary.user).toBe('mallscale_app');
+  });
+
   describe('secrets: no usable default wherever a production server can start', () => {
     it('when NODE_ENV=production and JWT_SECRET or ORDER_CURSOR_SECRET is a known default or a placeholder, then start-up stops', () => {
       for (const name of ['JWT_SECRET', 'ORDER_CURSOR_SECRET']) {
@@ -57,7 +82,7 @@ describe('loadConfig', () => {
     });
 
     it('when NODE_ENV=production and ORDER_CURSOR_SECRET is missing, short or equal to JWT_SECRET, then start-up stops', () => {
-      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: KEY_A })).toThrow(/^ORDER_CURSOR_SECRET is required when NODE_ENV=production: .*openssl rand -hex 32/);
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: KEY_A, ...PROD_DB })).toThrow(/^ORDER_CURSOR_SECRET is required when NODE_ENV=production: .*openssl rand -hex 32/);
       expect(() => loadConfig({ ...PROD, ORDER_CURSOR_SECRET: 'short-key' })).toThrow(/^ORDER_CURSOR_SECRET is too short for NODE_ENV=production/);
       expect(() => loadConfig({ ...PROD, ORDER_CURSOR_SECRET: KEY_A })).toThrow(/^ORDER_CURSOR_SECRET must differ from JWT_SECRET/);
       const c = loadConfig(PROD);
