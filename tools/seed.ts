@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { hash } from '@node-rs/argon2';
+import { hash, verify } from '@node-rs/argon2';
 import type { DataSource } from 'typeorm';
 import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
@@ -78,6 +78,8 @@ export interface SeedOptions {
 }
 
 export const ADMIN_EMAIL = 'admin@mallscale.local';
+/** The admin password earlier versions seeded and printed in the README: never kept. */
+export const OLD_DEFAULT_ADMIN_PASSWORD = 'mallscale-admin';
 
 /** Demo users share one password: refused outside development, with a sentence saying what to do. */
 export function checkSeedAllowed(config: AppConfig, o: Pick<SeedOptions, 'users' | 'orders'>): void {
@@ -88,22 +90,32 @@ export function checkSeedAllowed(config: AppConfig, o: Pick<SeedOptions, 'users'
 
 /**
  * Creates the admin once. Its password is the given one, or generated: printed once and written to
- * `passwordFile` (0600). An existing admin keeps its password. Returns the generated password, if any.
+ * `passwordFile` (0600). An existing admin keeps its password, unless it is the old printed default. Returns the generated password, if any.
  */
-export async function ensureAdmin(primary: DataSource, password?: string, passwordFile?: string): Promise<{ created: boolean; generated?: string }> {
+export async function ensureAdmin(primary: DataSource, password?: string, passwordFile?: string): Promise<{ created: boolean; generated?: string; replacedOldDefault?: boolean }> {
   const adminPassword = password ?? randomBytes(18).toString('base64url');
   const res = await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(adminPassword)]);
   const created = Number(res?.affectedRows ?? 0) === 1;
-  if (!created || password !== undefined) return { created };
+  let replacedOldDefault = false;
+  if (!created) {
+    // A database seeded by an earlier version has the admin with the password that version printed in its
+    // README: replace it (and end that admin's sessions), whatever else the seed does.
+    const [row] = await primary.query('SELECT password_hash FROM users WHERE email = ?', [ADMIN_EMAIL]);
+    if (!row || !(await verify(row.password_hash, OLD_DEFAULT_ADMIN_PASSWORD).catch(() => false))) return { created };
+    await primary.query('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE email = ?', [await hash(adminPassword), ADMIN_EMAIL]);
+    replacedOldDefault = true;
+    console.log(`seed: ${ADMIN_EMAIL} still had the old default password printed by earlier versions: replaced`);
+  }
+  if (password !== undefined) return { created, replacedOldDefault };
   // Shown once: it exists nowhere else but as its hash (and the 0600 file, for the walkthrough).
-  console.log(`seed: created ${ADMIN_EMAIL} with the generated password ${adminPassword} (shown once; set SEED_ADMIN_PASSWORD to choose it)`);
+  console.log(`seed: ${created ? "created" : "reset"} ${ADMIN_EMAIL} with the generated password ${adminPassword} (shown once; set SEED_ADMIN_PASSWORD to choose it)`);
   if (passwordFile) {
     await mkdir(dirname(passwordFile), { recursive: true });
     await writeFile(passwordFile, adminPassword, { mode: 0o600 });
     await chmod(passwordFile, 0o600); // writeFile keeps the mode of a file that already existed
     console.log(`seed: the admin password is also in ${passwordFile} (mode 0600): delete it once you have stored it`);
   }
-  return { created, generated: adminPassword };
+  return { created, generated: adminPassword, replacedOldDefault };
 }
 
 export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
@@ -116,6 +128,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
     if (o.ifEmpty) {
       const [{ n }] = await primary.query('SELECT COUNT(*) AS n FROM products');
       if (Number(n) > 0) {
+        await ensureAdmin(primary, o.adminPassword, o.adminPasswordFile);
         console.log(`seed: catalog already has ${n} products; nothing to do`);
         return;
       }

@@ -3,6 +3,7 @@
  * (before any connection, so nothing is written), and the admin's password is nobody's default.
  */
 import { describe, expect, it } from '@jest/globals';
+import { hash } from '@node-rs/argon2';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { repoRoot } from '#libs/core';
 import { DbNodes } from '#libs/db';
 import { testEnv, withNodes } from '#libs/testing';
-import { ADMIN_EMAIL, ensureAdmin } from '../../../tools/seed.js';
+import { ADMIN_EMAIL, ensureAdmin, OLD_DEFAULT_ADMIN_PASSWORD } from '../../../tools/seed.js';
 import { startApi } from './support.js';
 
 const seed = join(repoRoot(), 'dist/tools/seed.js');
@@ -72,6 +73,30 @@ describe('tools/seed', () => {
       expect(existsSync(join(dir, 'again'))).toBe(false);
       const [after] = await ds.query('SELECT password_hash FROM users WHERE email = ?', [ADMIN_EMAIL]);
       expect(after.password_hash).toBe(before.password_hash);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await api.close();
+    }
+  });
+
+  it('an admin left with the old printed default password by an earlier version gets a generated one, and its tokens end', async () => {
+    const api = await startApi();
+    const dir = await mkdtemp(join(tmpdir(), 'seed-admin-'));
+    const signIn = async (password: string) =>
+      fetch(`${api.url}/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: ADMIN_EMAIL, password }) });
+    try {
+      const ds = api.app.get(DbNodes).primary.ds;
+      await ds.query('DELETE FROM users WHERE email = ?', [ADMIN_EMAIL]);
+      await ds.query("INSERT INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(OLD_DEFAULT_ADMIN_PASSWORD)]);
+      const old = await signIn(OLD_DEFAULT_ADMIN_PASSWORD);
+      expect(old.status).toBe(200);
+      const { accessToken } = (await old.json()) as { accessToken: string };
+      const r = await ensureAdmin(ds, undefined, join(dir, 'admin-password'));
+      expect(r).toMatchObject({ created: false, replacedOldDefault: true, generated: expect.stringMatching(/^[A-Za-z0-9_-]{24}$/) });
+      expect(await readFile(join(dir, 'admin-password'), 'utf8')).toBe(r.generated);
+      expect((await signIn(OLD_DEFAULT_ADMIN_PASSWORD)).status).toBe(401);
+      expect((await signIn(r.generated!)).status).toBe(200);
+      expect((await fetch(`${api.url}/admin/shards`, { headers: { authorization: `Bearer ${accessToken}` } })).status).toBe(401);
     } finally {
       await rm(dir, { recursive: true, force: true });
       await api.close();
