@@ -126,10 +126,12 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
   try {
     const primary = db.primary.ds;
     if (o.ifEmpty) {
-      const [{ n }] = await primary.query('SELECT COUNT(*) AS n FROM products');
+      // "Empty" means: no product in the seed's own categories (benchmarks add categories of their own).
+      const codes = SEED_CATEGORIES.map((c) => c.code);
+      const [{ n }] = await primary.query(`SELECT COUNT(*) AS n FROM products p JOIN categories c ON c.id = p.category_id WHERE c.code IN (${codes.map(() => '?').join(',')})`, codes);
       if (Number(n) > 0) {
         await ensureAdmin(primary, o.adminPassword, o.adminPasswordFile);
-        console.log(`seed: catalog already has ${n} products; nothing to do`);
+        console.log(`seed: the catalog already has ${n} seeded products; nothing to do`);
         return;
       }
     }
