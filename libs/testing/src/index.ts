@@ -1,3 +1,4 @@
 export * from './test-env.js';
 export * from './native-stack.js';
 export * from './api.js';
+export * from './orders.js';
