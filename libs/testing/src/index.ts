@@ -2,3 +2,4 @@ export * from './test-env.js';
 export * from './native-stack.js';
 export * from './api.js';
 export * from './orders.js';
+export * from './replicas.js';
