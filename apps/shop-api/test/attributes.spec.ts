@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { CATEGORY_DEFINITIONS } from '#libs/catalog';
 import { DbNodes } from '#libs/db';
 import { bearer, createAdmin, json, waitFor, type TestApi } from '#libs/testing';
+import { ProductAttributes } from '../src/catalog/attributes.service.js';
 import { ProductFilters } from '../src/catalog/filters.service.js';
 import { startApi } from './support.js';
 
@@ -241,6 +242,63 @@ describe('GET /categories/:code/facets', () => {
 });
 
 describe('POST /admin/categories/:code/attributes/:name/promote', () => {
+  /** A fresh copy of the laptop schema plus a `tags` array (not filterable yet); the category is this run's. */
+  const freshCategory = async (prefix: string) => {
+    const code = `${prefix}-${tag}`;
+    const schema = { ...def('laptop'), properties: { ...def('laptop').properties, tags: def('food').properties.allergens } };
+    cat[code] = Number((await db.primary.ds.query('INSERT INTO categories (code, name, attribute_schema) VALUES (?, ?, ?)', [code, code, JSON.stringify(schema)])).insertId);
+    return { code, id: cat[code] };
+  };
+
+  it('when an admin promotes an attribute, then the answer carries a consistency token past the promotion, and a replica at that token serves the ready index', async () => {
+    const { code, id } = await freshCategory('tattr-ryw');
+    const dialect = db.primary.dialect;
+    const before = await dialect.gtidPosition(db.primary.ds);
+    const res = await send('POST', `/admin/categories/${code}/attributes/ramGb/promote`);
+    expect(res.status).toBe(201);
+    const token = res.headers.get('x-consistency-token') ?? '';
+    // The promotion ran on the DDL account's own pool, outside ReplicaRouter: its writes must still be the token.
+    expect(dialect.gtidCovers(token, before)).toBe(true);
+    expect(dialect.gtidCovers(before, token)).toBe(false);
+    for (const replica of db.replicas) {
+      const qr = replica.ds.createQueryRunner();
+      try {
+        await qr.connect();
+        expect({ replica: replica.name, applied: await replica.dialect.waitForGtid(qr, token, 10000) }).toEqual({ replica: replica.name, applied: true });
+        expect([...(await api.app.get(ProductAttributes).readyIndexes(id, qr.manager))]).toEqual(['ramGb']);
+      } finally {
+        await qr.release();
+      }
+    }
+  });
+
+  it('when a replica has not applied a finished promotion yet, then a filter read there is answered from the primary (not 400); an index not ready on the primary still answers 400', async () => {
+    const { code, id } = await freshCategory('tattr-lag');
+    const p = await create(code, { cpu: 'M3', ramGb: 8, storageGb: 256, tags: ['milk'] });
+    await create(code, { cpu: 'M4', ramGb: 8, storageGb: 256, tags: ['egg'] });
+    const replica = db.replicas[0];
+    const stale = replica.ds.createQueryRunner();
+    try {
+      await stale.connect();
+      // A replica that lags the promotion, for real and without touching replication: a consistent snapshot
+      // taken on the replica before the promotion (tags is an array: values rows, no DDL, no metadata lock).
+      expect(await replica.dialect.waitForGtid(stale, await db.primary.dialect.gtidPosition(db.primary.ds), 10000)).toBe(true);
+      await stale.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+      const attributes = api.app.get(ProductAttributes);
+      expect([...(await attributes.readyIndexes(id, stale.manager))]).toEqual([]);
+      expect((await promote(code, 'tags')).state).toBe('ready');
+      expect([...(await attributes.readyIndexes(id, stale.manager))]).toEqual([]); // still the old view
+      const filters = api.app.get(ProductFilters);
+      const page = await filters.searchOn({ category: code, 'attr.tags[contains]': 'milk' }, stale.manager, replica);
+      expect(page.items.map((x) => x.id)).toEqual([p.id]);
+      // cpu is x-filterable in the schema but was never promoted: not ready on the primary either.
+      await expect(filters.searchOn({ category: code, 'attr.cpu': 'M3' }, stale.manager, replica)).rejects.toMatchObject({ status: 400, message: expect.stringMatching(/index is not ready yet/) });
+    } finally {
+      await stale.query('ROLLBACK').catch(() => undefined);
+      await stale.release();
+    }
+  });
+
   it('when an attribute is promoted while products are written and read, then no write is lost from the new index', async () => {
     // screenInch (a number, not filterable yet) and allergens on a fresh category (array: the child table path).
     const code = `tattr-online-${tag}`;

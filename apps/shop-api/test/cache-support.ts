@@ -36,6 +36,8 @@ export async function countedAccount(db: DbNodes, extraEnv: Record<string, strin
       DB_PRIMARY_URL: `mysql://${user}:${encodeURIComponent(password)}@${primary.host}:${primary.port}/${primary.database}`,
       DB_REPLICA_URLS: '',
       CACHE_PREFIX: `${user}:`,
+      // The shorts enqueue sweeper SELECTs on the primary as the app account every interval: off here.
+      SHORTS_SWEEP_INTERVAL_MS: '0',
       ...extraEnv,
     },
     selects,

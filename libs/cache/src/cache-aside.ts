@@ -78,6 +78,10 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[2])
 return 1`;
 
+/** Gives a lease back only if it is still ours (it may have expired and been taken by another process). */
+const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class CacheAside<T> {
@@ -246,6 +250,15 @@ export class CacheAside<T> {
       const lease = await this.redis.run((r) => r.set(this.leaseKey(key), token, 'PX', this.opts.lease.ttlMs, 'NX'));
       if (!lease.ok) return this.loadBypassingRedis(key, load, startSeq);
       if (lease.value === 'OK') {
+        // Look again under the lease: a holder that filled the key releases its lease, so between our miss
+        // and our SET NX the key may have been filled. Loading anyway would be a second query for one key.
+        const again = await this.redis.run((r) => r.get(key));
+        const filled = again.ok ? parse<T>(again.value) : null;
+        if (again.ok && filled) {
+          await this.redis.run((r) => r.eval(RELEASE_LEASE, 1, this.leaseKey(key), token));
+          this.setL1(key, filled, again.value!.length, startSeq);
+          return this.answer(filled, 'l2');
+        }
         const env = await this.loadEnvelope(load);
         const payload = JSON.stringify(env);
         const set = await this.setIfLease(key, token, env, payload);

@@ -160,6 +160,33 @@ describe('ProductCache › leases and early refresh', () => {
     expect((await cache.product(id, () => readRow(id))).source).toBe('l2');
   });
 
+  it('when the holder fills and gives back its lease between a reader\'s miss and its own lease, then the reader takes the filled value instead of loading again', async () => {
+    const a = await makeCache({ mode: 'l2' });
+    const b = await makeCache({ mode: 'l2' });
+    const bRedis = clients.at(-1)!; // b's command client (makeCache pushes it last)
+    const id = await insertRow(`race-${randomUUID()}`, 9);
+    const key = b.cache.products.key(id);
+    let loads = 0;
+    const load = () => (loads++, readRow(id));
+    // Force the interleaving that concurrent requests on two instances hit now and then: b's GET of the key
+    // answers a real miss, and a fills the key (releasing its lease) before b carries on.
+    const realGet = bRedis.get.bind(bRedis);
+    let raced = false;
+    bRedis.get = (async (k: string) => {
+      const v = await realGet(k);
+      if (k === key && !raced) {
+        raced = true;
+        expect(await a.cache.product(id, load)).toMatchObject({ source: 'db', value: { priceCents: 9 } });
+      }
+      return v;
+    }) as typeof bRedis.get;
+    const r = await b.cache.product(id, load);
+    expect(raced).toBe(true);
+    expect(r).toMatchObject({ source: 'l2', value: { priceCents: 9 } });
+    expect(loads).toBe(1);
+    expect(await redis.get(`${key}:lease`)).toBeNull(); // b gave its lease back: a later invalidation's refill is not held up
+  });
+
   it('when a hot key nears its expiry, then XFetch refreshes it in the background before it expires', async () => {
     const { cache, metrics } = await makeCache({ mode: 'l2' });
     const id = await insertRow(`xfetch-${randomUUID()}`, 5);

@@ -38,6 +38,20 @@ export interface CompiledFilter {
   applied: AppliedFilter[];
 }
 
+/**
+ * 400: the attribute is declared filterable but the node that read the registry does not list its index as
+ * ready. A distinct class because on a replica this can be replication lag behind a finished promotion (the
+ * caller may then ask the primary), while on the primary it means the index is really not usable yet.
+ */
+export class IndexNotReady extends ApiError {
+  constructor(
+    readonly attribute: string,
+    categoryCode: string,
+  ) {
+    super(400, 'bad_request', `attribute '${attribute}' is declared filterable but its index is not ready yet (npm run attributes -- promote ${categoryCode} ${attribute})`);
+  }
+}
+
 const KEY = /^attr\.([A-Za-z][A-Za-z0-9]{0,39})(?:\[([a-z]{1,12})\])?$/;
 const MAX_VALUE_LENGTH = 500;
 const MAX_LIST = 50;
@@ -100,7 +114,7 @@ export class AttributeFilter {
       }
       const ops = OPERATORS[def.kind];
       if (!(ops as string[]).includes(opText)) throw ApiError.badRequest(`operator ${echo(opText)} is not allowed for ${def.kind} attribute '${name}' (allowed: ${ops.join(', ')})`, { allowed: ops });
-      if (!this.indexed.has(name)) throw ApiError.badRequest(`attribute '${name}' is declared filterable but its index is not ready yet (npm run attributes -- promote ${this.schema.categoryCode} ${name})`);
+      if (!this.indexed.has(name)) throw new IndexNotReady(name, this.schema.categoryCode);
       if (typeof rawValue !== 'string') throw ApiError.badRequest(`${echo(key)} must be given once, as text`);
       if (rawValue.length > MAX_VALUE_LENGTH) throw ApiError.badRequest(`${echo(key)}: value longer than ${MAX_VALUE_LENGTH} characters`);
       this.add(out, def, opText as FilterOp, rawValue);

@@ -212,6 +212,20 @@ export class ReplicaRouter {
     return this.onPrimaryConnection(fn, true);
   }
 
+  /**
+   * A write made outside write()/transaction() (e.g. DDL on the DDL account's own pool): `position` is the
+   * primary's GTID position read after it, so this request's later reads and the caller's next reads (the
+   * token it answers with and remembers) see it, like any other write.
+   */
+  noteWrite(position: string): void {
+    const token = ConsistencyToken.of(position);
+    const scope = ConsistencyScope.current();
+    if (!scope || !token) return;
+    const dialect = this.nodes.primary.dialect;
+    scope.written = ConsistencyToken.merge(dialect, scope.written, token);
+    scope.token = ConsistencyToken.merge(dialect, scope.token, token);
+  }
+
   private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     const qr = this.primary.createQueryRunner();
     const dialect = this.nodes.primary.dialect;

@@ -1,4 +1,5 @@
 export * from './test-env.js';
 export * from './native-stack.js';
 export * from './api.js';
+export * from './orders.js';
 export * from './replicas.js';

@@ -9,7 +9,7 @@ import type { DbNodes } from '#libs/db';
 export async function waitForReplicas(db: DbNodes, timeoutMs = 10_000): Promise<void> {
   const position = await db.primary.dialect.gtidPosition(db.primary.ds);
   await Promise.all(
-    db.replicas.map(async (r) => {
+    db.replicas.filter((r) => r.ds.isInitialized).map(async (r) => {
       if (!(await r.dialect.waitForGtid(r.ds, position, timeoutMs))) {
         throw new Error(`replica ${r.name} did not apply the primary's position ${position} within ${timeoutMs} ms`);
       }

@@ -37,7 +37,7 @@ export class AttributesController {
   @Roles('admin')
   @ApiOperation({ summary: 'Make an attribute filterable: generated column + index (or values rows for arrays), online' })
   async promote(@Param('code') code: string, @Param('name') name: string) {
-    await this.products.category(code);
+    await this.products.categoryOnPrimary(code);
     return this.attributes.promote(code, attributeName(name));
   }
 
@@ -47,7 +47,7 @@ export class AttributesController {
   @Roles('admin')
   @ApiOperation({ summary: 'Stop filtering on an attribute: drop its index and generated column (the data stays)' })
   async unindex(@Param('code') code: string, @Param('name') name: string) {
-    await this.products.category(code);
+    await this.products.categoryOnPrimary(code);
     return { statements: await this.attributes.unindex(code, attributeName(name)) };
   }
 }

@@ -9,8 +9,8 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '#libs/core';
-import { AttributePromoter, AttributeSchema, SchemaError, type PromotionReport } from '#libs/catalog';
-import { DbNodes } from '#libs/db';
+import { AttributePromoter, AttributeSchema, IndexNotReady, SchemaError, type PromotionReport } from '#libs/catalog';
+import { DbNodes, ReplicaRouter, type DbNode, type Runner } from '#libs/db';
 import type { Category } from './products.repository.js';
 
 /**
@@ -36,7 +36,10 @@ export class ProductAttributes {
   /** Compiled schemas by category id; recompiled when the stored schema text changes. */
   private readonly compiled = new Map<number, { text: string; schema: AttributeSchema }>();
 
-  constructor(private readonly db: DbNodes) {}
+  constructor(
+    private readonly db: DbNodes,
+    private readonly router: ReplicaRouter,
+  ) {}
 
   schemaOf(category: Pick<Category, 'id' | 'code' | 'attributeSchema'>): AttributeSchema {
     const text = JSON.stringify(category.attributeSchema);
@@ -112,6 +115,22 @@ export class ProductAttributes {
     return new Set(rows.map((r) => r.attribute));
   }
 
+  /**
+   * Runs a filtered read (`fn`) on the node the router picked. A replica that has not applied a promotion
+   * the primary has finished still reads the index as not ready; for that replication-lag window the read
+   * runs on the primary, where the index is usable, instead of answering 400 for an index that is ready.
+   * When the primary does not list it as ready either, its 400 stands: a filter never becomes a scan.
+   * Cost: a request filtering on an index still building pays two point reads on the primary.
+   */
+  async onIndexedNode<T>(on: Runner, node: DbNode, fn: (on: Runner) => Promise<T>): Promise<T> {
+    try {
+      return await fn(on);
+    } catch (e) {
+      if (!(e instanceof IndexNotReady) || node.role === 'primary') throw e;
+      return fn(this.db.primary.ds);
+    }
+  }
+
   async promote(categoryCode: string, attribute: string): Promise<PromotionReport> {
     return this.withPromoter((p) => p.promote(categoryCode, attribute));
   }
@@ -130,7 +149,11 @@ export class ProductAttributes {
     const qr = (await this.db.ddl(this.db.primary)).createQueryRunner();
     await qr.connect();
     try {
-      return await fn(new AttributePromoter(qr));
+      const out = await fn(new AttributePromoter(qr));
+      // These writes bypass ReplicaRouter: record them as this request's write, so the caller (the token it
+      // gets back, and the one remembered for it) reads the new index state, not a replica's older one.
+      this.router.noteWrite(await this.db.primary.dialect.gtidPosition(qr));
+      return out;
     } catch (e) {
       if (e instanceof SchemaError) throw ApiError.unprocessable(e.message);
       if ((e as { errno?: number }).errno === 1205) throw ApiError.conflict('the products table is busy (metadata lock wait timed out); retry the promotion');

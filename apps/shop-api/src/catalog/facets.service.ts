@@ -27,7 +27,7 @@ export class CategoryFacets {
   ) {}
 
   async counts(code: string, query: Record<string, unknown>): Promise<FacetCounts> {
-    return this.router.read((on) => this.countOn(on, code, query));
+    return this.router.read((read, node) => this.attributes.onIndexedNode(read, node, (on) => this.countOn(on, code, query)));
   }
 
   private async countOn(ds: Runner, code: string, query: Record<string, unknown>): Promise<FacetCounts> {

@@ -6,7 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
 import { AttributeFilter, echo, type AppliedFilter } from '#libs/catalog';
-import { ReplicaRouter, type Runner } from '#libs/db';
+import { ReplicaRouter, type DbNode, type Runner } from '#libs/db';
 import { ProductAttributes } from './attributes.service.js';
 import { ProductsRepository, toProduct, type Category, type Product } from './products.repository.js';
 
@@ -75,7 +75,12 @@ export class ProductFilters {
   }
 
   async search(query: Record<string, unknown>): Promise<ProductPage> {
-    const { q, rows } = await this.router.read(async (on) => {
+    return this.router.read((on, node) => this.searchOn(query, on, node));
+  }
+
+  /** One page, read on `on` (the node the router picked), or on the primary while `node` lags a promotion. */
+  async searchOn(query: Record<string, unknown>, read: Runner, node: DbNode): Promise<ProductPage> {
+    const { q, rows } = await this.attributes.onIndexedNode(read, node, async (on) => {
       const q = await this.buildQuery(query, on);
       return { q, rows: await on.query(q.sql, q.params) };
     });

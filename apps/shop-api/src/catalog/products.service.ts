@@ -105,4 +105,11 @@ export class ProductsService {
     if (!c) throw ApiError.notFound('category');
     return c;
   }
+
+  /** For admin writes to a category: read where they write, as a replica lagging its creation would 404 it. */
+  async categoryOnPrimary(code: string) {
+    const c = /^[a-z][a-z0-9-]{0,63}$/.test(code) ? await this.repo.categoryByCode(code) : null;
+    if (!c) throw ApiError.notFound('category');
+    return c;
+  }
 }
