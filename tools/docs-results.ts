@@ -162,7 +162,7 @@ const lineChart = (x: { field: string; title: string; type?: 'quantitative' | 'o
   encoding: {
     x: { field: x.field, type: x.type ?? ('quantitative' as const), title: x.title, ...(x.log ? { scale: { type: 'log' as const } } : {}), ...(x.type === 'ordinal' ? { axis: { labelAngle: 0 } } : {}) },
     y: { field: y.field, type: 'quantitative' as const, title: y.title, ...(y.log ? { scale: { type: 'log' as const } } : {}) },
-    ...(series ? { color: { field: series.field, type: 'nominal' as const, title: series.title, legend: { orient: 'bottom' as const, direction: 'vertical' as const } } } : {}),
+    ...(series ? { color: { field: series.field, type: 'nominal' as const, title: series.title, legend: { orient: 'bottom' as const, direction: 'vertical' as const, labelLimit: 480 } } } : {}),
   },
 });
 
@@ -174,8 +174,8 @@ export const CHARTS: Record<string, ChartDef> = {
       const sizes = Object.entries<any>(r.details?.sizes ?? {});
       if (!sizes.length) throw new Error(`${name}.json has no details.sizes (run it with --sizes)`);
       return sizes.flatMap(([, d]) => [
-        { rows: d.retention.monthRows, method: 'DELETE … WHERE created_at < … (unpartitioned)', ms: d.retention.del.ms },
-        { rows: d.retention.monthRows, method: 'ALTER TABLE … DROP PARTITION', ms: d.retention.drop.ms },
+        { rows: d.retention.monthRows, method: 'DELETE WHERE created_at < … (unpartitioned table)', ms: d.retention.del.ms },
+        { rows: d.retention.monthRows, method: 'ALTER TABLE … DROP PARTITION (partitioned table)', ms: d.retention.drop.ms },
         { rows: d.retention.monthRows, method: 'EXCHANGE PARTITION + DROP', ms: d.retention.exch.ms },
       ]);
     },
