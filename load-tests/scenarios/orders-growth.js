@@ -76,10 +76,13 @@ export default {
     const span = monthStart(MONTHS).getTime() - m0;
 
     const [[bp0]] = await admin.query('SELECT @@innodb_buffer_pool_size AS b');
+    let c = null;
     // Undone at the end of the run and when it is interrupted: the bench database and the buffer-pool change.
     ctx.onCleanup(async () => {
       const d = await conn('');
       try {
+        // Interrupted mid-statement (a 1M-row INSERT … SELECT, a DELETE of a month): stop it first, or the DROP waits for it.
+        for (const k of [c, admin]) if (k?.threadId) await d.query(`KILL QUERY ${k.threadId}`).catch(() => undefined);
         await d.query(`DROP DATABASE IF EXISTS ${DB}`);
         if (opts['buffer-pool-mb']) await d.query(`SET GLOBAL innodb_buffer_pool_size = ${Number(bp0.b)}`);
         ctx.log(`cleanup: dropped ${DB}${opts['buffer-pool-mb'] ? `, buffer pool back to ${Math.round(Number(bp0.b) / 2 ** 20)} MB` : ''}`);
@@ -89,7 +92,7 @@ export default {
     });
     await admin.query(`DROP DATABASE IF EXISTS ${DB}`);
     await admin.query(`CREATE DATABASE ${DB}`);
-    const c = await conn();
+    c = await conn();
 
     const seed = async (N) => {
       await c.query('DROP TABLE IF EXISTS orders_part, orders_flat, orders_archive');
