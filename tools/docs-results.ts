@@ -234,14 +234,17 @@ export const CHARTS: Record<string, ChartDef> = {
         const g = run.setups?.galera;
         if (!g || g.error) return [];
         return Object.entries<any>(g.writes).flatMap(([reg, w]) => [
-          { delay: Number(d), series: `region ${reg}, p50`, ms: w.write.p50 },
-          { delay: Number(d), series: `region ${reg}, p99`, ms: w.write.p99 },
+          { delay: Number(d), region: reg, percentile: 'p50', ms: w.write.p50 },
+          { delay: Number(d), region: reg, percentile: 'p99', ms: w.write.p99 },
         ]);
       });
       if (!pts.length) throw new Error(`${name}.json has no galera run under delays.<ms> (run the lab with --delays 10,40,80 --setups galera)`);
       return pts;
     },
-    spec: () => lineChart({ field: 'delay', title: 'one-way delay between regions, ms' }, { field: 'ms', title: 'write commit, ms' }, { field: 'series', title: 'region, percentile' }),
+    spec: () => {
+      const c = lineChart({ field: 'delay', title: 'one-way delay between regions, ms' }, { field: 'ms', title: 'write commit, ms' }, { field: 'region', title: 'region' });
+      return { ...c, encoding: { ...c.encoding, strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', legend: { orient: 'bottom' } } } };
+    },
   },
 };
 

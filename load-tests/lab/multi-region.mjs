@@ -407,7 +407,7 @@ function labProvenance(argv) {
     node: process.version, database: null, redis: null,
     loadavg: { before: os.loadavg().map(round), after: null },
     caps: { mechanism: null, uncappedOk: true, modes: {}, note: 'the lab does not cap CPU' },
-    command: ['npm run lab --', ...argv].join(' '),
+    command: ['npm run lab -- multi-region', ...argv.filter((a) => a !== 'multi-region')].join(' '),
     modeDurationsS: {},
   };
 }
