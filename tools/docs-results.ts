@@ -14,13 +14,17 @@
  *   ratios    the ratios (and the ratios the runner omitted, with the reason). Option: only=a,b
  *   table     one of a custom run's pre-rendered tables: index=N
  *   regions   the multi-region lab's per-setup, per-region table
+ *   chart     a curve drawn from the file: chart=<name> (see CHARTS). The block holds the image link; the SVG itself
+ *             is rendered to docs/charts/<file>-<name>.svg (Vega-Lite compiled to Vega, rendered headless to SVG).
  * Every block ends with a source line naming the file and its provenance (source=off leaves it out).
- * `--check` writes nothing and exits 1 when a block differs from what the results give (npm test runs the same
- * check through tools/test/docs-results.spec.ts).
+ * `--check` writes nothing and exits 1 when a block or a chart differs from what the results give (npm test runs
+ * the same check through tools/test/docs-results.spec.ts).
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
 import { repoRoot } from '#libs/core';
 
 export const BLOCK = /<!-- results:([\w.-]+):([\w-]+)((?: [\w.-]+=\S+)*) -->\n[\s\S]*?<!-- \/results -->/g;
@@ -134,6 +138,166 @@ function regionsTable(name: string, r: Result): string {
   return lines.join('\n');
 }
 
+// ---- charts: curves drawn from the result files, never by hand
+
+type Point = Record<string, string | number>;
+interface ChartDef {
+  title: string;
+  /** The points of the curve, from the result file; throws when the file does not hold them. */
+  points: (r: Result, name: string) => Point[];
+  /** The Vega-Lite spec around the points (data.values is filled in). */
+  spec: (points: Point[]) => Record<string, unknown>;
+}
+
+const modeNumber = (r: Result, name: string, mode: string, col = 'rps'): number => {
+  const m = r.modes?.[mode];
+  const v = m?.[col] ?? m?.extra?.[col];
+  if (typeof v !== 'number') throw new Error(`${name}.json has no ${col} for mode '${mode}'`);
+  return v;
+};
+const lineChart = (x: { field: string; title: string; type?: 'quantitative' | 'ordinal'; log?: boolean }, y: { field: string; title: string; log?: boolean }, series?: { field: string; title: string }) => ({
+  width: 420,
+  height: 240,
+  mark: { type: 'line' as const, point: true },
+  encoding: {
+    x: { field: x.field, type: x.type ?? ('quantitative' as const), title: x.title, ...(x.log ? { scale: { type: 'log' as const } } : {}), ...(x.type === 'ordinal' ? { axis: { labelAngle: 0 } } : {}) },
+    y: { field: y.field, type: 'quantitative' as const, title: y.title, ...(y.log ? { scale: { type: 'log' as const } } : {}) },
+    ...(series ? { color: { field: series.field, type: 'nominal' as const, title: series.title, legend: { orient: 'bottom' as const, direction: 'vertical' as const, labelLimit: 480 } } } : {}),
+  },
+});
+
+/** `<result file>:<chart name>` → how to draw it. */
+export const CHARTS: Record<string, ChartDef> = {
+  'orders-growth:retention': {
+    title: 'Retention: removing the oldest month, DELETE vs DROP PARTITION',
+    points: (r, name) => {
+      const sizes = Object.entries<any>(r.details?.sizes ?? {});
+      if (!sizes.length) throw new Error(`${name}.json has no details.sizes (run it with --sizes)`);
+      return sizes.flatMap(([, d]) => [
+        { rows: d.retention.monthRows, method: 'DELETE WHERE created_at < … (unpartitioned table)', ms: d.retention.del.ms },
+        { rows: d.retention.monthRows, method: 'ALTER TABLE … DROP PARTITION (partitioned table)', ms: d.retention.drop.ms },
+        { rows: d.retention.monthRows, method: 'EXCHANGE PARTITION + DROP', ms: d.retention.exch.ms },
+      ]);
+    },
+    spec: () => lineChart({ field: 'rows', title: 'rows in the month removed' }, { field: 'ms', title: 'ms on the primary (log scale)', log: true }, { field: 'method', title: 'method' }),
+  },
+  'orders-growth:month-scan': {
+    title: 'A month-wide scan: rows examined vs table size',
+    points: (r, name) => {
+      const sizes = Object.entries<any>(r.details?.sizes ?? {});
+      if (!sizes.length) throw new Error(`${name}.json has no details.sizes (run it with --sizes)`);
+      return sizes.flatMap(([n, d]) => [
+        { rows: Number(n), table: 'unpartitioned', examined: d.flatScan.rows },
+        { rows: Number(n), table: 'partitioned by month', examined: d.partScan.rows },
+      ]);
+    },
+    spec: () => lineChart({ field: 'rows', title: 'rows in the table' }, { field: 'examined', title: 'rows examined by the scan' }, { field: 'table', title: 'table' }),
+  },
+  'replica-reads:throughput': {
+    title: 'Read throughput vs read replicas (every node capped alike)',
+    points: (r, name) =>
+      ([['primary-only', 0], ['one-replica', 1], ['two-replicas', 2]] as const).map(([mode, replicas]) => ({ replicas, rps: modeNumber(r, name, mode) })),
+    spec: () => lineChart({ field: 'replicas', title: 'read replicas (0 = reads on the primary)', type: 'ordinal' }, { field: 'rps', title: 'reads/s' }),
+  },
+  'hot-products-prewarm-sweep:gain': {
+    title: 'Cache gain (L1+L2 over cache off, database capped) vs pre-warm size',
+    points: (r, name) => {
+      const off = modeNumber(r, name, 'off');
+      const modes = Object.keys(r.modes ?? {}).filter((m) => /^l1l2_prewarm\d+$/.test(m));
+      if (!modes.length) throw new Error(`${name}.json has no l1l2_prewarm<N> modes (run hot-products with BENCH_HOT_PREWARM=0,20000,50000)`);
+      return modes.map((m) => {
+        const hit = Math.round((modeNumber(r, name, m, 'l1_hit_pct') + modeNumber(r, name, m, 'l2_hit_pct')) * 10) / 10;
+        return { prewarm: Number(m.slice('l1l2_prewarm'.length)), gain: Math.round((modeNumber(r, name, m) / off) * 100) / 100, label: `hit ${hit} %` };
+      });
+    },
+    spec: () => {
+      const base = lineChart({ field: 'prewarm', title: 'most popular products read once before the run' }, { field: 'gain', title: 'req/s, L1+L2 ÷ cache off' });
+      return { width: base.width, height: base.height, encoding: base.encoding, layer: [{ mark: base.mark }, { mark: { type: 'text', dy: -10 }, encoding: { text: { field: 'label' } } }] };
+    },
+  },
+  'shorts-workers:jobs': {
+    title: 'Shorts jobs per hour vs worker processes (one 2-core box)',
+    points: (r, name) => {
+      const pts = Object.entries<number>(r.ratios ?? {}).flatMap(([k, v]) => {
+        const m = /^jobs_per_hour_(\d+)_workers?$/.exec(k);
+        return m ? [{ workers: Number(m[1]), jobsPerHour: v }] : [];
+      });
+      if (!pts.length) throw new Error(`${name}.json has no jobs_per_hour_<N>_worker(s) ratios (run shorts with --parts jobs --workers 1,2,3)`);
+      return pts.sort((a, b) => a.workers - b.workers);
+    },
+    spec: () => lineChart({ field: 'workers', title: 'shorts-worker processes', type: 'ordinal' }, { field: 'jobsPerHour', title: 'jobs / hour' }),
+  },
+  'multi-region-delays:galera': {
+    title: 'Galera write commit latency vs one-way WAN delay',
+    points: (r, name) => {
+      const pts = Object.entries<any>(r.delays ?? {}).flatMap(([d, run]) => {
+        const g = run.setups?.galera;
+        if (!g || g.error) return [];
+        return Object.entries<any>(g.writes).flatMap(([reg, w]) => [
+          { delay: Number(d), region: reg, percentile: 'p50', ms: w.write.p50 },
+          { delay: Number(d), region: reg, percentile: 'p99', ms: w.write.p99 },
+        ]);
+      });
+      if (!pts.length) throw new Error(`${name}.json has no galera run under delays.<ms> (run the lab with --delays 10,40,80 --setups galera)`);
+      return pts;
+    },
+    spec: () => {
+      const c = lineChart({ field: 'delay', title: 'one-way delay between regions, ms' }, { field: 'ms', title: 'write commit, ms' }, { field: 'region', title: 'region' });
+      return { ...c, encoding: { ...c.encoding, strokeDash: { field: 'percentile', type: 'nominal', title: 'percentile', legend: { orient: 'bottom' } } } };
+    },
+  },
+};
+
+function chartDef(name: string, o: Record<string, string>): ChartDef {
+  const def = CHARTS[`${name}:${o.chart}`];
+  if (!def) throw new Error(`no chart '${o.chart}' for ${name}.json (charts: ${Object.keys(CHARTS).join(', ')})`);
+  return def;
+}
+const chartFile = (root: string, name: string, chart: string) => join(root, 'docs/charts', `${name}-${chart}.svg`);
+
+function chartLink(name: string, r: Result, o: Record<string, string>, docDir: string, root: string): string {
+  const def = chartDef(name, o);
+  def.points(r, name); // a block whose file lacks the curve fails here, with the file named
+  return `![${def.title}](${relative(docDir, chartFile(root, name, o.chart))})`;
+}
+
+/** The SVG of one chart: Vega-Lite → Vega → headless SVG. Same points, same bytes (no canvas, no clock, no random). */
+export async function renderChart(name: string, chart: string, load: Load): Promise<string> {
+  const def = chartDef(name, { chart });
+  const points = def.points(load(name), name);
+  const spec = { ...def.spec(points), title: def.title, data: { values: points }, config: { font: 'sans-serif', background: 'white' } } as unknown as TopLevelSpec;
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  try {
+    return (await view.toSVG()) + '\n';
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Every chart the docs' blocks ask for: file → the SVG the results give. */
+export async function renderCharts(root: string, load: Load = resultLoader(root)): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const file of documents(root)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(BLOCK)) {
+      if (m[2] !== 'chart') continue;
+      const chart = parseOptions(m[3]).chart;
+      out.set(relative(root, chartFile(root, m[1], chart)), await renderChart(m[1], chart, load));
+    }
+  }
+  return out;
+}
+
+/** Charts whose committed SVG differs from what the results give, is missing, or is no longer asked for by any block. */
+export async function staleCharts(root: string): Promise<Array<{ file: string; svg: string | null }>> {
+  const want = await renderCharts(root);
+  const dir = join(root, 'docs/charts');
+  const have = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.svg')).map((f) => join('docs/charts', f)) : [];
+  const stale: Array<{ file: string; svg: string | null }> = [];
+  for (const [file, svg] of want) if (!existsSync(join(root, file)) || readFileSync(join(root, file), 'utf8') !== svg) stale.push({ file, svg });
+  for (const file of have) if (!want.has(file)) stale.push({ file, svg: null });
+  return stale;
+}
+
 /** One line: the file (linked relative to the doc) and what its provenance says, or that it has none. */
 function sourceLine(name: string, r: Result, docDir: string, root: string): string {
   const rel = relative(docDir, join(root, 'load-tests/results', `${name}.json`));
@@ -152,8 +316,14 @@ function sourceLine(name: string, r: Result, docDir: string, root: string): stri
 /** The generated markdown for one block. */
 export function renderBlock(name: string, kind: string, options: Record<string, string>, load: Load, docDir: string, root: string): string {
   const r = load(name);
-  const body = kind === 'modes' ? modesTable(name, r, options) : kind === 'ratios' ? ratiosTable(name, r, options) : kind === 'table' ? customTable(name, r, options) : kind === 'regions' ? regionsTable(name, r) : null;
-  if (body == null) throw new Error(`unknown results block kind '${kind}' (modes, ratios, table, regions)`);
+  const body =
+    kind === 'modes' ? modesTable(name, r, options)
+    : kind === 'ratios' ? ratiosTable(name, r, options)
+    : kind === 'table' ? customTable(name, r, options)
+    : kind === 'regions' ? regionsTable(name, r)
+    : kind === 'chart' ? chartLink(name, r, options, docDir, root)
+    : null;
+  if (body == null) throw new Error(`unknown results block kind '${kind}' (modes, ratios, table, regions, chart)`);
   return options.source === 'off' ? body : `${body}\n\n${sourceLine(name, r, docDir, root)}`;
 }
 
@@ -204,6 +374,16 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.log(`${check ? 'differs' : 'rendered'}: ${s.file}\n  ${s.blocks.join('\n  ')}`);
     if (!check) writeFileSync(join(root, s.file), s.rendered);
   }
-  if (!stale.length) console.log('docs:results: every results block matches load-tests/results/');
-  process.exit(check && stale.length ? 1 : 0);
+  const charts = await staleCharts(root);
+  for (const c of charts) {
+    console.log(`${check ? 'differs' : c.svg == null ? 'removed (no block asks for it)' : 'rendered'}: ${c.file}`);
+    if (check) continue;
+    if (c.svg == null) unlinkSync(join(root, c.file));
+    else {
+      mkdirSync(dirname(join(root, c.file)), { recursive: true });
+      writeFileSync(join(root, c.file), c.svg);
+    }
+  }
+  if (!stale.length && !charts.length) console.log('docs:results: every results block and chart matches load-tests/results/');
+  process.exit(check && (stale.length || charts.length) ? 1 : 0);
 }

@@ -10,6 +10,8 @@
 //
 //   npm run lab -- multi-region [--delay 40] [--duration 8] [--cut 8] [--concurrency 4]
 //                               [--setups replication,galera,geo] [--remote-share 0.2] [--port-base 3460]
+//   --delays 10,40,80  a curve: every setup at each one-way delay, one file (default
+//                      load-tests/results/multi-region-delays.json, `delays.<ms>.setups`), ~2 min per delay and setup
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -24,7 +26,7 @@ const ri = (r) => REGIONS.indexOf(r);
 
 // ---------------------------------------------------------------- options
 function parseArgs(argv) {
-  const o = { delay: 40, duration: 8, cut: 8, concurrency: 4, setups: 'replication,galera,geo', remoteShare: 0.2, portBase: 3460, out: 'load-tests/results/multi-region.json' };
+  const o = { delay: 40, delays: '', duration: 8, cut: 8, concurrency: 4, setups: 'replication,galera,geo', remoteShare: 0.2, portBase: 3460, out: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === 'multi-region') continue;
@@ -36,6 +38,9 @@ function parseArgs(argv) {
     o[key] = typeof o[key] === 'number' ? Number(String(v).replace(/(ms|s)$/, '')) : v;
     if (typeof o[key] === 'number' && !(o[key] >= 0)) throw new Error(`--${m[1]} must be a non-negative number`);
   }
+  o.delays = o.delays ? String(o.delays).split(',').map((d) => Number(d.trim().replace(/ms$/, ''))) : null;
+  if (o.delays?.some((d) => !(d >= 0))) throw new Error('--delays takes non-negative one-way delays in ms, e.g. 10,40,80');
+  o.out ||= o.delays ? 'load-tests/results/multi-region-delays.json' : 'load-tests/results/multi-region.json';
   o.setups = o.setups.split(',').map((s) => s.trim()).filter(Boolean);
   for (const s of o.setups) if (!SETUPS[s]) throw new Error(`unknown setup "${s}" (one of ${Object.keys(SETUPS).join(', ')})`);
   return o;
@@ -402,7 +407,7 @@ function labProvenance(argv) {
     node: process.version, database: null, redis: null,
     loadavg: { before: os.loadavg().map(round), after: null },
     caps: { mechanism: null, uncappedOk: true, modes: {}, note: 'the lab does not cap CPU' },
-    command: ['npm run lab --', ...argv].join(' '),
+    command: ['npm run lab -- multi-region', ...argv.filter((a) => a !== 'multi-region')].join(' '),
     modeDurationsS: {},
   };
 }
@@ -413,17 +418,24 @@ export async function main(argv) {
   fs.mkdirSync(LAB_DIR, { recursive: true });
   killLeftovers();
   binaries({ needGalera: o.setups.includes('galera') });
-  console.log(`lab multi-region: delay ${o.delay} ms one-way, ${o.duration}s writes, ${o.duration / 2}s hot row, ${o.cut}s cut, ${o.concurrency} clients/region, setups ${o.setups.join(',')}`);
+  console.log(`lab multi-region: delay ${o.delays ? o.delays.join(', ') : o.delay} ms one-way, ${o.duration}s writes, ${o.duration / 2}s hot row, ${o.cut}s cut, ${o.concurrency} clients/region, setups ${o.setups.join(',')}`);
   const results = { generatedAt: new Date().toISOString(), command: `npm run lab -- multi-region ${argv.filter((a) => a !== 'multi-region').join(' ')}`.trim(),
     host: { cpus: os.cpus().length, note: 'all regions share one machine; the WAN is a user-space delay proxy' },
-    options: { delayMs: o.delay, durationS: o.duration, cutS: o.cut, concurrency: o.concurrency, remoteShare: o.remoteShare }, provenance: labProvenance(argv), setups: {} };
+    options: { delayMs: o.delays ?? o.delay, durationS: o.duration, cutS: o.cut, concurrency: o.concurrency, remoteShare: o.remoteShare }, provenance: labProvenance(argv), setups: {} };
   let current = null;
   const cleanup = () => { current?.setup?.nodes?.forEach((n) => n.kill()); };
   process.on('exit', cleanup);
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { cleanup(); process.exit(130); });
+  // --delays: the same setups once per delay; each delay's setups land under delays.<ms> of one file.
+  const delays = o.delays ?? [o.delay];
+  if (o.delays) results.delays = {};
+  for (const delay of delays) {
+  const od = { ...o, delay };
+  const into = o.delays ? (results.delays[delay] = { options: { ...results.options, delayMs: delay }, setups: {} }).setups : results.setups;
+  if (o.delays) console.log(`\n== one-way delay ${delay} ms`);
   for (const name of o.setups) {
-    const wan = new WanHost({ delayMs: o.delay });
-    const setup = new SETUPS[name](o, wan);
+    const wan = new WanHost({ delayMs: delay });
+    const setup = new SETUPS[name](od, wan);
     current = { setup };
     const t0 = Date.now();
     try {
@@ -431,28 +443,31 @@ export async function main(argv) {
       await setup.start();
       results.provenance.database ??= (await setup.nodes?.[0]?.sql('SELECT VERSION() AS v').catch(() => null))?.[0]?.v ?? null;
       console.log(`[${name}] up in ${((Date.now() - t0) / 1000).toFixed(1)}s; writes for ${o.duration}s`);
-      const writes = await writePhase(setup, o);
+      const writes = await writePhase(setup, od);
       console.log(`[${name}] hot row for ${o.duration / 2}s`);
-      const hotRow = await hotRowPhase(setup, o);
+      const hotRow = await hotRowPhase(setup, od);
       console.log(`[${name}] cutting region C off for ${o.cut}s`);
-      const cut = await cutPhase(setup, o);
-      results.setups[name] = { describe: setup.describe, writes, hotRow, cut, wan: (await wan.stats()).filter((l) => l.bytes > 0).map(({ link, bytes, maxEarlyMs }) => ({ link, bytes, maxEarlyMs })) };
+      const cut = await cutPhase(setup, od);
+      into[name] = { describe: setup.describe, writes, hotRow, cut, wan: (await wan.stats()).filter((l) => l.bytes > 0).map(({ link, bytes, maxEarlyMs }) => ({ link, bytes, maxEarlyMs })) };
     } catch (e) {
       console.error(`[${name}] failed: ${e.message}`);
-      results.setups[name] = { describe: setup.describe, error: e.message };
+      into[name] = { describe: setup.describe, error: e.message };
     } finally {
       await setup.stop();
       await wan.close().catch(() => {});
-      results.provenance.modeDurationsS[name] = Math.round((Date.now() - t0) / 100) / 10;
+      results.provenance.modeDurationsS[o.delays ? `${name}@${delay}ms` : name] = Math.round((Date.now() - t0) / 100) / 10;
       console.log(`[${name}] done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
+  }
   }
   results.provenance.loadavg.after = os.loadavg().map((l) => Math.round(l * 100) / 100);
   const out = path.resolve(REPO, o.out);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
-  console.log(`\n${table(results)}\n\nms; stale = time from A's commit ack until the row is readable in that region; hot aborts = deadlock/certification (1213) / attempts.\nwrote ${path.relative(REPO, out)}`);
-  return Object.values(results.setups).some((s) => s.error) ? 1 : 0;
+  const tables = o.delays ? delays.map((d) => `one-way delay ${d} ms\n${table({ setups: results.delays[d].setups })}`).join('\n\n') : table(results);
+  console.log(`\n${tables}\n\nms; stale = time from A's commit ack until the row is readable in that region; hot aborts = deadlock/certification (1213) / attempts.\nwrote ${path.relative(REPO, out)}`);
+  const all = o.delays ? Object.values(results.delays).flatMap((d) => Object.values(d.setups)) : Object.values(results.setups);
+  return all.some((s) => s.error) ? 1 : 0;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(fs.realpathSync(process.argv[1])).href) {

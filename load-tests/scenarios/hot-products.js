@@ -17,7 +17,12 @@ const BASE = 1000000000;
 const CPU = Number(env.BENCH_DB_CPU || 0.1);
 // How many of the most popular products the cached modes read once before the timed warm-up (see beforeMode):
 // 50k ranks hold ~94% of the Zipf(1) mass over 100k (20k: ~87%; measured with both in docs/q1-hot-products.md).
-const PREWARM = Number(env.BENCH_HOT_PREWARM ?? 50000);
+// A list (BENCH_HOT_PREWARM=0,20000,50000) is a sweep: the capped `off` baseline, then one capped l1l2 mode per
+// pre-warm size (l1l2_prewarm<N>), each with its gain over `off` and its hit ratio: the curve in the docs.
+const PREWARMS = String(env.BENCH_HOT_PREWARM ?? 50000).split(',').map(Number);
+if (PREWARMS.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`BENCH_HOT_PREWARM takes product counts ≥ 0 (one, or a comma-separated sweep), got '${env.BENCH_HOT_PREWARM}'`);
+const PREWARM = PREWARMS[0];
+const SWEEP = PREWARMS.length > 1;
 // A database account used by the API processes only: the server counts its SELECTs for us.
 const BENCH_USER = 'bench_hot';
 const BENCH_PASS = 'bench-hot-pass';
@@ -106,7 +111,12 @@ export default {
   duration: '15s',
   warmup: '15s', // the Zipf tail is long: a cache needs a real warm-up to reach its steady state
   connections: 64,
-  modes: {
+  modes: SWEEP
+    ? {
+        off: { ...api('off', CPU), boundBy: ['primary'] },
+        ...Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}`, { ...api('l1l2', CPU), prewarm: p }])),
+      }
+    : {
     bare: { target: 'bare' },
     // Cache off, capped: the primary must be the bottleneck, or l1l2_vs_off measures something else.
     off: { ...api('off', CPU), boundBy: ['primary'] },
@@ -116,7 +126,7 @@ export default {
     l1l2_uncapped: api('l1l2', null),
   },
   schema: true,
-  ratios: {
+  ratios: SWEEP ? Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']])) : {
     l1l2_vs_off: ['l1l2', 'off'],
     l2_vs_off: ['l2', 'off'],
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
@@ -157,20 +167,21 @@ export default {
   // database cap lifted, then the cap returns and the runner's timed warm-up and measurement follow.
   async beforeMode(ctx, mode) {
     const def = this.modes[mode];
-    if (def.target !== 'api' || def.env.CACHE_MODE === 'off' || PREWARM <= 0) return;
+    const prewarm = def.prewarm ?? PREWARM;
+    if (def.target !== 'api' || def.env.CACHE_MODE === 'off' || prewarm <= 0) return;
     const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
     if (def.dbCpu != null) await stack.setCpuCap('off');
     try {
       const t0 = Date.now();
       let next = 0;
       const worker = async () => {
-        while (next < PREWARM) {
+        while (next < prewarm) {
           const res = await fetch(`${ctx.baseUrl}/products/${productId(next++)}`);
           await res.arrayBuffer();
         }
       };
       await Promise.all(Array.from({ length: 32 }, worker));
-      ctx.log(`mode ${mode}: pre-warmed the ${PREWARM} most popular products in ${((Date.now() - t0) / 1000).toFixed(1)}s (database uncapped)`);
+      ctx.log(`mode ${mode}: pre-warmed the ${prewarm} most popular products in ${((Date.now() - t0) / 1000).toFixed(1)}s (database uncapped)`);
     } finally {
       if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu);
     }

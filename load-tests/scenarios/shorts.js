@@ -10,6 +10,8 @@
 // Flags: --parts model,jobs,sse  --model-seconds 600 --model-size 1280x720  --jobs 6 --job-seconds 60
 //        --job-size 640x360 --workers 1,2  --sse-streams 1000 --sse-jobs 100 --sse-duration 15s --sse-rate 1
 // Short run: npm run bench -- shorts --model-seconds 120 --jobs 2 --sse-streams 200 --sse-duration 5s
+// Workers curve: npm run bench -- shorts --parts jobs --workers 1,2,3 --out load-tests/results/shorts-workers.json
+//   (3 workers on 2 cores get 1 model thread each: oversubscribed on purpose, the point past the cores)
 // Needs the dev databases migrated (npm run migrate) and ffmpeg. k6 has no EventSource: no k6 script.
 export default {
   name: 'shorts',
@@ -104,8 +106,9 @@ export default {
     await db.end();
     if (!Number(cols[0].n)) throw new Error('the dev catalog database lacks shorts_jobs.queue: run `npm run migrate` first');
     const queue = `bench-shorts-${randomUUID().slice(0, 8)}`;
-    // One user creates up to --sse-jobs uploads (100) from 127.0.0.1: far over the default upload limits, which are not what this measures.
-    const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000', RATE_LIMIT_UPLOAD_USER_MAX: '0', RATE_LIMIT_UPLOAD_IP_MAX: '0' };
+    // One user creates up to --sse-jobs uploads (100) from 127.0.0.1 and opens every stream: far over the default upload,
+    // active-job and stream limits, which are not what this measures.
+    const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000', RATE_LIMIT_UPLOAD_USER_MAX: '0', RATE_LIMIT_UPLOAD_IP_MAX: '0', SHORTS_MAX_ACTIVE_JOBS_PER_USER: '1000', SHORTS_MAX_SSE_STREAMS_PER_USER: '10000' };
     const api = await ctx.startTarget({ target: 'api', env: apiEnv });
     const redis = core.createRedis(config.redis.queueUrl, { connectionName: 'bench-shorts' });
     const progress = new model.JobProgressStream(redis, queue);

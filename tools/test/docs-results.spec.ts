@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { repoRoot } from '#libs/core';
-import { BLOCK, documents, renderDoc, resultLoader, staleDocs } from '../docs-results.js';
+import { BLOCK, documents, renderChart, renderDoc, resultLoader, staleCharts, staleDocs } from '../docs-results.js';
 
 // The docs are the project's proof: every measured table in docs/ and README.md is rendered from
 // load-tests/results/*.json, and this check fails when a rendered block no longer matches its file.
@@ -56,5 +57,47 @@ describe('docs rendered from results', () => {
     expect(files).toContain('README.md');
     expect(files).toContain('docs/q3-replication.md');
     expect(files).not.toContain('docs/security.md');
+  });
+
+  it('every chart SVG under docs/charts is what the results give, and no chart is left without a block (fix: npm run docs:results)', async () => {
+    const stale = (await staleCharts(root)).map((c) => c.file);
+    expect(stale).toEqual([]);
+  });
+
+  it('a chart renders to the same bytes every time (no clock, no random ids), so the check above can compare files', async () => {
+    const load = resultLoader(root);
+    const a = await renderChart('replica-reads', 'throughput', load);
+    const b = await renderChart('replica-reads', 'throughput', load);
+    expect(a.startsWith('<svg')).toBe(true);
+    expect(b).toBe(a);
+  });
+
+  it('a committed SVG edited by hand, or one no block asks for, is caught', async () => {
+    // A throw-away copy of the repository's docs and results: the check runs on it, nothing tracked is written.
+    const tmp = mkdtempSync(join(tmpdir(), 'docs-results-'));
+    try {
+      cpSync(join(root, 'load-tests/results'), join(tmp, 'load-tests/results'), { recursive: true });
+      mkdirSync(join(tmp, 'docs/charts'), { recursive: true });
+      writeFileSync(join(tmp, 'README.md'), '');
+      writeFileSync(join(tmp, 'docs/page.md'), '<!-- results:replica-reads:chart chart=throughput source=off -->\n<!-- /results -->\n');
+      const good = await renderChart('replica-reads', 'throughput', resultLoader(tmp));
+      writeFileSync(join(tmp, 'docs/charts/replica-reads-throughput.svg'), good);
+      expect(await staleCharts(tmp)).toEqual([]);
+      writeFileSync(join(tmp, 'docs/charts/replica-reads-throughput.svg'), good.replace('>350<', '>351<'));
+      writeFileSync(join(tmp, 'docs/charts/orphan.svg'), good);
+      expect((await staleCharts(tmp)).map((c) => [c.file, c.svg == null ? 'unasked' : 'differs'])).toEqual([
+        ['docs/charts/replica-reads-throughput.svg', 'differs'],
+        ['docs/charts/orphan.svg', 'unasked'],
+      ]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('a chart block whose file lacks the curve fails to render, naming the file and what to run', () => {
+    const doc = '<!-- results:replica-stale-contrast:chart chart=throughput -->\n<!-- /results -->';
+    expect(() => renderDoc(doc, resultLoader(root), join(root, 'docs'), root)).toThrow("no chart 'throughput' for replica-stale-contrast.json");
+    const single = '<!-- results:orders-growth:chart chart=retention -->\n<!-- /results -->';
+    expect(() => renderDoc(single, () => ({ details: { rows: 1000000 } }), join(root, 'docs'), root)).toThrow('orders-growth.json has no details.sizes (run it with --sizes)');
   });
 });
