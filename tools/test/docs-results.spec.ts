@@ -95,8 +95,8 @@ describe('docs rendered from results', () => {
   });
 
   it('a chart block whose file lacks the curve fails to render, naming the file and what to run', () => {
-    const doc = '<!-- results:replica-stale-contrast:chart chart=throughput -->\n<!-- /results -->';
-    expect(() => renderDoc(doc, resultLoader(root), join(root, 'docs'), root)).toThrow("no chart 'throughput' for replica-stale-contrast.json");
+    const doc = '<!-- results:replica-stale:chart chart=throughput -->\n<!-- /results -->';
+    expect(() => renderDoc(doc, resultLoader(root), join(root, 'docs'), root)).toThrow("no chart 'throughput' for replica-stale.json");
     const single = '<!-- results:orders-growth:chart chart=retention -->\n<!-- /results -->';
     expect(() => renderDoc(single, () => ({ details: { rows: 1000000 } }), join(root, 'docs'), root)).toThrow('orders-growth.json has no details.sizes (run it with --sizes)');
   });
