@@ -54,6 +54,28 @@ describe('GET /products/:id', () => {
     expect((await metric(a.url, 'cache_coalesced_total')) + (await metric(b.url, 'cache_coalesced_total'))).toBeGreaterThan(0);
   });
 
+  it('when 500 concurrent requests ask 2 instances for a product just written, then the database runs exactly 1 query (for each of 5 keys)', async () => {
+    // Right after a write both L1s are dropped and L2 is deleted: the stampede is cold again. A process that
+    // missed L2, then won the lease after the first loader had filled it and let go, used to load a second time.
+    for (let k = 0; k < 5; k++) {
+      const id = await insertProduct(db, CATEGORY, `hot-write-${randomUUID()}`, 1000);
+      await get(a, `/products/${id}`);
+      await get(b, `/products/${id}`);
+      const received = await metric(b.url, 'cache_invalidations_received_total');
+      const price = 2000 + k;
+      const patched = await fetch(`${a.url}/products/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', ...bearer(admin.token) }, body: JSON.stringify({ priceCents: price }) });
+      expect(patched.status).toBe(200);
+      await waitFor(async () => (await metric(b.url, 'cache_invalidations_received_total')) > received, 20_000, 5);
+      const before = await account.selects();
+      const responses = await Promise.all(Array.from({ length: 500 }, (_, i) => get(i % 2 ? b : a, `/products/${id}`)));
+      const bodies = await Promise.all(responses.map((r) => json(r)));
+      expect(responses.every((r) => r.status === 200)).toBe(true);
+      expect(new Set(bodies.map((x) => x.priceCents))).toEqual(new Set([price]));
+      const after = await account.selectsReaching(before + 1);
+      expect({ key: k, loads: after - before }).toEqual({ key: k, loads: 1 });
+    }
+  });
+
   it('when a product is read twice on one instance, then the second read is an L1 hit', async () => {
     const id = await insertProduct(db, CATEGORY, `twice-${randomUUID()}`);
     expect((await get(a, `/products/${id}`)).headers.get('x-cache')).toBe('db');
