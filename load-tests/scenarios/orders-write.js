@@ -93,3 +93,19 @@ export default {
     };
   },
 };
+
+// `npm run demo -- q3b` (scripts/demo.mjs): the short run at the top of docs/q3b-sharding-cautions.md: the four
+// modes, 2 s warm-up + 4 s each, plus how evenly 1M sequential user ids hash over the two shards.
+export const demo = {
+  opts: { duration: '4s', warmup: '2s' },
+  async headline(r, { root }) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { bucketOf } = await import(pathToFileURL(join(root, 'dist/libs/db/src/index.js')).href);
+    const counts = [0, 0];
+    for (let u = 1; u <= 1_000_000; u++) counts[bucketOf(u) % 2]++;
+    const dev = Math.round((Math.abs(counts[0] - 500_000) / 500_000) * 10000) / 100;
+    const ratio = (k) => (r.ratios[k] != null ? `${r.ratios[k]}×` : `omitted (${r.ratiosOmitted?.[k] ?? 'not measured'})`);
+    return `**two shards vs one: ${ratio('two_vs_one_shard')}** order writes/s with only the shards capped, **${ratio('two_vs_one_shard_catalog_capped')}** when the catalog primary (stock reservation, every order) is capped too: a second shard adds write capacity only until the one catalog node is the ceiling. 1M sequential user ids → 1,024 buckets → 2 shards: ${counts[0]} / ${counts[1]} (${dev} % off the mean); hashing spreads users, not one heavy user.`;
+  },
+};
