@@ -65,15 +65,21 @@ export default {
           await ds.query(`INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ${rows.join(',')}`);
         }
         await ds.query('UPDATE products SET stock = 1000000000');
+        // The API takes a token's role from its user row (and checks its token_version): the bench users must exist.
+        for (let i = 0; i < USERS; i += 1000) {
+          const rows = Array.from({ length: Math.min(1000, USERS - i) }, (_, k) => `(${i + k + 1}, 'bench-ow-${i + k + 1}@example.test', '!', 'user', 0)`);
+          await ds.query(`INSERT IGNORE INTO users (id, email, password_hash, role, token_version) VALUES ${rows.join(',')}`);
+        }
       } finally {
         await nodes.close();
       }
     }
-    // Bearer tokens minted with the bench secret (HS256), as AuthService would sign them.
+    // Bearer tokens minted with the bench secret (HS256), as TokenService.issueAccess signs them (issuer, audience, type, version).
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
+    const { issuer, audience } = core.loadConfig({ ...env(1), DB_REPLICA_URLS: '' }).auth;
     const tokens = Array.from({ length: USERS }, (_, i) => {
-      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), role: 'user', iat: now, exp: now + 86400 })}`;
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), typ: 'access', ver: 0, iat: now, exp: now + 86400, iss: issuer, aud: audience })}`;
       return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
     });
     ctx.log(`orders-write: ${USERS} users, ${PRODUCTS} products per catalog, shard db mallscale_bench_ow`);
