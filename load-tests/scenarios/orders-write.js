@@ -65,15 +65,21 @@ export default {
           await ds.query(`INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ${rows.join(',')}`);
         }
         await ds.query('UPDATE products SET stock = 1000000000');
+        // The API takes a token's role from its user row (and checks its token_version): the bench users must exist.
+        for (let i = 0; i < USERS; i += 1000) {
+          const rows = Array.from({ length: Math.min(1000, USERS - i) }, (_, k) => `(${i + k + 1}, 'bench-ow-${i + k + 1}@example.test', '!', 'user', 0)`);
+          await ds.query(`INSERT IGNORE INTO users (id, email, password_hash, role, token_version) VALUES ${rows.join(',')}`);
+        }
       } finally {
         await nodes.close();
       }
     }
-    // Bearer tokens minted with the bench secret (HS256), as AuthService would sign them.
+    // Bearer tokens minted with the bench secret (HS256), as TokenService.issueAccess signs them (issuer, audience, type, version).
     const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
+    const { issuer, audience } = core.loadConfig({ ...env(1), DB_REPLICA_URLS: '' }).auth;
     const tokens = Array.from({ length: USERS }, (_, i) => {
-      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), role: 'user', iat: now, exp: now + 86400 })}`;
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), typ: 'access', ver: 0, iat: now, exp: now + 86400, iss: issuer, aud: audience })}`;
       return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
     });
     ctx.log(`orders-write: ${USERS} users, ${PRODUCTS} products per catalog, shard db mallscale_bench_ow`);
@@ -91,5 +97,21 @@ export default {
       headers: { authorization: `Bearer ${token}`, 'idempotency-key': `${mode || 'k6'}-${seq}-${Math.floor(rand() * 1e9)}`, 'content-type': 'application/json' },
       body: { items: [{ productId: String(1 + Math.floor(rand() * PRODUCTS)), quantity: 1 }] },
     };
+  },
+};
+
+// `npm run demo -- q3b` (scripts/demo.mjs): the short run at the top of docs/q3b-sharding-cautions.md: the four
+// modes, 2 s warm-up + 4 s each, plus how evenly 1M sequential user ids hash over the two shards.
+export const demo = {
+  opts: { duration: '4s', warmup: '2s' },
+  async headline(r, { root }) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { bucketOf } = await import(pathToFileURL(join(root, 'dist/libs/db/src/index.js')).href);
+    const counts = [0, 0];
+    for (let u = 1; u <= 1_000_000; u++) counts[bucketOf(u) % 2]++;
+    const dev = Math.round((Math.abs(counts[0] - 500_000) / 500_000) * 10000) / 100;
+    const ratio = (k) => (r.ratios[k] != null ? `${r.ratios[k]}×` : `omitted (${r.ratiosOmitted?.[k] ?? 'not measured'})`);
+    return `**two shards vs one: ${ratio('two_vs_one_shard')}** order writes/s with only the shards capped, **${ratio('two_vs_one_shard_catalog_capped')}** when the catalog primary (stock reservation, every order) is capped too: a second shard adds write capacity only until the one catalog node is the ceiling. 1M sequential user ids → 1,024 buckets → 2 shards: ${counts[0]} / ${counts[1]} (${dev} % off the mean); hashing spreads users, not one heavy user.`;
   },
 };

@@ -105,3 +105,15 @@ export default {
     return { method: 'GET', path: `/products/${id}`, name: 'GET /products/:id' };
   },
 };
+
+// `npm run demo -- q3` (scripts/demo.mjs), after replica-stale: the three modes, 2 s warm-up + 4 s each (plus the calibration probe).
+export const demo = {
+  opts: { duration: '4s', warmup: '2s' },
+  // Without a cgroup cpu controller the modes run uncapped: the box, not the nodes, is then the limit (ratios omitted).
+  uncapped: { 'uncapped-ok': true },
+  headline(r) {
+    const m = r.modes;
+    const ratio = (k) => (r.ratios[k] != null ? `${r.ratios[k]}×` : `omitted (${r.ratiosOmitted?.[k] ?? 'not measured'})`);
+    return `**reads with two replicas: ${ratio('two_replicas_vs_primary')}** the primary alone (one replica: ${ratio('one_replica_vs_primary')}); ${m['primary-only']?.rps} / ${m['one-replica']?.rps} / ${m['two-replicas']?.rps} req/s with every node capped to the same read rate, and the primary's own SELECTs fall to ${m['two-replicas']?.extra?.primary_selects_per_s ?? '–'}/s. Replicas scale reads (writes stay on the one primary), at the price of the stale reads above unless a read carries its write's token.`;
+  },
+};

@@ -127,3 +127,12 @@ export default {
     };
   },
 };
+
+// `npm run demo -- q3` (scripts/demo.mjs): the short run at the top of docs/q3-replication.md, 200 cycles per path.
+export const demo = {
+  opts: { cycles: 200 },
+  headline(r) {
+    const m = r.modes;
+    return `**naive random-replica reads: ${m.typeorm_random.extra.stale} stale of ${r.details.cycles}** (${m.typeorm_random.extra.stale_pct} %); token reads: ${m.token_with_monitor.extra.stale} with the monitor, ${m.token_only.extra.stale} without it, where a read sent to the lagging replica waits ≤ 10 ms for the token and falls back to the primary (${m.token_only.rps} write-then-read cycles/s without the monitor, ${m.token_with_monitor.rps} with it, which takes the lagging replica out of rotation). With replica-1's SQL thread stopped, a read right after a write that does not carry the write's position is stale whenever it lands on that replica.`;
+  },
+};
