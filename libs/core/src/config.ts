@@ -4,6 +4,7 @@
  * with one sentence naming the variable, because a half-configured reference backend teaches nothing.
  */
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -388,7 +389,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
       orderCursorSecret,
       // At most a minute: a demoted admin or a deleted user must lose access within that.
       roleCacheMs: int(env, 'AUTH_ROLE_CACHE_MS', 30_000, 0, 60_000),
-      hashConcurrency: int(env, 'AUTH_HASH_CONCURRENCY', 2, 1, 64),
+      // Half the cores (at least one): argon2 is CPU-bound by design, and a sign-in flood must leave the
+      // event loop a core of its own, or every other route's latency pays for the flood.
+      hashConcurrency: int(env, 'AUTH_HASH_CONCURRENCY', Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64),
       hashQueueMax: int(env, 'AUTH_HASH_QUEUE_MAX', 64, 0, 100_000),
     },
     http: {

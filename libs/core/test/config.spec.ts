@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from '@jest/globals';
 import { ConfigError, KNOWN_DEFAULT_SECRETS, loadConfig, NATIVE_STACK_DB_PASSWORDS } from '#libs/core';
 
@@ -113,7 +114,7 @@ describe('loadConfig', () => {
     it('when the role cache is asked to outlive a minute, then start-up stops (a demoted admin must lose access within it)', () => {
       expect(loadConfig({}).auth.roleCacheMs).toBeLessThanOrEqual(60_000);
       expect(() => loadConfig({ AUTH_ROLE_CACHE_MS: '600000' })).toThrow(/^AUTH_ROLE_CACHE_MS must be an integer between 0 and 60000/);
-      expect(loadConfig({}).auth).toMatchObject({ issuer: 'mallscale', audience: 'mallscale-shop-api', hashConcurrency: 2, hashQueueMax: 64 });
+      expect(loadConfig({}).auth).toMatchObject({ issuer: 'mallscale', audience: 'mallscale-shop-api', hashConcurrency: Math.max(1, Math.floor(availableParallelism() / 2)), hashQueueMax: 64 });
     });
   });
 });
