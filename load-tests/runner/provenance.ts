@@ -64,9 +64,22 @@ export function baseProvenance(root: string, argv: string[] = process.argv): Pro
     redis: null,
     loadavg: { before: loadavg().map((l) => round(l)), after: null },
     caps: { mechanism: null, uncappedOk: false, modes: {} },
-    command: ['npm run bench --', ...argv.slice(2)].join(' '),
+    command: [...settingsFromEnv(), 'npm run bench --', ...argv.slice(2)].join(' '),
     modeDurationsS: {},
   };
+}
+
+/**
+ * The environment a run was given that changes what it measures (scenario knobs and the app's limits), as
+ * `NAME=value` words in front of the command, so the command line reproduces the run. Secrets and URLs are
+ * never recorded.
+ */
+export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const knob = /^(BENCH_|RATE_LIMIT|CACHE_|AUTH_HASH|SHORTS_|REPLICA_|MAX_REPLICA|STACK_(DB|REDIS)_CPU)/;
+  return Object.keys(env)
+    .filter((k) => knob.test(k) && !/URL|SECRET|PASSWORD|KEY/.test(k))
+    .sort()
+    .map((k) => `${k}=${env[k]}`);
 }
 
 export function finishProvenance(p: Provenance): Provenance {
