@@ -4,3 +4,4 @@ export * from './repo-root.js';
 export * from './redis.js';
 export * from './metrics.js';
 export * from './logger.js';
+export * from './background-loop.js';

@@ -4,35 +4,26 @@
  * PARTITION_MAINTENANCE_INTERVAL_S=0 (then run `npm run partitions` from cron instead).
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Settings, type Logger } from '#libs/core';
+import { BackgroundLoop, Settings, type Logger } from '#libs/core';
 import { DbNodes, maintainPartitions, type MaintenanceResult } from '#libs/db';
 import { LOGGER } from '../infra.module.js';
 
 @Injectable()
 export class PartitionScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly loop: BackgroundLoop;
 
   constructor(
     private readonly db: DbNodes,
     private readonly config: Settings,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop('partition maintenance', () => this.runOnce(), log);
+  }
 
   onApplicationBootstrap(): void {
     const every = this.config.partitions.intervalSeconds * 1000;
-    if (!every) return;
     // First round after a jittered delay (migrate already created the months), then every interval.
-    const first = Math.min(every, 30_000 + Math.floor(Math.random() * 30_000));
-    const tick = () => {
-      this.running = this.runOnce().catch((e) => this.log.error({ err: e }, 'partition maintenance failed'));
-    };
-    this.timer = setTimeout(() => {
-      tick();
-      this.timer = setInterval(tick, every);
-      this.timer.unref();
-    }, first);
-    this.timer.unref();
+    this.loop.start({ everyMs: every, firstDelayMs: Math.min(every, 30_000 + Math.floor(Math.random() * 30_000)) });
   }
 
   async runOnce(opts: { dryRun?: boolean; now?: Date } = {}): Promise<MaintenanceResult> {
@@ -47,8 +38,6 @@ export class PartitionScheduler implements OnApplicationBootstrap, OnApplication
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    clearInterval(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 }

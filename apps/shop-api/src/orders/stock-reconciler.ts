@@ -15,7 +15,7 @@
  * same work on demand (tests, tools).
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { Metrics, Settings, type Logger } from '#libs/core';
+import { BackgroundLoop, Metrics, Settings, type Logger } from '#libs/core';
 import { DbNodes, decodeOrderId, OrderShardRouter } from '#libs/db';
 import { LOGGER } from '../infra.module.js';
 import { IdempotencyStore } from './idempotency-store.js';
@@ -40,8 +40,7 @@ const BATCH = 500;
 
 @Injectable()
 export class StockReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly loop: BackgroundLoop;
 
   constructor(
     private readonly db: DbNodes,
@@ -52,7 +51,9 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
     private readonly config: Settings,
     private readonly metrics: Metrics,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop('stock reconcile', () => this.reconcileOnce(), log);
+  }
 
   /**
    * Decide one reservation by the shard's answer (see the header). `respectLease`: leave an attempt whose
@@ -80,17 +81,8 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
 
   onApplicationBootstrap(): void {
     const every = this.config.orders.reconcileIntervalSeconds * 1000;
-    if (!every) return;
-    const tick = () => {
-      this.running = this.reconcileOnce().catch((e) => this.log.error({ err: e }, 'stock reconcile failed'));
-    };
     // Jittered start so instances started together do not all queue on the lock at once.
-    this.timer = setTimeout(() => {
-      tick();
-      this.timer = setInterval(tick, every);
-      this.timer.unref();
-    }, Math.floor(Math.random() * every));
-    this.timer.unref();
+    this.loop.start({ everyMs: every, firstDelayMs: Math.floor(Math.random() * every) });
   }
 
   /** One round: settle reservations older than `olderThanMs` (default: the lease), then purge old settled ones. */
@@ -135,8 +127,6 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearTimeout(this.timer);
-    clearInterval(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 }

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Metrics, RedisClients, Settings, type Logger } from '#libs/core';
+import { BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
 import { JobProgressStream, TERMINAL_STEPS } from '#libs/shorts-model';
 import { LOGGER } from '../infra.module.js';
 import { ShortsRepository } from './shorts.repository.js';
@@ -33,8 +33,7 @@ export const WORKER_LOST_REASON = 'processing stopped unexpectedly';
 
 @Injectable()
 export class ShortsEnqueueSweeper implements OnModuleInit, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly loop: BackgroundLoop;
   private readonly token = randomUUID();
   readonly lockKey: string;
 
@@ -48,18 +47,11 @@ export class ShortsEnqueueSweeper implements OnModuleInit, OnApplicationShutdown
     private readonly progress: JobProgressStream,
   ) {
     this.lockKey = `${config.shorts.queue}:sweeper:lock`;
+    this.loop = new BackgroundLoop('shorts enqueue sweep', () => this.sweepOnce(), logger);
   }
 
   onModuleInit(): void {
-    const every = this.config.shorts.sweepIntervalMs;
-    if (every <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.sweepOnce()
-        .catch((err) => this.logger.warn({ err }, 'enqueue sweep failed'))
-        .finally(() => (this.running = undefined));
-    }, every);
-    this.timer.unref();
+    this.loop.start({ everyMs: this.config.shorts.sweepIntervalMs });
   }
 
   /** One round: take the interval's lock or do nothing; re-add QUEUED jobs whose queue entry is missing. */
@@ -97,7 +89,7 @@ export class ShortsEnqueueSweeper implements OnModuleInit, OnApplicationShutdown
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
+
 }

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Metrics, RedisClients, Settings, type Logger } from '#libs/core';
+import { BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
 import { LOGGER } from '../infra.module.js';
 import { ShortsQuotas } from './quotas.js';
@@ -27,8 +27,7 @@ export interface RetentionResult {
 
 @Injectable()
 export class ShortsRetentionSweeper implements OnModuleInit, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly loop: BackgroundLoop;
   private readonly token = randomUUID();
   readonly lockKey: string;
 
@@ -42,18 +41,11 @@ export class ShortsRetentionSweeper implements OnModuleInit, OnApplicationShutdo
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.lockKey = `${config.shorts.queue}:retention:lock`;
+    this.loop = new BackgroundLoop('shorts retention sweep', () => this.sweepOnce(), logger);
   }
 
   onModuleInit(): void {
-    const every = this.config.shorts.retentionIntervalMs;
-    if (every <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.sweepOnce()
-        .catch((err) => this.logger.warn({ err }, 'retention sweep failed'))
-        .finally(() => (this.running = undefined));
-    }, every);
-    this.timer.unref();
+    this.loop.start({ everyMs: this.config.shorts.retentionIntervalMs });
   }
 
   async sweepOnce(): Promise<RetentionResult> {
@@ -98,7 +90,6 @@ export class ShortsRetentionSweeper implements OnModuleInit, OnApplicationShutdo
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 }
