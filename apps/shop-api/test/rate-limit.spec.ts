@@ -7,9 +7,9 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { DbNodes } from '#libs/db';
-import { json, signUp, uniqueEmail, waitFor, type TestApi } from '#libs/testing';
+import { bearer, json, signUp, uniqueEmail, waitFor, type TestApi } from '#libs/testing';
 import { startApi } from './support.js';
-import { tusCreate } from './shorts-support.js';
+import { tusCreate, uploadWhole } from './shorts-support.js';
 
 const started: TestApi[] = [];
 afterEach(async () => {
@@ -134,6 +134,24 @@ describe('sign-up and upload limits', () => {
     // Another user from the same address still has a budget: the limit is the user's.
     const other = await signUp(a);
     expect((await tusCreate(a.url, other.token, 10)).status).toBe(201);
+  });
+
+  it('a leaked SSE token or a token from before a password change cannot spend its owner\'s upload budget', async () => {
+    const a = await api({ RATE_LIMIT_PREFIX: prefix(), RATE_LIMIT_UPLOAD_USER_MAX: '3', RATE_LIMIT_UPLOAD_USER_WINDOW_S: '600', SHORTS_MAX_ACTIVE_JOBS_PER_USER: '10' });
+    const victim = await signUp(a);
+    const job = await uploadWhole(a.url, victim.token, Buffer.from('one finished upload'), 'v.txt'); // 1 of 3
+    const sse = (await json(await fetch(`${a.url}/shorts/jobs/${job}/events-token`, { method: 'POST', headers: bearer(victim.token) }))).token as string;
+    // The SSE token travels in URLs (proxy logs): replayed as a bearer token it is refused, and counted as nobody.
+    for (let i = 0; i < 3; i++) expect((await tusCreate(a.url, sse, 10)).status).toBe(401);
+    expect((await tusCreate(a.url, victim.token, 10)).status).toBe(201); // 2 of 3
+    // A token stolen before a password change is dead: it spends nothing of the account's budget either.
+    const stale = victim.token;
+    const changed = await fetch(`${a.url}/me/password`, { method: 'POST', headers: { ...bearer(stale), 'content-type': 'application/json' }, body: JSON.stringify({ currentPassword: 'password-123', newPassword: 'a-new-password-456' }) });
+    expect(changed.status).toBe(204);
+    for (let i = 0; i < 3; i++) expect((await tusCreate(a.url, stale, 10)).status).toBe(401);
+    const fresh = (await json(await signIn(a, victim.email, 'a-new-password-456'))).accessToken as string;
+    expect((await tusCreate(a.url, fresh, 10)).status).toBe(201); // 3 of 3
+    await expectTooMany(await tusCreate(a.url, fresh, 10), 600);
   });
 
   it('an upload-creation flood from one IP over many users gets 429', async () => {

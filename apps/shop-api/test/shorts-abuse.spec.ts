@@ -185,6 +185,20 @@ describe('per-user quotas (shared by all API instances)', () => {
     expect((await json(res)).error).toMatchObject({ status: 400, code: 'bad_request', message: expect.stringMatching(/Upload-Length/) });
   });
 
+  it('a POST with Upload-Concat (partial or final, naming another user\'s upload) gets 400 in the JSON shape, not 501, and uses no slot', async () => {
+    const victim = await signUp(a);
+    const victimId = idOf(await tusCreate(a.url, victim.token, 100));
+    const user = await signUp(a);
+    for (const concat of ['partial', `final;/shorts/uploads/${victimId}`]) {
+      const res = await fetch(`${a.url}/shorts/uploads`, { method: 'POST', headers: { ...tusHeaders(user.token), 'upload-length': '100', 'upload-concat': concat } });
+      expect(res.status).toBe(400);
+      expect((await json(res)).error).toMatchObject({ status: 400, code: 'bad_request', message: expect.stringMatching(/Upload-Concat/), requestId: expect.any(String) });
+    }
+    // Neither refused request held one of the user's SHORTS_MAX_ACTIVE_JOBS_PER_USER (2) slots.
+    expect((await tusCreate(a.url, user.token, 100)).status).toBe(201);
+    expect((await tusCreate(b.url, user.token, 100)).status).toBe(201);
+  });
+
   it('a user cannot hold more than SHORTS_MAX_SSE_STREAMS_PER_USER progress streams across instances: 429; a closed stream frees its slot', async () => {
     const user = await signUp(a);
     const id = await uploadWhole(a.url, user.token, Buffer.from('queued, never processed'), 'sse.txt');

@@ -6,8 +6,9 @@
  * the handler (and its argon2 hash) runs.
  *
  * Keys: the client address (the socket's peer unless TRUST_PROXY names the proxies whose
- * X-Forwarded-For counts), the account's folded e-mail from the parsed body, the user of a verified
- * bearer token (an unverified `sub` would let anyone spend another user's budget).
+ * X-Forwarded-For counts), the account's folded e-mail from the parsed body, the user of a valid access
+ * token as TokenService sees it (an unverified `sub`, an SSE token or a revoked token would let others
+ * spend a user's budget).
  *
  * Redis unreachable or slower than RATE_LIMIT_REDIS_TIMEOUT_MS: sign-in and sign-up fail open, because a
  * limiter outage must not lock every user out and the argon2 hash (a bounded pool) still caps how fast
@@ -21,11 +22,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { JwtService } from '@nestjs/jwt';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { ApiError, createRedis, RedisClients, type AppConfig, type Logger, type RateLimit } from '#libs/core';
 import { bearerToken } from '../auth/auth.guard.js';
+import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from './error.filter.js';
 
 type Stage = 'onRequest' | 'preHandler';
@@ -118,12 +119,14 @@ export async function registerRateLimits(app: NestFastifyApplication, config: Ap
   }
   await fastify.register(fastifyRateLimit, { global: false, redis, nameSpace: rl.prefix, skipOnError: false });
 
-  const jwt = app.get(JwtService, { strict: false });
+  // The same check as the route's own (TokenService): an SSE token (it travels in URLs) or a token from
+  // before a password change must not spend its owner's budget, or anyone holding one locks the owner out.
+  const tokens = app.get(TokenService, { strict: false });
   const userOf: KeyOf = async (req) => {
     const token = bearerToken(req.headers.authorization);
     if (!token) return undefined; // the route answers 401; the address limit still counts the request
-    const payload: { sub?: unknown } | undefined = await jwt.verifyAsync(token).catch(() => undefined);
-    return payload?.sub === undefined ? undefined : String(payload.sub);
+    const user = await tokens.authenticate(token, 'access').catch(() => undefined);
+    return user?.id;
   };
 
   const routes = routesToLimit(config, userOf);

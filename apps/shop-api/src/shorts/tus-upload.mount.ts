@@ -193,6 +193,9 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
    */
   private async checkQuotas(req: FastifyRequest, reply: FastifyReply, user: AuthUser): Promise<void> {
     const s = this.config.shorts;
+    // @tus/server answers a concatenation request with 501 (its store has no concatenation): a client's
+    // choice, so a 400 that says what to do, before any slot is reserved.
+    if (req.headers['upload-concat'] !== undefined) throw ApiError.badRequest('Upload-Concat is not supported: send the file as one upload (turn off parallel uploads in the tus client)');
     if (req.headers['upload-defer-length'] !== undefined) throw ApiError.badRequest('Upload-Length is required: uploads of unknown length are not accepted');
     const raw = req.headers['upload-length'];
     const length = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
