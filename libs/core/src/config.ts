@@ -334,8 +334,12 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or an IP address (got '${host}')`);
   // The built-in development keys are printed in this repository: only a development or test server that
   // nobody else can reach may use them. Everywhere else each key must be given, long and not a known one.
-  const devKeysAllowed = nodeEnv !== 'production' && isLoopback(host);
-  const why = nodeEnv === 'production' ? 'NODE_ENV=production' : `HOST=${host} is not a loopback address`;
+  // A loopback bind behind a reverse proxy on the same machine (TRUST_PROXY set) is reachable by anybody
+  // the proxy serves, so the development keys are refused there too (tests excepted: they never listen
+  // anywhere but their own loopback ports).
+  const behindProxy = (env.TRUST_PROXY ?? '').trim() !== '' && env.TRUST_PROXY!.trim() !== 'off' && nodeEnv !== 'test';
+  const devKeysAllowed = nodeEnv !== 'production' && isLoopback(host) && !behindProxy;
+  const why = nodeEnv === 'production' ? 'NODE_ENV=production' : behindProxy ? 'TRUST_PROXY is set (a proxy serves this loopback address)' : `HOST=${host} is not a loopback address`;
   const jwtSecret = secret(env, 'JWT_SECRET', devKeysAllowed, why, DEV_JWT_SECRET);
   const orderCursorSecret = secret(env, 'ORDER_CURSOR_SECRET', devKeysAllowed, why, DEV_ORDER_CURSOR_SECRET);
   if (!devKeysAllowed && orderCursorSecret === jwtSecret) throw new ConfigError('ORDER_CURSOR_SECRET must differ from JWT_SECRET: generate a second key (openssl rand -hex 32)');

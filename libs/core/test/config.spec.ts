@@ -107,6 +107,15 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ HOST: 'a b' })).toThrow(/^HOST must be a host name or an IP address/);
     });
 
+    it('when development sits behind a local reverse proxy (TRUST_PROXY set), then the printed development keys are refused', () => {
+      for (const proxy of ['loopback', '127.0.0.1', '10.0.0.0/8']) {
+        expect(() => loadConfig({ NODE_ENV: 'development', TRUST_PROXY: proxy })).toThrow(/^JWT_SECRET is required when TRUST_PROXY is set/);
+        expect(() => loadConfig({ NODE_ENV: 'development', TRUST_PROXY: proxy, JWT_SECRET: KNOWN_DEFAULT_SECRETS[0], ORDER_CURSOR_SECRET: KEY_B })).toThrow(/known default/);
+        expect(loadConfig({ NODE_ENV: 'development', TRUST_PROXY: proxy, JWT_SECRET: KEY_A, ORDER_CURSOR_SECRET: KEY_B }).auth.jwtSecret).toBe(KEY_A);
+      }
+      expect(KNOWN_DEFAULT_SECRETS).toContain(loadConfig({ NODE_ENV: 'development', TRUST_PROXY: 'off' }).auth.jwtSecret);
+    });
+
     it('when NODE_ENV=production, then HOST does not relax anything: a loopback bind still needs real keys', () => {
       expect(() => loadConfig({ NODE_ENV: 'production', HOST: '127.0.0.1' })).toThrow(/^JWT_SECRET is required when NODE_ENV=production/);
     });
