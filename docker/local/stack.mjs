@@ -488,6 +488,26 @@ function parseCpu(v) {
   if (!(cpu > 0)) fail(`invalid CPU cap "${v}" (expected cores, e.g. 0.1, or "off")`);
   return cpu;
 }
+/**
+ * CFS throttling counters of each named node's cgroup: { [name]: { periods, throttled } } (null where unknown).
+ * A node throttled in nearly every period wanted more CPU than its quota: the cap, nothing else, bounded it.
+ */
+export function throttleStats(names) {
+  const cg = detectCgroup();
+  const out = {};
+  for (const name of names) {
+    out[name] = null;
+    if (cg.mechanism === 'none') continue;
+    try {
+      const text = fs.readFileSync(path.join(cg.dir, name, 'cpu.stat'), 'utf8');
+      const num = (k) => Number(new RegExp(`^${k} (\\d+)$`, 'm').exec(text)?.[1]);
+      const periods = num('nr_periods');
+      const throttled = num('nr_throttled');
+      if (Number.isFinite(periods) && Number.isFinite(throttled)) out[name] = { periods, throttled };
+    } catch { /* no cgroup for this node */ }
+  }
+  return out;
+}
 /** How CPU caps would be applied here: { mechanism: 'v1'|'v2'|'none', dir, reason }. */
 export function capMechanism() {
   const { mechanism, dir, reason } = cgroup();

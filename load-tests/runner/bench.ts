@@ -22,7 +22,7 @@ import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { loadConfig, repoRoot } from '#libs/core';
 import { migrateAll } from '#libs/db';
-import { baseProvenance, cpuSnapshot, finishProvenance, processCpuSeconds, saturationVerdict, serverVersions, type CapRecord, type Provenance } from './provenance.js';
+import { baseProvenance, cpuSnapshot, finishProvenance, processCpuSeconds, saturationVerdict, serverVersions, type CapRecord, type Provenance, type Throttle } from './provenance.js';
 
 export interface ModeDef {
   target: 'bare' | 'api';
@@ -83,6 +83,8 @@ export interface ModeResult {
   extra?: Record<string, number>;
   /** Cores used over the measured window per process: database nodes by name, api-<i>, runner (the load generator). */
   cpu?: Record<string, number | null>;
+  /** Modes with `boundBy`: CFS periods and throttled periods of each named node's cgroup over the window. */
+  throttle?: Record<string, Throttle | null>;
   /** Modes with `boundBy`: whether the named capped nodes were saturated. */
   capacityBound?: boolean;
   boundReason?: string;
@@ -269,6 +271,7 @@ type Stack = {
   setCpuCap: (cpu: number | 'off' | null, nodes?: string[]) => Promise<{ applied: boolean; mechanism: 'v1' | 'v2' | 'none'; cpu: number | null; nodes: string[]; periodUs: number; reason: string }>;
   capMechanism: () => { mechanism: 'v1' | 'v2' | 'none'; dir: string | null; reason: string };
   nodes: Array<{ name: string; kind: string; pid: number | null }>;
+  throttleStats: (names: string[]) => Record<string, Throttle | null>;
 };
 
 async function startTargets(root: string, def: ModeDef) {
@@ -377,14 +380,25 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         targets.forEach((t, k) => (pids[`api-${k}`] = t.proc.pid ?? null));
         pids.runner = process.pid;
         const snap = cpuSnapshot(pids);
+        const throttled0: Record<string, Throttle | null> = def.boundBy && stack ? stack.throttleStats(def.boundBy) : {};
         const tm = Date.now();
         results[mode] = await fire(scenario, mode, targets.map((t) => t.url), data, connections, durationS, 1 + i);
         results[mode].cpu = snap.since();
+        const throttle: Record<string, Throttle | null> = {};
+        if (def.boundBy && stack) {
+          const throttled1 = stack.throttleStats(def.boundBy);
+          for (const n of def.boundBy) {
+            const a = throttled0[n];
+            const b = throttled1[n];
+            throttle[n] = a && b ? { periods: b.periods - a.periods, throttled: b.throttled - a.throttled } : null;
+          }
+          results[mode].throttle = throttle;
+        }
         const measuredS = (Date.now() - tm) / 1000;
         const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, measureState, durationS, results[mode]) : undefined;
         if (extra) results[mode].extra = extra;
         if (def.boundBy) {
-          const v = saturationVerdict(def.boundBy, results[mode].cpu!, cap);
+          const v = saturationVerdict(def.boundBy, results[mode].cpu!, cap, throttle);
           results[mode].capacityBound = v.capacityBound;
           if (!v.capacityBound) results[mode].boundReason = v.reason;
         }

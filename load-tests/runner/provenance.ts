@@ -172,19 +172,40 @@ export function cpuSnapshot(pids: Record<string, number | null | undefined>) {
 
 /** A capped node using at least this share of its quota is saturated: the cap, not something else, bounds it. */
 export const SATURATION = 0.85;
+/** Or: its cgroup was throttled in at least this share of the CFS periods of the window (it wanted more CPU). */
+export const THROTTLED = 0.9;
+
+/** Throttling counters of a node's cgroup over the measured window (cpu.stat deltas). */
+export interface Throttle {
+  periods: number;
+  throttled: number;
+}
 
 /**
- * Whether a mode was bound by the nodes it names: every node in `boundBy` was capped (cap applied) and used ≥ 85 %
- * of its quota. Returns { capacityBound, reason } (reason: which node fell short, and by how much).
+ * Whether a mode was bound by the nodes it names: every node in `boundBy` was capped (cap applied) and either
+ * used ≥ 85 % of its quota (from /proc) or was throttled in ≥ 90 % of the CFS periods of the window (from its
+ * cgroup's cpu.stat: at small quotas a node can be throttled in every period while /proc shows less than its
+ * quota). Returns { capacityBound, reason } (reason: which node fell short, and by how much).
  */
-export function saturationVerdict(boundBy: string[], cpu: Record<string, number | null>, cap: CapRecord): { capacityBound: boolean; reason: string } {
+export function saturationVerdict(
+  boundBy: string[],
+  cpu: Record<string, number | null>,
+  cap: CapRecord,
+  throttle: Record<string, Throttle | null> = {},
+): { capacityBound: boolean; reason: string } {
   if (!cap.applied || cap.requested == null) return { capacityBound: false, reason: 'its caps were not applied' };
   const below: string[] = [];
   for (const node of boundBy) {
     const used = cpu[node];
+    const t = throttle[node];
+    const throttledShare = t && t.periods >= 10 ? t.throttled / t.periods : null;
     if (!cap.nodes.includes(node)) below.push(`${node} not capped`);
+    else if (throttledShare != null && throttledShare >= THROTTLED) continue;
     else if (used == null) below.push(`${node}: CPU use unknown`);
-    else if (used < SATURATION * cap.requested) below.push(`${node} used ${Math.round((used / cap.requested) * 100)} % of its ${cap.requested} CPU quota`);
+    else if (used < SATURATION * cap.requested) {
+      const th = throttledShare == null ? '' : `, throttled in ${Math.round(throttledShare * 100)} % of periods`;
+      below.push(`${node} used ${Math.round((used / cap.requested) * 100)} % of its ${cap.requested} CPU quota${th}`);
+    }
   }
   return below.length ? { capacityBound: false, reason: below.join('; ') } : { capacityBound: true, reason: '' };
 }

@@ -17,6 +17,17 @@ describe('bench results: provenance, caps and capacity-bound ratios', () => {
     expect(saturationVerdict(['replica-1'], cpu, capped(false)).capacityBound).toBe(false);
   });
 
+  it("a capped node throttled in at least 90 % of the window's CFS periods is saturated even when /proc shows less than 85 % of its quota", () => {
+    const cpu = { 'replica-1': 0.06, 'replica-2': 0.06 };
+    const throttle = { 'replica-1': { periods: 90, throttled: 90 }, 'replica-2': { periods: 90, throttled: 60 } };
+    expect(saturationVerdict(['replica-1'], cpu, capped(true), throttle)).toEqual({ capacityBound: true, reason: '' });
+    expect(saturationVerdict(['replica-1', 'replica-2'], cpu, capped(true), throttle)).toEqual({ capacityBound: false, reason: 'replica-2 used 60 % of its 0.1 CPU quota, throttled in 67 % of periods' });
+    // Too few periods to judge: the /proc share decides.
+    expect(saturationVerdict(['replica-1'], cpu, capped(true), { 'replica-1': { periods: 5, throttled: 5 } }).capacityBound).toBe(false);
+    // Throttling never stands in for caps that were not applied.
+    expect(saturationVerdict(['replica-1'], cpu, capped(false), throttle).capacityBound).toBe(false);
+  });
+
   it('a ratio over a mode that was not capacity-bound is omitted with the reason, never reported as a number', () => {
     const results = { a: mode(300, { capacityBound: false, boundReason: 'replica-2 used 60 % of its 0.1 CPU quota' }), b: mode(150, { capacityBound: true }) };
     const caps = { modes: { a: capped(true), b: capped(true) } } as any;
