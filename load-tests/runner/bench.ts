@@ -10,7 +10,8 @@
  *
  * Capped modes need a cgroup cpu controller (v1 or v2, see docker/local/stack.mjs); without one the run stops
  * unless --uncapped-ok, which measures uncapped and marks the modes so (their ratios are then omitted).
- * A mode that names the nodes that should bound it (`boundBy`) gets a saturation verdict from /proc CPU use;
+ * A mode that names the nodes that should bound it (`boundBy`) gets a saturation verdict from /proc CPU use and
+ * cgroup throttling;
  * a ratio over a mode that was not capacity-bound is omitted with the reason. SIGINT/SIGTERM/--timeout undo
  * the caps, stop the targets and run the scenario's cleanups before exiting.
  */
@@ -33,7 +34,7 @@ export interface ModeDef {
   dbCpuNodes?: string[];
   /** Number of shop-api processes behind a round-robin (default 1). */
   instances?: number;
-  /** The capped nodes that should be the bottleneck of this mode (e.g. ['replica-1','replica-2']): each must use ≥ 85 % of its quota, else the mode is "not capacity-bound" and ratios over it are omitted. */
+  /** The capped nodes that should be the bottleneck of this mode (e.g. ['replica-1','replica-2']): at least one must be saturated (≥ 85 % of its quota, or throttled in ≥ 90 % of CFS periods), else the mode is "not capacity-bound" and ratios over it are omitted. */
   boundBy?: string[];
 }
 

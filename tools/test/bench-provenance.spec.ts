@@ -10,18 +10,23 @@ const mode = (rps: number, more: Partial<ModeResult> = {}): ModeResult => ({ rps
 const capped = (applied: boolean, requested = 0.1): CapRecord => ({ requested, applied, mechanism: applied ? 'v1' : 'none', nodes: applied ? ['primary', 'replica-1', 'replica-2'] : [], ...(applied ? {} : { reason: 'no cgroup cpu controller' }) });
 
 describe('bench results: provenance, caps and capacity-bound ratios', () => {
-  it('a capped node using less than 85 % of its quota makes the mode "not capacity-bound", naming the node and its share', () => {
-    const cpu = { 'replica-1': 0.09, 'replica-2': 0.06 };
+  it('a mode none of whose named capped nodes used 85 % of its quota is "not capacity-bound", naming each node and its share', () => {
+    const cpu = { 'replica-1': 0.09, 'replica-2': 0.06, primary: 0.05 };
     expect(saturationVerdict(['replica-1'], cpu, capped(true))).toEqual({ capacityBound: true, reason: '' });
-    expect(saturationVerdict(['replica-1', 'replica-2'], cpu, capped(true))).toEqual({ capacityBound: false, reason: 'replica-2 used 60 % of its 0.1 CPU quota' });
+    expect(saturationVerdict(['primary'], cpu, capped(true))).toEqual({ capacityBound: false, reason: 'no named node saturated: primary used 50 % of its 0.1 CPU quota' });
+    expect(saturationVerdict(['replica-2', 'primary'], cpu, capped(true))).toEqual({ capacityBound: false, reason: 'no named node saturated: replica-2 used 60 % of its 0.1 CPU quota; primary used 50 % of its 0.1 CPU quota' });
     expect(saturationVerdict(['replica-1'], cpu, capped(false)).capacityBound).toBe(false);
+  });
+
+  it('under round-robin the slowest capped node sets the pace: one saturated named node makes the mode capacity-bound', () => {
+    expect(saturationVerdict(['replica-1', 'replica-2'], { 'replica-1': 0.09, 'replica-2': 0.06 }, capped(true))).toEqual({ capacityBound: true, reason: '' });
   });
 
   it("a capped node throttled in at least 90 % of the window's CFS periods is saturated even when /proc shows less than 85 % of its quota", () => {
     const cpu = { 'replica-1': 0.06, 'replica-2': 0.06 };
     const throttle = { 'replica-1': { periods: 90, throttled: 90 }, 'replica-2': { periods: 90, throttled: 60 } };
     expect(saturationVerdict(['replica-1'], cpu, capped(true), throttle)).toEqual({ capacityBound: true, reason: '' });
-    expect(saturationVerdict(['replica-1', 'replica-2'], cpu, capped(true), throttle)).toEqual({ capacityBound: false, reason: 'replica-2 used 60 % of its 0.1 CPU quota, throttled in 67 % of periods' });
+    expect(saturationVerdict(['replica-2'], cpu, capped(true), throttle)).toEqual({ capacityBound: false, reason: 'no named node saturated: replica-2 used 60 % of its 0.1 CPU quota, throttled in 67 % of periods' });
     // Too few periods to judge: the /proc share decides.
     expect(saturationVerdict(['replica-1'], cpu, capped(true), { 'replica-1': { periods: 5, throttled: 5 } }).capacityBound).toBe(false);
     // Throttling never stands in for caps that were not applied.
