@@ -337,7 +337,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
   // A loopback bind behind a reverse proxy on the same machine (TRUST_PROXY set) is reachable by anybody
   // the proxy serves, so the development keys are refused there too (tests excepted: they never listen
   // anywhere but their own loopback ports).
-  const behindProxy = (env.TRUST_PROXY ?? '').trim() !== '' && env.TRUST_PROXY!.trim() !== 'off' && nodeEnv !== 'test';
+  const proxies = trustProxy(env);
+  const behindProxy = proxies !== false && nodeEnv !== 'test';
   const devKeysAllowed = nodeEnv !== 'production' && isLoopback(host) && !behindProxy;
   const why = nodeEnv === 'production' ? 'NODE_ENV=production' : behindProxy ? 'TRUST_PROXY is set (a proxy serves this loopback address)' : `HOST=${host} is not a loopback address`;
   const jwtSecret = secret(env, 'JWT_SECRET', devKeysAllowed, why, DEV_JWT_SECRET);
@@ -468,7 +469,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
         })(),
       };
     })(),
-    trustProxy: trustProxy(env),
+    trustProxy: proxies,
     rateLimit: (() => {
       const prefix = env.RATE_LIMIT_PREFIX || `${parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)).database}:rl:`;
       if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix)) throw new ConfigError(`RATE_LIMIT_PREFIX must be 1-64 letters, digits or _:.- (got '${prefix}')`);
