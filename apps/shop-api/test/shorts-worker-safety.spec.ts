@@ -128,9 +128,12 @@ describe('shorts-worker against hostile inputs', () => {
     expect(job).toMatchObject({ status: 'FAILED', reason: 'processing took too long and was stopped', reasonCode: 'time_limit', attempt: 1 });
     // Killed, not left running: no ffmpeg (nor the model process) for this job survives.
     expect(await waitFor(async () => processesOf(id).length === 0 && 'none', 10000, 200)).toBe('none');
-    // Not retried: the budget would be spent again.
-    const bull = await slowApi.app.get(ShortsService).queue.getJob(id);
-    expect(bull?.attemptsMade).toBe(1);
+    // Not retried: the budget would be spent again. The row turns FAILED before BullMQ moves the job to
+    // its failed set (which is when attemptsMade counts the attempt), so wait for BullMQ's own verdict.
+    const queue = slowApi.app.get(ShortsService).queue;
+    const state = await waitFor(async () => ((await queue.getJobState(id)) === 'failed' ? 'failed' : false), 10000, 100);
+    expect(state).toBe('failed');
+    expect((await queue.getJob(id))?.attemptsMade).toBe(1);
   }, 90000);
 
   it('a failed job\'s reason contains no path and no ffmpeg stderr', async () => {
