@@ -33,6 +33,8 @@ export default {
     const { randomUUID } = await import('node:crypto');
     const dist = (p) => import(pathToFileURL(join(ctx.root, 'dist', p)).href);
     const model = await dist('libs/shorts-model/src/index.js');
+    const jobs = await dist('libs/shorts-jobs/src/index.js');
+    const testing = await dist('libs/testing/src/index.js');
     const core = await dist('libs/core/src/index.js');
 
     const parts = (opts.parts ?? 'model,jobs,sse').split(',');
@@ -58,7 +60,7 @@ export default {
       const file = join(benchDir, `synthetic-${seconds}s-${size}.mp4`);
       if (existsSync(file)) return file;
       ctx.log(`generating a ${seconds} s ${size} synthetic video (lavfi; cached in ${file})…`);
-      await model.makeSyntheticVideo(`${file}.tmp.mp4`, { seconds, size, fps: 25 });
+      await testing.makeSyntheticVideo(`${file}.tmp.mp4`, { seconds, size, fps: 25 });
       await rename(`${file}.tmp.mp4`, file);
       return file;
     };
@@ -111,7 +113,7 @@ export default {
     const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000', RATE_LIMIT_UPLOAD_USER_MAX: '0', RATE_LIMIT_UPLOAD_IP_MAX: '0', SHORTS_MAX_ACTIVE_JOBS_PER_USER: '1000', SHORTS_MAX_SSE_STREAMS_PER_USER: '10000' };
     const api = await ctx.startTarget({ target: 'api', env: apiEnv });
     const redis = core.createRedis(config.redis.queueUrl, { connectionName: 'bench-shorts' });
-    const progress = new model.JobProgressStream(redis, queue);
+    const progress = new jobs.JobProgressStream(redis, queue);
     const j = async (res) => {
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);

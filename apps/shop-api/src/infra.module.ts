@@ -4,9 +4,7 @@
  */
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
 import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
-import { DefaultRedisClients, Metrics, RedisClients, Settings, type AppConfig, type Logger } from '#libs/core';
-
-export const LOGGER = Symbol('LOGGER');
+import { LOGGER, DefaultRedisClients, Metrics, RedisClients, Settings, type AppConfig, type Logger } from '#libs/core';
 
 @Global()
 @Module({})

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { Worker } from 'bullmq';
 import { createRedis, RedisClients, Settings } from '#libs/core';
 import { DbNodes } from '#libs/db';
-import { JobProgressStream } from '#libs/shorts-model';
+import { JobProgressStream } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
 import { bearer, json, signUp, waitFor, type TestApi } from '#libs/testing';
 import { ShortsEnqueueSweeper, WORKER_LOST_REASON } from '../src/shorts/enqueue.sweeper.js';

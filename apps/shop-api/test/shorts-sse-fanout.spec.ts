@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RedisClients } from '#libs/core';
-import { JobProgressStream } from '#libs/shorts-model';
+import { JobProgressStream } from '#libs/shorts-jobs';
 import { signUp, waitFor, type TestApi } from '#libs/testing';
 import { ProgressHub } from '../src/shorts/progress.hub.js';
 import { startApi } from './support.js';

@@ -10,9 +10,9 @@ import { request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bearer, json, signUp, waitFor, type TestApi } from '#libs/testing';
+import { bearer, json, signUp, waitFor, type TestApi, makeSyntheticVideo, readZip } from '#libs/testing';
 import { RedisClients } from '#libs/core';
-import { JobProgressStream, makeSyntheticVideo, readZip } from '#libs/shorts-model';
+import { JobProgressStream } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
 import { startApi } from './support.js';
 import { readSse, startWorker, tusCreate, tusOffset, tusPatch, uniqueQueue, uploadWhole, type WorkerProc } from './shorts-support.js';
@@ -70,7 +70,7 @@ describe('POST /shorts/uploads (tus) › GET /shorts/jobs/:id', () => {
     const res = await fetch(`${a.url}${done.resultUrl}`, { headers: bearer(user.token) });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/zip');
-    const zip = readZip(Buffer.from(await res.arrayBuffer()));
+    const zip = await readZip(Buffer.from(await res.arrayBuffer()));
     expect([...zip.keys()].sort()).toEqual(['manifest.json', 'short-1.mp4', 'short-2.mp4', 'short-3.mp4']);
     for (let i = 1; i <= 3; i++) {
       const f = join(dir, `${id}-${i}.mp4`);

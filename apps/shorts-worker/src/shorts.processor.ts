@@ -20,20 +20,11 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import { createRedis, Settings, type Logger } from '#libs/core';
+import { LOGGER, createRedis, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
-import { JobProgressStream, type FailureCode, type JobStep } from '#libs/shorts-model';
+import type { FailureCode } from '#libs/shorts-model';
+import { JobProgressStream, shortsKeys, type JobStep, type ShortsJobData } from '#libs/shorts-jobs';
 import type { RunnerMessage, RunnerRequest } from './model-runner.js';
-
-export const LOGGER = Symbol('LOGGER');
-
-export interface ShortsJobData {
-  jobId: string;
-  userId: string;
-  sourceKey: string;
-}
-
-export const resultKeyOf = (jobId: string) => `results/${jobId}/shorts.zip`;
 
 /** The job cannot succeed (bad input, over its time budget): FAILED at once, no retries. */
 class FinalError extends Error {
@@ -109,7 +100,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
         await this.emit(job, 'GENERATING', 5 + Math.floor(p * 0.9));
       });
       await this.emit(job, 'STORING', 95);
-      const resultKey = resultKeyOf(jobId);
+      const resultKey = shortsKeys.result(jobId);
       await this.storage.put(resultKey, createReadStream(archivePath), { contentType: 'application/zip', length: (await stat(archivePath)).size });
       await this.emit(job, 'DONE', 100, { resultKey });
       this.logger.info({ jobId }, 'shorts job done');

@@ -1,8 +1,8 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { createRedis, Settings, type AppConfig, type Logger } from '#libs/core';
+import { LOGGER, createRedis, Settings, type AppConfig, type Logger } from '#libs/core';
 import { createStorage, ObjectStorage } from '#libs/storage';
-import { JobProgressStream } from '#libs/shorts-model';
-import { ShortsProcessor, LOGGER } from './shorts.processor.js';
+import { JobProgressStream } from '#libs/shorts-jobs';
+import { ShortsProcessor } from './shorts.processor.js';
 
 @Module({})
 export class WorkerModule {

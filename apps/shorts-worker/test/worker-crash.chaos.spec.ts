@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { createRedis, repoRoot } from '#libs/core';
-import { testConfig, testEnv, waitFor } from '#libs/testing';
-import { JobProgressStream, makeSyntheticVideo } from '#libs/shorts-model';
+import { testConfig, testEnv, waitFor, makeSyntheticVideo } from '#libs/testing';
+import { JobProgressStream } from '#libs/shorts-jobs';
 import { createStorage } from '#libs/storage';
 
 const QUEUE = `shorts-chaos-${randomUUID().slice(0, 8)}`;

@@ -17,8 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { repoRoot } from '#libs/core';
-import { makeSyntheticVideo } from '#libs/shorts-model';
-import { testEnv, waitFor } from '#libs/testing';
+import { makeSyntheticVideo, testEnv, waitFor } from '#libs/testing';
 
 const CHROMIUM = '/usr/bin/chromium';
 const QUEUE = `shorts-e2e-${randomUUID().slice(0, 8)}`;

@@ -54,3 +54,6 @@ export function createLogger(level: string, name = 'mallscale', destination: Des
   return pino(options, redacting);
 }
 export type { Logger };
+
+/** The Nest injection token of the process's pino logger (one per app, provided by its root module). */
+export const LOGGER = Symbol('LOGGER');

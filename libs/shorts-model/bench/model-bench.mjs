@@ -18,7 +18,8 @@ const { values } = parseArgs({
     'max-height': { type: 'string', default: '960' },
   },
 });
-const { FfmpegShortsModel, makeSyntheticVideo } = await import(join(root, 'dist/libs/shorts-model/src/index.js'));
+const { FfmpegShortsModel } = await import(join(root, 'dist/libs/shorts-model/src/index.js'));
+const { makeSyntheticVideo } = await import(join(root, 'dist/libs/testing/src/index.js'));
 const seconds = Number(values.seconds);
 
 /** The synthetic input, generated once with lavfi and cached (generating 10 min of 720p takes minutes). */

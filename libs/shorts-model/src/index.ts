@@ -2,5 +2,3 @@ export * from './shorts-model.js';
 export * from './highlights.js';
 export * from './ffmpeg-shorts-model.js';
 export * from './zip.js';
-export * from './job-progress.js';
-export * from './synthetic-video.js';

@@ -28,24 +28,3 @@ export async function writeZip(file: string, entries: ZipEntry[]): Promise<void>
   zip.outputStream.pipe(out);
   await finished(out);
 }
-
-/** Reads a stored-only archive back (tests, result checks): name -> bytes. */
-export function readZip(buf: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const endAt = buf.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
-  if (endAt < 0) throw new Error('not a zip archive');
-  const count = buf.readUInt16LE(endAt + 10);
-  let p = buf.readUInt32LE(endAt + 16);
-  for (let i = 0; i < count; i++) {
-    const size = buf.readUInt32LE(p + 20);
-    const nameLen = buf.readUInt16LE(p + 28);
-    const extra = buf.readUInt16LE(p + 30);
-    const comment = buf.readUInt16LE(p + 32);
-    const local = buf.readUInt32LE(p + 42);
-    const name = buf.subarray(p + 46, p + 46 + nameLen).toString('utf8');
-    const dataAt = local + 30 + buf.readUInt16LE(local + 26) + buf.readUInt16LE(local + 28);
-    out.set(name, buf.subarray(dataAt, dataAt + size));
-    p += 46 + nameLen + extra + comment;
-  }
-  return out;
-}

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { chooseWindows, FfmpegShortsModel, makeSyntheticVideo, ModelInputError, readZip, scoreSeconds, windowLength } from '#libs/shorts-model';
+import { chooseWindows, FfmpegShortsModel, ModelInputError, scoreSeconds, windowLength } from '#libs/shorts-model';
+import { makeSyntheticVideo, readZip } from '#libs/testing';
 import { decodesCleanly, ffprobe } from './fixtures.js';
 
 let dir: string;
@@ -52,7 +53,7 @@ describe('FfmpegShortsModel.generate(input stream, output dir)', () => {
     // A non-file stream: the model must spool it itself.
     const { archivePath } = await model.generate(Readable.from(createReadStream(video)), out, { onProgress: (p) => progress.push(p) });
     expect(await readdir(out)).toEqual(['shorts.zip']);
-    const entries = readZip(await readFile(archivePath));
+    const entries = await readZip(await readFile(archivePath));
     expect([...entries.keys()].sort()).toEqual(['manifest.json', 'short-1.mp4', 'short-2.mp4', 'short-3.mp4']);
     const manifest = JSON.parse(entries.get('manifest.json')!.toString());
     expect(manifest.shorts).toHaveLength(3);
@@ -87,7 +88,7 @@ describe('FfmpegShortsModel.generate(input stream, output dir)', () => {
   it('when keyframes are sparser than one per 4 s, then the scene signal comes from a full decode and the shorts are still made', async () => {
     const longGop = await makeSyntheticVideo(join(dir, 'long-gop.mp4'), { seconds: 60, gopS: 30 });
     const { archivePath } = await new FfmpegShortsModel({ preset: 'ultrafast' }).generate(createReadStream(longGop), join(dir, 'out-gop'));
-    const manifest = JSON.parse(readZip(await readFile(archivePath)).get('manifest.json')!.toString());
+    const manifest = JSON.parse((await readZip(await readFile(archivePath))).get('manifest.json')!.toString());
     expect(manifest.sceneFrom).toMatch(/^frames at 2 fps/);
     expect(manifest.shorts).toHaveLength(3);
   });

@@ -9,7 +9,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FfmpegShortsModel, makeSyntheticVideo, ModelInputError } from '#libs/shorts-model';
+import { FfmpegShortsModel, ModelInputError } from '#libs/shorts-model';
+import { makeSyntheticVideo } from '#libs/testing';
 
 let dir: string;
 let ts: string;

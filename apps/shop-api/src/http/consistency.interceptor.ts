@@ -9,11 +9,10 @@
  */
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable, from, mergeMap } from 'rxjs';
-import { ApiError, RedisClients, Settings, type Logger } from '#libs/core';
+import { LOGGER, ApiError, RedisClients, Settings, type Logger } from '#libs/core';
 import { ConsistencyScope, ConsistencyToken, InvalidConsistencyToken, ReplicaRouter, type ConsistencyState } from '#libs/db';
 import { bearerToken } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
-import { LOGGER } from '../infra.module.js';
 
 export const CONSISTENCY_HEADER = 'x-consistency-token';
 const REDIS_TIMEOUT_MS = 200;

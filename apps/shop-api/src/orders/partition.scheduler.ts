@@ -4,9 +4,8 @@
  * PARTITION_MAINTENANCE_INTERVAL_S=0 (then run `npm run partitions` from cron instead).
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { BackgroundLoop, Settings, type Logger } from '#libs/core';
+import { LOGGER, BackgroundLoop, Settings, type Logger } from '#libs/core';
 import { DbNodes, maintainPartitions, type MaintenanceResult } from '#libs/db';
-import { LOGGER } from '../infra.module.js';
 
 @Injectable()
 export class PartitionScheduler implements OnApplicationBootstrap, OnApplicationShutdown {

@@ -15,9 +15,9 @@
  * same work on demand (tests, tools).
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { BackgroundLoop, Metrics, Settings, type Logger } from '#libs/core';
+import { LOGGER, BackgroundLoop, Metrics, Settings, type Logger } from '#libs/core';
 import { DbNodes, decodeOrderId, OrderShardRouter } from '#libs/db';
-import { LOGGER } from '../infra.module.js';
+
 import { IdempotencyStore } from './idempotency-store.js';
 import { OrdersRepository } from './orders.repository.js';
 import { StockReservation, type StaleReservation } from './stock-reservation.js';

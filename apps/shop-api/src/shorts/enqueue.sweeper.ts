@@ -15,9 +15,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
-import { JobProgressStream, TERMINAL_STEPS } from '#libs/shorts-model';
-import { LOGGER } from '../infra.module.js';
+import { LOGGER, BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
+import { JobProgressStream, TERMINAL_STEPS } from '#libs/shorts-jobs';
+
 import { ShortsRepository } from './shorts.repository.js';
 import { ShortsService } from './shorts.service.js';
 

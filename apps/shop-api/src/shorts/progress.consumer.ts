@@ -11,9 +11,9 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { createRedis, Settings, type Logger } from '#libs/core';
-import { JOB_STEPS, JobProgressStream, isStreamId, type ProgressEvent } from '#libs/shorts-model';
-import { LOGGER } from '../infra.module.js';
+import { LOGGER, createRedis, Settings, type Logger } from '#libs/core';
+import { JOB_STEPS, JobProgressStream, isStreamId, type ProgressEvent } from '#libs/shorts-jobs';
+
 import { ShortsRepository } from './shorts.repository.js';
 
 const GROUP = 'persist';

@@ -11,7 +11,7 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { createRedis, Settings } from '#libs/core';
-import { JobProgressStream, type StoredProgressEvent } from '#libs/shorts-model';
+import { JobProgressStream, type StoredProgressEvent } from '#libs/shorts-jobs';
 
 type Listener = () => void;
 

@@ -11,12 +11,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
+import { LOGGER, BackgroundLoop, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
-import { LOGGER } from '../infra.module.js';
+
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository } from './shorts.repository.js';
-import { sourceKeyOf } from './storage-tus.store.js';
+import { shortsKeys } from '#libs/shorts-jobs';
 
 export interface RetentionResult {
   ran: boolean;
@@ -58,8 +58,8 @@ export class ShortsRetentionSweeper implements OnModuleInit, OnApplicationShutdo
       if (s.uploadExpiryS > 0) {
         for (const [userId, id] of await this.quotas.staleUploads(Date.now() - s.uploadExpiryS * 1000)) {
           // Completed meanwhile (its completion did not reach closeUpload): it is a job's source now.
-          if (!(await this.storage.head(sourceKeyOf(id)))) {
-            await this.storage.deletePrefix(`uploads/${id}/`);
+          if (!(await this.storage.head(shortsKeys.source(id)))) {
+            await this.storage.deletePrefix(shortsKeys.uploadPrefix(id));
             out.uploads.push(id);
           }
           await this.quotas.closeUpload(userId, id);
@@ -67,7 +67,7 @@ export class ShortsRetentionSweeper implements OnModuleInit, OnApplicationShutdo
       }
       if (s.sourceRetentionDays > 0) {
         for (const row of await this.repo.findExpired(s.queue, 'source', s.sourceRetentionDays)) {
-          await this.storage.deletePrefix(`uploads/${row.id}/`);
+          await this.storage.deletePrefix(shortsKeys.uploadPrefix(row.id));
           await this.repo.markExpired(row.id, 'source');
           out.sources.push(row.id);
         }

@@ -12,13 +12,13 @@ import { randomUUID } from 'node:crypto';
 import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, Settings, type Logger } from '#libs/core';
-import { isStreamId, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-model';
+import { LOGGER, ApiError, Settings, type Logger } from '#libs/core';
+import { isStreamId, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
 import { AuthGuard, bearerToken, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
-import { LOGGER } from '../infra.module.js';
+
 import { ProgressHub } from './progress.hub.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository, toJobDto } from './shorts.repository.js';

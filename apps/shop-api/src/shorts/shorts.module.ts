@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { RedisClients, Settings } from '#libs/core';
 import { createStorage, ObjectStorage } from '#libs/storage';
-import { JobProgressStream } from '#libs/shorts-model';
+import { JobProgressStream } from '#libs/shorts-jobs';
 import { ShortsController } from './shorts.controller.js';
 import { ShortsRepository } from './shorts.repository.js';
 import { ShortsService } from './shorts.service.js';

@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DbNodes } from '#libs/db';
-import { sortableStreamId, type ProgressEvent } from '#libs/shorts-model';
+import { sortableStreamId, type ProgressEvent } from '#libs/shorts-jobs';
 
 export interface ShortsJobRow {
   id: string;

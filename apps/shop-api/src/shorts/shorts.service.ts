@@ -7,14 +7,8 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { RedisClients, Settings } from '#libs/core';
-import { JobProgressStream } from '#libs/shorts-model';
+import { JobProgressStream, SHORTS_JOB_NAME, shortsJobOptions, type ShortsJobData } from '#libs/shorts-jobs';
 import { ShortsRepository } from './shorts.repository.js';
-
-export interface ShortsJobData {
-  jobId: string;
-  userId: string;
-  sourceKey: string;
-}
 
 @Injectable()
 export class ShortsService implements OnApplicationShutdown {
@@ -38,17 +32,7 @@ export class ShortsService implements OnApplicationShutdown {
 
   /** Idempotent: the BullMQ job id is the job id, so adding an existing job again is a no-op. */
   async enqueue(data: ShortsJobData): Promise<void> {
-    await this.queue.add(
-      'generate',
-      data,
-      {
-        jobId: data.jobId,
-        attempts: this.config.shorts.attempts,
-        backoff: { type: 'exponential', delay: 2000 },
-        removeOnComplete: { age: 7 * 24 * 3600 },
-        removeOnFail: { age: 30 * 24 * 3600 },
-      },
-    );
+    await this.queue.add(SHORTS_JOB_NAME, data, shortsJobOptions(data.jobId, this.config.shorts.attempts));
   }
 
   async onApplicationShutdown(): Promise<void> {

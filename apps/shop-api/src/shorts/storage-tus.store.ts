@@ -1,22 +1,21 @@
 /**
  * StorageTusStore: a tus DataStore over the ObjectStorage port, so resumable uploads work the same on
  * the filesystem and on S3, and any API instance can continue an upload another one started.
- * Layout per upload: uploads/<id>/info.json (size, metadata), uploads/<id>/parts/<offset> (one object
+ * Layout per upload (shortsKeys in libs/shorts-jobs): info.json (size, metadata), parts/<offset> (one object
  * per PATCH, holding exactly the bytes that PATCH delivered — a cut connection keeps what arrived), and,
- * when the last byte arrives, uploads/<id>/source: the parts concatenated in order, then deleted.
+ * when the last byte arrives, source: the parts concatenated in order, then deleted.
  * Trade-off: completion copies the file once more (cheap next to the model; a native S3 multipart
  * store such as @tus/s3-store avoids it but ties the upload path to one driver). Writes to one upload
  * are serialised by the tus locker (RedisLocker across instances).
  */
 import { PassThrough, type Readable } from 'node:stream';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
+import { shortsKeys } from '#libs/shorts-jobs';
 import { ObjectNotFound, type ObjectStorage } from '#libs/storage';
 
 const OFFSET_WIDTH = 16;
 
-export const sourceKeyOf = (id: string) => `uploads/${id}/source`;
-const infoKey = (id: string) => `uploads/${id}/info.json`;
-const partsPrefix = (id: string) => `uploads/${id}/parts/`;
+const { source: sourceKeyOf, uploadInfo: infoKey, uploadParts: partsPrefix } = shortsKeys;
 
 interface UploadInfo {
   id: string;
@@ -98,6 +97,6 @@ export class StorageTusStore extends DataStore {
 
   override async remove(id: string): Promise<void> {
     await this.info(id);
-    await this.storage.deletePrefix(`uploads/${id}/`);
+    await this.storage.deletePrefix(shortsKeys.uploadPrefix(id));
   }
 }

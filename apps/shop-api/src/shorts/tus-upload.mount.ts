@@ -27,17 +27,18 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Server as TusServer } from '@tus/server';
 import type { Upload } from '@tus/utils';
 import type { Redis } from 'ioredis';
-import { ApiError, createRedis, RedisClients, Settings, type Logger } from '#libs/core';
+import { LOGGER, ApiError, createRedis, RedisClients, Settings, type Logger } from '#libs/core';
 import { ObjectStorage } from '#libs/storage';
 import { bearerToken, type AuthUser } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
-import { LOGGER } from '../infra.module.js';
+
 import { RedisLocker } from './redis-locker.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository } from './shorts.repository.js';
 import { ShortsService } from './shorts.service.js';
-import { sourceKeyOf, StorageTusStore } from './storage-tus.store.js';
+import { shortsKeys } from '#libs/shorts-jobs';
+import { StorageTusStore } from './storage-tus.store.js';
 
 export const UPLOAD_PATH = '/shorts/uploads';
 const UPLOAD_URL = /^\/shorts\/uploads(?:\/([0-9a-f]{32}))?$/;
@@ -229,7 +230,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
   private async onFinish(upload: Upload): Promise<void> {
     const userId = upload.metadata?.userId;
     if (!userId) throw { status_code: 500, body: 'upload without owner\n' };
-    await this.shorts.createJob({ id: upload.id, userId, fileName: String(upload.metadata?.filename ?? 'video'), sizeBytes: upload.size ?? upload.offset, sourceKey: sourceKeyOf(upload.id) });
+    await this.shorts.createJob({ id: upload.id, userId, fileName: String(upload.metadata?.filename ?? 'video'), sizeBytes: upload.size ?? upload.offset, sourceKey: shortsKeys.source(upload.id) });
     await this.quotas.closeUpload(userId, upload.id);
     this.logger.info({ jobId: upload.id, userId }, 'upload complete, shorts job queued');
   }

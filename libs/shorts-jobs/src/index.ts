@@ -1,0 +1,2 @@
+export * from './shorts-job.js';
+export * from './job-progress.js';
