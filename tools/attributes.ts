@@ -7,7 +7,7 @@
  * Add `--test` to run against the test databases.
  */
 import { loadConfig } from '#libs/core';
-import { AttributePromoter, AttributeSchema, columnName } from '#libs/catalog';
+import { AttributePromoter, AttributeSchema, columnName } from '#libs/attributes';
 import { DbNodes, ddlTopology } from '#libs/db';
 import { testConfig } from '#libs/testing';
 

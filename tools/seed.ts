@@ -19,7 +19,7 @@ import type { DataSource } from 'typeorm';
 import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { testConfig } from '#libs/testing';
-import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/catalog';
+import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/attributes';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -31,7 +31,7 @@ const num = (name: string, dflt: number) => {
   return n;
 };
 
-/** The category definitions live with AttributeSchema in libs/catalog (one source for seed, tests and bench). */
+/** The category definitions live with AttributeSchema in libs/attributes (one source for seed, tests and bench). */
 export const SEED_CATEGORIES = CATEGORY_DEFINITIONS;
 
 function rng(seed: number) {

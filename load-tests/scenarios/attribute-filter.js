@@ -66,7 +66,7 @@ export default {
     const { pathToFileURL } = await import('node:url');
     const mysql = await ctx.load('mysql2/promise');
     const dbLib = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
-    const catalog = await import(pathToFileURL(join(ctx.root, 'dist/libs/catalog/src/index.js')).href);
+    const catalog = await import(pathToFileURL(join(ctx.root, 'dist/libs/attributes/src/index.js')).href);
     const N = Number(opts.products ?? 1_000_000);
     const durationS = Number(String(opts.duration ?? '10s').replace(/s$/, ''));
     const connections = Number(opts.connections ?? 4);

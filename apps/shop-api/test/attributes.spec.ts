@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { CATEGORY_DEFINITIONS } from '#libs/catalog';
+import { CATEGORY_DEFINITIONS } from '#libs/attributes';
 import { DbNodes } from '#libs/db';
 import { bearer, createAdmin, json, waitFor, type TestApi } from '#libs/testing';
-import { ProductAttributes } from '../src/catalog/attributes.service.js';
-import { ProductFilters } from '../src/catalog/filters.service.js';
+import { AttributesService } from '../src/catalog/attributes.service.js';
+import { FiltersService } from '../src/catalog/filters.service.js';
 import { startApi } from './support.js';
 
 // Each run owns two categories with unique codes (copies of the seeded food and laptop schemas); afterAll
@@ -158,7 +158,7 @@ describe('GET /products (attribute filters)', () => {
   it('when the filter SQL is EXPLAINed, then it reads the generated-column index', async () => {
     const rows = Array.from({ length: 300 }, (_, i) => [cat[LAPTOP], `bulk-${tag}`, 100 + i, 1, JSON.stringify({ cpu: 'i5', ramGb: 8 + (i % 40), storageGb: 100 + i })]);
     await db.primary.ds.query(`INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ${rows.map(() => '(?, ?, ?, ?, ?)').join(', ')}`, rows.flat());
-    const filters = api.app.get(ProductFilters);
+    const filters = api.app.get(FiltersService);
     const q = await filters.buildQuery({ category: LAPTOP, 'attr.storageGb[between]': '150,152' }, db.primary.ds);
     const plan = await db.primary.ds.query(`EXPLAIN ${q.sql}`, q.params);
     expect(plan.find((r: any) => r.table === 'p').key).toBe(`ix_attr_${cat[LAPTOP]}_storageGb`);
@@ -265,7 +265,7 @@ describe('POST /admin/categories/:code/attributes/:name/promote', () => {
       try {
         await qr.connect();
         expect({ replica: replica.name, applied: await replica.dialect.waitForGtid(qr, token, 10000) }).toEqual({ replica: replica.name, applied: true });
-        expect([...(await api.app.get(ProductAttributes).readyIndexes(id, qr.manager))]).toEqual(['ramGb']);
+        expect([...(await api.app.get(AttributesService).readyIndexes(id, qr.manager))]).toEqual(['ramGb']);
       } finally {
         await qr.release();
       }
@@ -284,11 +284,11 @@ describe('POST /admin/categories/:code/attributes/:name/promote', () => {
       // taken on the replica before the promotion (tags is an array: values rows, no DDL, no metadata lock).
       expect(await replica.dialect.waitForGtid(stale, await db.primary.dialect.gtidPosition(db.primary.ds), 10000)).toBe(true);
       await stale.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-      const attributes = api.app.get(ProductAttributes);
+      const attributes = api.app.get(AttributesService);
       expect([...(await attributes.readyIndexes(id, stale.manager))]).toEqual([]);
       expect((await promote(code, 'tags')).state).toBe('ready');
       expect([...(await attributes.readyIndexes(id, stale.manager))]).toEqual([]); // still the old view
-      const filters = api.app.get(ProductFilters);
+      const filters = api.app.get(FiltersService);
       const page = await filters.searchOn({ category: code, 'attr.tags[contains]': 'milk' }, stale.manager, replica);
       expect(page.items.map((x) => x.id)).toEqual([p.id]);
       // cpu is x-filterable in the schema but was never promoted: not ready on the primary either.

@@ -1,9 +1,9 @@
 import { Controller, Delete, Get, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiError } from '#libs/core';
-import { ATTRIBUTE_NAME, OPERATORS } from '#libs/catalog';
+import { ATTRIBUTE_NAME, OPERATORS } from '#libs/attributes';
 import { AuthGuard, Roles } from '../auth/auth.guard.js';
-import { ProductAttributes } from './attributes.service.js';
+import { AttributesService } from './attributes.service.js';
 import { ProductsService } from './products.service.js';
 
 function attributeName(raw: string): string {
@@ -15,7 +15,7 @@ function attributeName(raw: string): string {
 @Controller()
 export class AttributesController {
   constructor(
-    private readonly attributes: ProductAttributes,
+    private readonly attributes: AttributesService,
     private readonly products: ProductsService,
   ) {}
 

@@ -1,5 +1,5 @@
 /**
- * ProductAttributes: the write side of category attributes. Validates a product's attribute document
+ * AttributesService: the write side of category attributes. Validates a product's attribute document
  * against its category's AttributeSchema (422 naming every bad field), and keeps array attribute values
  * (product_attribute_values) in the same transaction as the product row. The category row is read in
  * share mode inside that transaction: AttributePromoter takes it FOR UPDATE when it starts indexing an
@@ -9,7 +9,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '#libs/core';
-import { AttributePromoter, AttributeSchema, IndexNotReady, SchemaError, type PromotionReport } from '#libs/catalog';
+import { AttributePromoter, AttributeSchema, IndexNotReady, SchemaError, type PromotionReport } from '#libs/attributes';
 import { DbNodes, ReplicaRouter, type DbNode, type Runner } from '#libs/db';
 import type { Category } from './products.repository.js';
 
@@ -32,7 +32,7 @@ export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 3): Pr
 }
 
 @Injectable()
-export class ProductAttributes {
+export class AttributesService {
   /** Compiled schemas by category id; recompiled when the stored schema text changes. */
   private readonly compiled = new Map<number, { text: string; schema: AttributeSchema }>();
 

@@ -3,12 +3,12 @@ import { ProductsController } from './products.controller.js';
 import { ProductsRepository } from './products.repository.js';
 import { ProductsService } from './products.service.js';
 import { catalogCacheProvider, CatalogCacheLifecycle } from './product-cache.provider.js';
-import { ProductAttributes } from './attributes.service.js';
+import { AttributesService } from './attributes.service.js';
 import { AttributesController } from './attributes.controller.js';
-import { ProductFilters } from './filters.service.js';
+import { FiltersService } from './filters.service.js';
 import { FiltersController } from './filters.controller.js';
-import { CategoryFacets } from './facets.service.js';
+import { FacetsService } from './facets.service.js';
 import { FacetsController } from './facets.controller.js';
 
-@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, ProductAttributes, ProductFilters, CategoryFacets, catalogCacheProvider, CatalogCacheLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
+@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, AttributesService, FiltersService, FacetsService, catalogCacheProvider, CatalogCacheLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
 export class CatalogModule {}

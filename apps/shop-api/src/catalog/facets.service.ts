@@ -1,14 +1,14 @@
 /**
- * CategoryFacets: GET /categories/:code/facets[?attr.…] — counts per value of every enum attribute whose
+ * FacetsService: GET /categories/:code/facets[?attr.…] — counts per value of every enum attribute whose
  * index is ready, within the products matching the (optional) filters. Each count is a GROUP BY over the
  * (category_id, generated column) index or the product_attribute_values primary key; enum attributes
  * without a ready index are listed, not scanned.
  */
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
-import { AttributeFilter, columnName } from '#libs/catalog';
+import { AttributeFilter, columnName } from '#libs/attributes';
 import { ReplicaRouter, type Runner } from '#libs/db';
-import { ProductAttributes } from './attributes.service.js';
+import { AttributesService } from './attributes.service.js';
 import { ProductsRepository } from './products.repository.js';
 
 export interface FacetCounts {
@@ -19,11 +19,11 @@ export interface FacetCounts {
 }
 
 @Injectable()
-export class CategoryFacets {
+export class FacetsService {
   constructor(
     private readonly router: ReplicaRouter,
     private readonly repo: ProductsRepository,
-    private readonly attributes: ProductAttributes,
+    private readonly attributes: AttributesService,
   ) {}
 
   async counts(code: string, query: Record<string, unknown>): Promise<FacetCounts> {

@@ -1,11 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ProductFilters } from './filters.service.js';
+import { FiltersService } from './filters.service.js';
 
 @ApiTags('catalog')
 @Controller()
 export class FiltersController {
-  constructor(private readonly filters: ProductFilters) {}
+  constructor(private readonly filters: FiltersService) {}
 
   @Get('products')
   @ApiOperation({

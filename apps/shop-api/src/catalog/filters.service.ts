@@ -1,13 +1,13 @@
 /**
- * ProductFilters: GET /products?category=laptop&attr.ramGb[gte]=16&attr.cpu[in]=M3,M4&sort=price&cursor=…
+ * FiltersService: GET /products?category=laptop&attr.ramGb[gte]=16&attr.cpu[in]=M3,M4&sort=price&cursor=…
  * The attribute conditions come from AttributeFilter (declared, indexed attributes only; values bound as
  * parameters); paging is keyset (the cursor is the last row's sort key), so page 500 costs what page 1 does.
  */
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
-import { AttributeFilter, echo, type AppliedFilter } from '#libs/catalog';
+import { AttributeFilter, echo, type AppliedFilter } from '#libs/attributes';
 import { ReplicaRouter, type DbNode, type Runner } from '#libs/db';
-import { ProductAttributes } from './attributes.service.js';
+import { AttributesService } from './attributes.service.js';
 import { ProductsRepository, toProduct, type Category, type Product } from './products.repository.js';
 
 export const FILTER_PARAMS = ['category', 'sort', 'cursor', 'limit'] as const;
@@ -28,11 +28,11 @@ function one(query: Record<string, unknown>, key: string): string | undefined {
 }
 
 @Injectable()
-export class ProductFilters {
+export class FiltersService {
   constructor(
     private readonly router: ReplicaRouter,
     private readonly repo: ProductsRepository,
-    private readonly attributes: ProductAttributes,
+    private readonly attributes: AttributesService,
   ) {}
 
   async category(query: Record<string, unknown>, on: Runner): Promise<Category> {

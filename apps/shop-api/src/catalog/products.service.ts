@@ -5,7 +5,7 @@ import type { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
 import type { CacheSource, CategoryPage } from '#libs/cache';
 import { CatalogCache } from './product-cache.provider.js';
 import { ReplicaRouter } from '#libs/db';
-import { ProductAttributes, retryOnDeadlock } from './attributes.service.js';
+import { AttributesService, retryOnDeadlock } from './attributes.service.js';
 
 export function parseId(raw: string, what = 'id'): string {
   if (!/^[1-9][0-9]{0,18}$/.test(raw) || BigInt(raw) >= 1n << 63n) throw ApiError.badRequest(`${what} must be a positive integer`);
@@ -20,7 +20,7 @@ export class ProductsService {
     /** Cache misses and lists read replicas (with the request's consistency token); writes go to the primary. */
     private readonly router: ReplicaRouter,
     /** Validates attributes against the category schema and keeps array values in step (one transaction). */
-    private readonly attributes: ProductAttributes,
+    private readonly attributes: AttributesService,
   ) {}
 
   /**

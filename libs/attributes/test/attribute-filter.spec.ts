@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { ApiError } from '#libs/core';
-import { addColumnSql, AttributeFilter, AttributeSchema, CATEGORY_DEFINITIONS, SchemaError } from '#libs/catalog';
+import { addColumnSql, AttributeFilter, AttributeSchema, CATEGORY_DEFINITIONS, SchemaError } from '#libs/attributes';
 
 const laptop = AttributeSchema.compile('laptop', CATEGORY_DEFINITIONS.find((c) => c.code === 'laptop')!.schema);
 const food = AttributeSchema.compile('food', CATEGORY_DEFINITIONS.find((c) => c.code === 'food')!.schema);
