@@ -4,17 +4,15 @@
  *   promote <category> <attribute> make it filterable: online generated column + index (arrays: values rows)
  *   promote-declared <category>    promote every attribute the schema marks x-filterable
  *   unindex <category> <attribute> stop filtering on it: drop its index and column (the data stays)
- * Add `--test` to run against the test databases.
  */
 import { loadConfig } from '#libs/core';
 import { AttributePromoter, AttributeSchema, columnName } from '#libs/attributes';
 import { DbNodes, ddlTopology } from '#libs/db';
-import { testConfig } from '#libs/testing';
+import { parseCli } from './cli.js';
 
-const args = process.argv.slice(2).filter((a) => a !== '--test');
-const config = process.argv.includes('--test') ? testConfig() : loadConfig();
-const [command, category, attribute] = args;
-const usage = 'usage: npm run attributes -- list [category] | promote <category> <attribute> | promote-declared <category> | unindex <category> <attribute> [--test]';
+const usage = 'usage: npm run attributes -- list [category] | promote <category> <attribute> | promote-declared <category> | unindex <category> <attribute>';
+const [command, category, attribute] = parseCli(usage, {}, true).positionals;
+const config = loadConfig();
 
 async function main(): Promise<void> {
   const db = await DbNodes.connect({ ...ddlTopology(config.db), poolSize: 2 });

@@ -1,5 +1,5 @@
 /**
- * `npm run partitions -- [--dry-run] [--test]`
+ * `npm run partitions -- [--dry-run]`
  *
  * Runs the PartitionMaintainer on every shard, once: creates the next PARTITION_MONTHS_AHEAD months
  * (splitting pmax), then applies retention (PARTITION_RETENTION=archive|drop|off, keeping
@@ -8,15 +8,11 @@
  */
 import { loadConfig } from '#libs/core';
 import { DbNodes, ddlTopology, maintainPartitions } from '#libs/db';
-import { testConfig } from '#libs/testing';
+import { parseCli } from './cli.js';
 
-const args = process.argv.slice(2);
-for (const a of args) if (!['--dry-run', '--test'].includes(a)) {
-  console.error(`unknown argument '${a}': usage npm run partitions -- [--dry-run] [--test]`);
-  process.exit(2);
-}
-const dryRun = args.includes('--dry-run');
-const config = args.includes('--test') ? testConfig() : loadConfig();
+const { values } = parseCli('usage: npm run partitions -- [--dry-run]', { 'dry-run': { type: 'boolean', default: false } });
+const dryRun = values['dry-run'];
+const config = loadConfig();
 
 async function main() {
   const db = await DbNodes.connect({ ...ddlTopology(config.db), poolSize: 2 });

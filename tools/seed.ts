@@ -1,5 +1,5 @@
 /**
- * `npm run seed -- [--users N] [--products N] [--orders N] [--if-empty] [--test]`
+ * `npm run seed -- [--users N] [--products N] [--orders N] [--if-empty]`
  *
  * Seeds the catalog (an admin, users, categories with attribute schemas, products with attributes) and
  * bulk orders spread over the last 12 months, each routed to its user's shard through OrderShardRouter,
@@ -18,18 +18,8 @@ import { hash, verify } from '@node-rs/argon2';
 import type { DataSource } from 'typeorm';
 import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
 import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
-import { testConfig } from '#libs/testing';
 import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/attributes';
-
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(`--${name}`);
-const num = (name: string, dflt: number) => {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return dflt;
-  const n = Number(args[i + 1]);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} needs a non-negative integer`);
-  return n;
-};
+import { intOption, parseCli } from './cli.js';
 
 /** The category definitions live with AttributeSchema in libs/attributes (one source for seed, tests and bench). */
 export const SEED_CATEGORIES = CATEGORY_DEFINITIONS;
@@ -229,15 +219,21 @@ async function seedOrders(db: DbNodes, total: number, r: () => number): Promise<
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const test = flag('test');
-  const config = test ? testConfig() : loadConfigOrExit('seed');
+  const { values } = parseCli('usage: npm run seed -- [--users N] [--products N] [--orders N] [--if-empty]', {
+    users: { type: 'string' },
+    products: { type: 'string' },
+    orders: { type: 'string' },
+    'if-empty': { type: 'boolean', default: false },
+  });
+  const config = loadConfigOrExit('seed');
   seed(config, {
-    users: num('users', 200),
-    products: num('products', 1000),
-    orders: num('orders', 2000),
-    ifEmpty: flag('if-empty'),
+    users: intOption(values.users, 'users', 200),
+    products: intOption(values.products, 'products', 1000),
+    orders: intOption(values.orders, 'orders', 2000),
+    ifEmpty: values['if-empty'],
     adminPassword: process.env.SEED_ADMIN_PASSWORD || undefined,
-    adminPasswordFile: test ? undefined : join(repoRoot(), 'var', 'admin-password'),
+    // The test environment (NODE_ENV=test) never writes the developer's var/admin-password.
+    adminPasswordFile: config.env === 'test' ? undefined : join(repoRoot(), 'var', 'admin-password'),
   }).then(
     () => process.exit(0),
     (e) => {

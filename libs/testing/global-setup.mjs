@@ -41,6 +41,10 @@ export default async function globalSetup() {
         .up(['mysql-primary', 'mysql-replica-1', 'mysql-replica-2', 'replica-setup', 'mysql-shard-0', 'mysql-shard-1', 'redis-cache', 'redis-queue']);
     }
   }
-  const r = spawnSync(process.execPath, [join(root, 'dist/tools/migrate.js'), '--test'], { stdio: 'inherit', cwd: root });
+  // The migrator reads its databases from the environment like any tool: the test environment here, checked
+  // first (testConfig refuses a database whose name lacks "test").
+  const { testConfig, testEnv } = await import(join(root, 'dist/libs/testing/src/index.js'));
+  testConfig();
+  const r = spawnSync(process.execPath, [join(root, 'dist/tools/migrate.js')], { stdio: 'inherit', cwd: root, env: { ...process.env, ...testEnv() } });
   if (r.status !== 0) throw new Error('migrating the test databases failed (see above)');
 }

@@ -71,16 +71,19 @@ export default {
         await conn.query('INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
       }
       const [ids] = await conn.query('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, PRODUCTS]);
-      let pos = null;
-      try {
-        [[{ pos }]] = await conn.query('SELECT @@gtid_binlog_pos AS pos'); // MariaDB; MySQL catches up during the warm-up
-      } catch {
-        /* MySQL */
-      }
-      for (const url of pos ? REPLICAS : []) {
+      // The replicas apply the seeded products before the run: the dialect's own position and wait
+      // (MariaDB MASTER_GTID_WAIT, MySQL WAIT_FOR_EXECUTED_GTID_SET), never SQL of one server written here.
+      const { join } = await import('node:path');
+      const { pathToFileURL } = await import('node:url');
+      const { dialectFor } = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
+      const rows = (c) => ({ query: async (sql, params) => (await c.query(sql, params))[0] });
+      const [[{ version }]] = await conn.query('SELECT VERSION() AS version');
+      const dialect = dialectFor(version);
+      const pos = await dialect.gtidPosition(rows(conn));
+      for (const url of REPLICAS) {
         const r = await connect(ctx, url);
         try {
-          await r.query('SELECT MASTER_GTID_WAIT(?, 60)', [pos]);
+          if (!(await dialect.waitForGtid(rows(r), pos, 60_000))) throw new Error(`replica ${url.replace(/\/\/[^@]*@/, '//')} did not apply ${pos} within 60 s`);
         } finally {
           await r.end();
         }

@@ -2,13 +2,13 @@
  * Helpers for the cache tests. The key one: counting the loader's REAL queries on the database server.
  * Each test file gets a dedicated MariaDB/MySQL account; the API instances under test connect to the
  * primary as that account (and to no replica), so the server's per-account SELECT counter
- * (SqlDialect.selectCountByUser: MariaDB userstat / MySQL performance_schema) counts exactly the
+ * (libs/testing selectCountByUser: MariaDB userstat / MySQL performance_schema) counts exactly the
  * statements these instances sent, whatever other test files run against the same server meanwhile.
  * Each file also gets its own cache prefix, so its Redis keys and invalidation channel are private.
  */
 import { randomUUID } from 'node:crypto';
 import { DbNodes } from '#libs/db';
-import { testConfig, waitFor } from '#libs/testing';
+import { selectCountByUser, testConfig, waitFor } from '#libs/testing';
 
 export interface CountedAccount {
   user: string;
@@ -28,7 +28,7 @@ export async function countedAccount(db: DbNodes, extraEnv: Record<string, strin
   const q = (sql: string, params: unknown[] = []) => db.primary.ds.query(sql, params);
   await q(`CREATE USER '${user}'@'%' IDENTIFIED BY '${password}'`);
   await q(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${primary.database}\`.* TO '${user}'@'%'`);
-  const selects = () => db.primary.dialect.selectCountByUser(db.primary.ds, user);
+  const selects = () => selectCountByUser(db.primary.dialect, db.primary.ds, user);
   await selects(); // switches the counters on (MariaDB) before the instances connect
   return {
     user,

@@ -32,16 +32,10 @@ export abstract class SqlDialect {
   /** The node's current GTID position (primary: what it has written; replica: what it has applied). */
   abstract gtidPosition(conn: Queryable): Promise<string>;
   abstract replicaStatus(conn: Queryable): Promise<ReplicaStatus>;
-  abstract changeSourceSql(o: { host: string; port: number; user: string; password: string }): string;
   abstract startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
   abstract stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
   /** EXPLAIN that reports the partitions a query touches. */
   abstract explainPartitionsSql(select: string): string;
-  /**
-   * SELECT statements the server has executed for one account (tests count a loader's real queries per
-   * dedicated user, immune to other clients): MariaDB userstat vs MySQL performance_schema.
-   */
-  abstract selectCountByUser(conn: Queryable, user: string): Promise<number>;
 
   // ---- GTID arithmetic for replica routing (ReplicaRouter, ReplicaMonitor, ConsistencyToken)
   /** Is `text` a GTID position in this dialect's format (what a consistency token carries)? */
@@ -54,14 +48,6 @@ export abstract class SqlDialect {
   abstract gtidBehind(primary: string, replica: string): number;
   /** GTID of a write taken from the OK packet's session-state tracking (mysql2 `stateChanges`); '' when not tracked. */
   abstract gtidFromResult(result: unknown): string;
-  /** Delayed replication (real, controllable lag for tests); run with replication stopped. */
-  abstract replicaDelaySql(seconds: number): string;
-
-  /** A scalar JSON attribute as SQL text; `path` must be a trusted constant, never user text. */
-  jsonText(column: string, path: string): string {
-    if (!/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/.test(path)) throw new Error(`unsafe JSON path ${path}`);
-    return `JSON_UNQUOTE(JSON_EXTRACT(${column}, '${path}'))`;
-  }
 
   /** Rows of EXPLAIN with a normalised `partitions` array. */
   async explainPartitions(conn: Queryable, select: string, params: unknown[] = []) {
@@ -108,9 +94,6 @@ export class MariaDbDialect extends SqlDialect {
       lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
     };
   }
-  changeSourceSql(o: { host: string; port: number; user: string; password: string }) {
-    return `CHANGE MASTER TO MASTER_HOST='${o.host}', MASTER_PORT=${Number(o.port)}, MASTER_USER='${o.user}', MASTER_PASSWORD='${o.password}', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`;
-  }
   startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
     return `START SLAVE${thread ? ' ' + thread : ''}`;
   }
@@ -120,12 +103,6 @@ export class MariaDbDialect extends SqlDialect {
   explainPartitionsSql(select: string) {
     return `EXPLAIN PARTITIONS ${select}`;
   }
-  async selectCountByUser(conn: Queryable, user: string) {
-    await conn.query('SET GLOBAL userstat = 1'); // off by default; cheap per-account counters
-    const [row] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [user]);
-    return Number(row?.n ?? 0);
-  }
-
   isGtid(text: string) {
     return /^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,31}$/.test(text);
   }
@@ -150,9 +127,6 @@ export class MariaDbDialect extends SqlDialect {
   }
   gtidFromResult(result: any) {
     return String(result?.stateChanges?.systemVariables?.last_gtid ?? '');
-  }
-  replicaDelaySql(seconds: number) {
-    return `CHANGE MASTER TO MASTER_DELAY=${Math.max(0, Math.floor(seconds))}`;
   }
 }
 
@@ -185,9 +159,6 @@ export class MySqlDialect extends SqlDialect {
       lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
     };
   }
-  changeSourceSql(o: { host: string; port: number; user: string; password: string }) {
-    return `CHANGE REPLICATION SOURCE TO SOURCE_HOST='${o.host}', SOURCE_PORT=${Number(o.port)}, SOURCE_USER='${o.user}', SOURCE_PASSWORD='${o.password}', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1`;
-  }
   startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
     return `START REPLICA${thread ? ' ' + thread : ''}`;
   }
@@ -198,14 +169,6 @@ export class MySqlDialect extends SqlDialect {
     // MySQL 8 always reports partitions; EXPLAIN PARTITIONS is a syntax error there.
     return `EXPLAIN ${select}`;
   }
-  async selectCountByUser(conn: Queryable, user: string) {
-    const [row] = await conn.query(
-      "SELECT COALESCE(SUM(COUNT_STAR), 0) AS n FROM performance_schema.events_statements_summary_by_user_by_event_name WHERE USER = ? AND EVENT_NAME = 'statement/sql/select'",
-      [user],
-    );
-    return Number(row?.n ?? 0);
-  }
-
   isGtid(text: string) {
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+(,[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+){0,31}$/i.test(text);
   }
@@ -229,9 +192,6 @@ export class MySqlDialect extends SqlDialect {
   gtidFromResult(result: any) {
     const g = result?.stateChanges?.gtids;
     return Array.isArray(g) && g.length ? String(g[0]).replace(/\s+/g, '') : '';
-  }
-  replicaDelaySql(seconds: number) {
-    return `CHANGE REPLICATION SOURCE TO SOURCE_DELAY=${Math.max(0, Math.floor(seconds))}`;
   }
 }
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { DbNodes, ReplicaMonitor, ReplicaRouter, type DbNode } from '#libs/db';
-import { nativeStack, testAdminConfig, testConfig, waitFor, type NativeStack } from '#libs/testing';
+import { nativeStack, replicaDelaySql, testAdminConfig, testConfig, waitFor, type NativeStack } from '#libs/testing';
 
 let stack: NativeStack;
 let db: DbNodes;
@@ -44,7 +44,7 @@ async function setDelay(node: DbNode | undefined, seconds: number) {
   if (!node) return;
   const d = node.dialect;
   await node.ds.query(d.stopReplicaSql());
-  await node.ds.query(d.replicaDelaySql(seconds));
+  await node.ds.query(replicaDelaySql(d, seconds));
   await node.ds.query(d.startReplicaSql());
 }
 

@@ -5,3 +5,4 @@ export * from './orders.js';
 export * from './replicas.js';
 export * from './synthetic-video.js';
 export * from './zip.js';
+export * from './server-sql.js';
