@@ -3,8 +3,8 @@ import type { AppConfig, Logger, Metrics } from '#libs/core';
 import { InfraModule } from './infra.module.js';
 import { HealthModule } from './health/health.module.js';
 import { AuthModule } from './auth/auth.module.js';
-import { UsersController } from './users/users.controller.js';
-import { AdminController } from './admin/admin.controller.js';
+import { UsersModule } from './users/users.module.js';
+import { AdminModule } from './admin/admin.module.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ShortsModule } from './shorts/shorts.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
@@ -23,8 +23,9 @@ export class AppModule {
         CatalogModule,
         ShortsModule,
         OrdersModule,
+        UsersModule,
+        AdminModule,
       ],
-      controllers: [UsersController, AdminController],
     };
   }
 }
