@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { hash, verify } from '@node-rs/argon2';
 import type { DataSource } from 'typeorm';
 import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
-import { bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
+import { affectedRows, bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/attributes';
 import { intOption, parseCli } from './cli.js';
 
@@ -85,7 +85,7 @@ export function checkSeedAllowed(config: AppConfig, o: Pick<SeedOptions, 'users'
 export async function ensureAdmin(primary: DataSource, password?: string, passwordFile?: string): Promise<{ created: boolean; generated?: string; replacedOldDefault?: boolean }> {
   const adminPassword = password ?? randomBytes(18).toString('base64url');
   const res = await primary.query("INSERT IGNORE INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [ADMIN_EMAIL, await hash(adminPassword)]);
-  const created = Number(res?.affectedRows ?? 0) === 1;
+  const created = affectedRows(res) === 1;
   let replacedOldDefault = false;
   if (!created) {
     // A database seeded by an earlier version has the admin with the password that version printed in its

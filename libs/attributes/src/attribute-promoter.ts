@@ -21,6 +21,7 @@
  */
 import { addColumnSql, addIndexSql, columnName, indexName, storageFor, type IndexStorage } from './attribute-columns.js';
 import { AttributeSchema, SchemaError, type AttributeDef } from './attribute-schema.js';
+import { affectedRows } from '#libs/db';
 
 export interface Session {
   query(sql: string, params?: unknown[]): Promise<any>;
@@ -172,7 +173,7 @@ export class AttributePromoter {
           [def.name, categoryId, after, String(last.id)],
         );
         await this.session.query('COMMIT');
-        total += Number(res?.affectedRows ?? 0);
+        total += affectedRows(res);
       } catch (e) {
         await this.session.query('ROLLBACK');
         throw e;

@@ -5,3 +5,4 @@ export * from './redis.js';
 export * from './metrics.js';
 export * from './logger.js';
 export * from './background-loop.js';
+export * from './timeout.js';

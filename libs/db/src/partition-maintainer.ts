@@ -17,6 +17,7 @@
  * lock is tied to the connection, so a crashed holder frees it.
  */
 import type { DataSource } from 'typeorm';
+import { affectedRows } from './sql-results.js';
 
 export const PARTITIONED_TABLES = ['orders', 'order_items'] as const;
 export const PARTITION_LOCK = 'mallscale_partition_maintenance';
@@ -212,7 +213,7 @@ export class PartitionMaintainer {
     let total = 0;
     for (;;) {
       const res = await this.ds.query('DELETE FROM idempotency_keys WHERE created_at < ? LIMIT 5000', [before]);
-      const n = Number(res?.affectedRows ?? 0);
+      const n = affectedRows(res);
       total += n;
       if (n < 5000) return total;
     }

@@ -16,6 +16,7 @@ import type { DataSource } from 'typeorm';
 import type { Logger, Metrics } from '#libs/core';
 import { dataSourceFor, type DbNode, type DbNodes } from './db-nodes.js';
 import type { ReplicaStatus } from './dialect.js';
+import { withTimeout } from '#libs/core';
 
 export interface ReplicaHealth {
   name: string;
@@ -43,17 +44,6 @@ export interface ReplicaMonitorOptions {
 }
 
 const HISTORY_MS = 60_000;
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, rej) => {
-      timer = setTimeout(() => rej(new Error(`${what}: no answer within ${ms} ms`)), ms);
-      timer.unref();
-    }),
-  ]);
-}
 
 export class ReplicaMonitor {
   readonly intervalMs: number;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
-import { DbNodes } from '#libs/db';
+import { affectedRows, DbNodes } from '#libs/db';
 import { PasswordHasher } from './password-hasher.js';
 import { RoleCache } from './role.cache.js';
 import { TokenService } from './token.service.js';
@@ -46,6 +46,6 @@ export class AuthService {
     // Compare-and-set on the version: of two concurrent changes with the same old password, one wins.
     const res = await this.db.primary.ds.query('UPDATE users SET password_hash = ?, token_version = token_version + 1 WHERE id = ? AND token_version = ?', [passwordHash, userId, user.token_version]);
     this.roles.forget(userId);
-    if (Number(res?.affectedRows ?? res?.[1] ?? 0) !== 1) throw ApiError.conflict('the password was changed concurrently: sign in again');
+    if (affectedRows(res) !== 1) throw ApiError.conflict('the password was changed concurrently: sign in again');
   }
 }

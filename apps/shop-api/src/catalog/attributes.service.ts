@@ -10,26 +10,8 @@ import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { ApiError } from '#libs/core';
 import { AttributePromoter, AttributeSchema, IndexNotReady, SchemaError, type PromotionReport } from '#libs/attributes';
-import { DbNodes, ReplicaRouter, type DbNode, type Runner } from '#libs/db';
+import { DbNodes, ReplicaRouter, sqlErrno, type DbNode, type Runner } from '#libs/db';
 import type { Category } from './products.repository.js';
-
-/**
- * Re-runs a write transaction the server chose as a deadlock victim (errno 1213), up to 3 attempts.
- * InnoDB row-lock cycles and metadata-lock cycles with an online ALTER (the promoter's ADD COLUMN / INDEX
- * also locks the categories table through the foreign key) both end this way; the documented answer is to
- * retry the whole transaction.
- */
-export async function retryOnDeadlock<T>(fn: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (e) {
-      const errno = (e as { errno?: number; driverError?: { errno?: number } }).errno ?? (e as { driverError?: { errno?: number } }).driverError?.errno;
-      if (errno !== 1213 || i >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
-    }
-  }
-}
 
 @Injectable()
 export class AttributesService {
@@ -156,7 +138,7 @@ export class AttributesService {
       return out;
     } catch (e) {
       if (e instanceof SchemaError) throw ApiError.unprocessable(e.message);
-      if ((e as { errno?: number }).errno === 1205) throw ApiError.conflict('the products table is busy (metadata lock wait timed out); retry the promotion');
+      if (sqlErrno(e) === 1205) throw ApiError.conflict('the products table is busy (metadata lock wait timed out); retry the promotion');
       throw e;
     } finally {
       await qr.release();

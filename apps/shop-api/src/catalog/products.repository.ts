@@ -5,7 +5,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import { DbNodes } from '#libs/db';
+import { affectedRows, DbNodes } from '#libs/db';
 
 export interface Product {
   id: string;
@@ -94,12 +94,12 @@ export class ProductsRepository {
     }
     sets.push('version = version + 1');
     const res = await on.query(`UPDATE products SET ${sets.join(', ')} WHERE id = ?`, [...params, id]);
-    return Number(res.affectedRows ?? res[1] ?? 0) > 0;
+    return affectedRows(res) > 0;
   }
 
   async delete(id: string, on: Runner = this.primary): Promise<boolean> {
     const res = await on.query('DELETE FROM products WHERE id = ?', [id]);
-    return Number(res.affectedRows ?? res[1] ?? 0) > 0;
+    return affectedRows(res) > 0;
   }
 
   async categories(on: Runner = this.primary): Promise<Category[]> {

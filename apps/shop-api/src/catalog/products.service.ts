@@ -4,8 +4,8 @@ import { ProductsRepository, type Product } from './products.repository.js';
 import type { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
 import type { CacheSource, CategoryPage } from '#libs/cache';
 import { CatalogCache } from './product-cache.provider.js';
-import { ReplicaRouter } from '#libs/db';
-import { AttributesService, retryOnDeadlock } from './attributes.service.js';
+import { ReplicaRouter, retryOnDeadlock } from '#libs/db';
+import { AttributesService } from './attributes.service.js';
 
 export function parseId(raw: string, what = 'id'): string {
   if (!/^[1-9][0-9]{0,18}$/.test(raw) || BigInt(raw) >= 1n << 63n) throw ApiError.badRequest(`${what} must be a positive integer`);

@@ -8,7 +8,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DbNodes, ReplicaMonitor, type DbNode } from '#libs/db';
-import { maskUrl, RedisClients, Settings } from '#libs/core';
+import { maskUrl, RedisClients, Settings, withTimeout } from '#libs/core';
 import type { Redis } from 'ioredis';
 
 export interface NodeHealth {
@@ -79,9 +79,6 @@ export interface HealthReport {
 
 const TIMEOUT_MS = 1500;
 
-function withTimeout<T>(p: Promise<T>, ms = TIMEOUT_MS): Promise<T> {
-  return Promise.race([p, new Promise<T>((_, rej) => setTimeout(() => rej(new Error(`no answer within ${ms} ms`)), ms).unref())]);
-}
 
 @Injectable()
 export class HealthService {
@@ -107,10 +104,10 @@ export class HealthService {
     const base = { name: node.name, role: node.role, host: node.url.host, port: node.url.port, ...(node.role === 'replica' ? { routing: this.routing(node.name) } : {}) };
     try {
       if (!(await this.db.ensureConnected(node))) return { ...base, ready: false, detail: 'not connected' };
-      await withTimeout(node.ds.query('SELECT 1'));
+      await withTimeout(node.ds.query('SELECT 1'), TIMEOUT_MS, node.name);
       const latencyMs = Math.round((performance.now() - t0) * 10) / 10;
       if (node.role !== 'replica') return { ...base, ready: true, latencyMs };
-      const st = await withTimeout(this.replicas.replicaStatus(node));
+      const st = await withTimeout(this.replicas.replicaStatus(node), TIMEOUT_MS, node.name);
       const running = st.configured && st.ioRunning && st.sqlRunning;
       return {
         ...base,
@@ -136,7 +133,7 @@ export class HealthService {
     })();
     try {
       if (client.status !== 'ready') return { name, role: 'redis', ...where, ready: false, detail: client.status };
-      await withTimeout(client.ping());
+      await withTimeout(client.ping(), TIMEOUT_MS, 'redis');
       return { name, role: 'redis', ...where, ready: true, latencyMs: Math.round((performance.now() - t0) * 10) / 10 };
     } catch (e) {
       return { name, role: 'redis', ...where, ready: false, detail: (e as Error).message };

@@ -9,7 +9,7 @@
  */
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Observable, from, mergeMap } from 'rxjs';
-import { LOGGER, ApiError, RedisClients, Settings, type Logger } from '#libs/core';
+import { LOGGER, ApiError, RedisClients, Settings, type Logger, withTimeout } from '#libs/core';
 import { ConsistencyScope, ConsistencyToken, InvalidConsistencyToken, ReplicaRouter, type ConsistencyState } from '#libs/db';
 import { bearerToken } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
@@ -17,10 +17,6 @@ import { TokenService } from '../auth/token.service.js';
 export const CONSISTENCY_HEADER = 'x-consistency-token';
 const REDIS_TIMEOUT_MS = 200;
 
-function timeout<T>(p: Promise<T>, ms = REDIS_TIMEOUT_MS): Promise<T> {
-  let t: NodeJS.Timeout;
-  return Promise.race([p.finally(() => clearTimeout(t)), new Promise<T>((_, rej) => (t = setTimeout(() => rej(new Error('redis timeout')), ms)))]);
-}
 
 @Injectable()
 export class ConsistencyInterceptor implements NestInterceptor {
@@ -79,7 +75,7 @@ export class ConsistencyInterceptor implements NestInterceptor {
     const userId = req.user?.id ?? (await this.userFromBearer(req.headers.authorization));
     if (userId) {
       try {
-        const remembered = await timeout(this.redis.queue.get(ConsistencyInterceptor.userKey(userId)));
+        const remembered = await withTimeout(this.redis.queue.get(ConsistencyInterceptor.userKey(userId)), REDIS_TIMEOUT_MS, 'redis-queue');
         const mine = remembered && dialect.isGtid(remembered) ? ConsistencyToken.of(remembered) : null;
         // Only this API writes the key, but a rebuilt primary (or a tampered key) must not make every read of this user wait.
         if (mine && (await this.router.isReachable(mine))) token = ConsistencyToken.merge(dialect, token, mine);
@@ -94,7 +90,7 @@ export class ConsistencyInterceptor implements NestInterceptor {
   private async leave(state: ConsistencyState, userId: string | null, reply: any): Promise<void> {
     if (state.written && userId) {
       try {
-        await timeout(this.redis.queue.set(ConsistencyInterceptor.userKey(userId), state.written.gtid, 'PX', this.config.replication.userTokenTtlMs));
+        await withTimeout(this.redis.queue.set(ConsistencyInterceptor.userKey(userId), state.written.gtid, 'PX', this.config.replication.userTokenTtlMs), REDIS_TIMEOUT_MS, 'redis-queue');
       } catch (e) {
         this.logger.warn({ err: (e as Error).message }, 'consistency: could not remember the user token (redis-queue)');
       }

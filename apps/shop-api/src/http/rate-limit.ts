@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
-import { ApiError, createRedis, RedisClients, type AppConfig, type Logger, type RateLimit } from '#libs/core';
+import { ApiError, createRedis, RedisClients, type AppConfig, type Logger, type RateLimit, withTimeout } from '#libs/core';
 import { bearerToken } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from './error.filter.js';
@@ -164,7 +164,7 @@ function limitHook(fastify: FastifyInstance, spec: LimitedRoute, limits: Limit[]
       keys.set(req, `${l.name}:${key}`);
       let result;
       try {
-        result = await withTimeout(check(req), timeoutMs);
+        result = await withTimeout(check(req), timeoutMs, 'rate limit store');
       } catch (err) {
         logger.warn({ err, limit: l.name, reqId: req.id }, spec.failOpen ? 'rate limit unavailable: request let through' : 'rate limit unavailable: request refused');
         if (spec.failOpen) return;
@@ -180,10 +180,3 @@ function limitHook(fastify: FastifyInstance, spec: LimitedRoute, limits: Limit[]
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`rate limit store did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}

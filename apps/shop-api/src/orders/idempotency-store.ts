@@ -11,6 +11,7 @@
  * the lease (ORDER_LEASE_MS) is long compared with one order (tens of milliseconds).
  * Rows older than 24 h are purged by the PartitionMaintainer.
  */
+import { affectedRows } from '#libs/db';
 import { Injectable } from '@nestjs/common';
 import { ApiError, Metrics, Settings } from '#libs/core';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -32,7 +33,6 @@ export type Claim =
   | { kind: 'owned'; orderId: string; /** the order id of the attempt whose expired lease this claim took over */ tookOverFrom: string | null }
   | { kind: 'replay'; status: number; body: unknown };
 
-const affected = (res: any) => Number(res?.affectedRows ?? res?.[1] ?? 0);
 const WAIT_FOR_OTHER_REQUEST_MS = 15_000;
 
 @Injectable()
@@ -75,7 +75,7 @@ export class IdempotencyStore {
       // The lease is on the shard's clock (compared there); created_at stays the app's, as the purge's cut-off is.
       [userId, key, requestHash, orderId, this.config.orders.leaseMs * 1000, new Date()],
     );
-    return affected(res) === 1;
+    return affectedRows(res) === 1;
   }
 
   /** The conditional UPDATE of a take-over: only from the order id we saw, only after its lease. */
@@ -85,7 +85,7 @@ export class IdempotencyStore {
         WHERE user_id = ? AND idem_key = ? AND status = 'pending' AND order_id = ? AND lease_until <= NOW(3)`,
       [toOrderId, this.config.orders.leaseMs * 1000, userId, key, fromOrderId],
     );
-    return affected(res) === 1;
+    return affectedRows(res) === 1;
   }
 
   async find(on: Runner, userId: string, key: string, opts: { forUpdate?: boolean } = {}): Promise<KeyRow | null> {
@@ -116,7 +116,7 @@ export class IdempotencyStore {
       "UPDATE idempotency_keys SET status = 'done', response_status = ?, response_body = ? WHERE user_id = ? AND idem_key = ? AND status = 'pending' AND order_id = ?",
       [status, JSON.stringify(body), userId, key, orderId],
     );
-    return affected(res) === 1;
+    return affectedRows(res) === 1;
   }
 
   /** Forget this attempt's pending key (after a failure, or to fence it), so the client's retry runs again. */

@@ -14,9 +14,8 @@
  */
 import { Injectable, Optional } from '@nestjs/common';
 import { ApiError, Metrics } from '#libs/core';
-import { ReplicaRouter } from '#libs/db';
+import { affectedRows, ReplicaRouter, retryOnDeadlock } from '#libs/db';
 import type { EntityManager } from 'typeorm';
-import { retryOnDeadlock } from '../catalog/attributes.service.js';
 import { CatalogCache } from '../catalog/product-cache.provider.js';
 
 export interface StockLine {
@@ -40,7 +39,6 @@ export interface StaleReservation extends ReservationOwner {
   reservationId: string;
 }
 
-const affected = (res: any) => Number(res?.affectedRows ?? res?.[1] ?? 0);
 const byProduct = (a: StockLine, b: StockLine) => (BigInt(a.productId) < BigInt(b.productId) ? -1 : 1);
 
 @Injectable()
@@ -62,7 +60,7 @@ export class StockReservation {
       this.router.transaction(async (em) => {
         for (const l of sorted) {
           const res = await em.query('UPDATE products SET stock = stock - ?, version = version + 1 WHERE id = ? AND stock >= ?', [l.quantity, l.productId, l.quantity]);
-          if (affected(res) === 0) {
+          if (affectedRows(res) === 0) {
             const exists = await em.query('SELECT stock FROM products WHERE id = ?', [l.productId]);
             if (!exists.length) throw ApiError.unprocessable(`product ${l.productId} does not exist`, [{ field: 'items', problems: [`unknown product ${l.productId}`] }]);
             throw new ApiError(409, 'insufficient_stock', `not enough stock for product ${l.productId}`, { productId: l.productId, available: Number(exists[0].stock), requested: l.quantity });
@@ -106,7 +104,7 @@ export class StockReservation {
             reservationId,
             l.productId,
           ]);
-          if (affected(won) !== 1) continue;
+          if (affectedRows(won) !== 1) continue;
           await em.query('UPDATE products SET stock = stock + ?, version = version + 1 WHERE id = ?', [l.quantity, l.productId]);
           released.push(l.productId);
         }
@@ -136,8 +134,8 @@ export class StockReservation {
         "DELETE FROM stock_reservations WHERE state IN ('committed', 'released') AND created_at < DATE_SUB(NOW(3), INTERVAL ? HOUR) LIMIT 5000",
         [hours],
       );
-      total += affected(res);
-      if (affected(res) < 5000) return total;
+      total += affectedRows(res);
+      if (affectedRows(res) < 5000) return total;
     }
   }
 

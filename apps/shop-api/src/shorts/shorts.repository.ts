@@ -4,7 +4,7 @@
  * job creation idempotent; the progress UPDATE only moves forward in stream order.
  */
 import { Injectable } from '@nestjs/common';
-import { DbNodes } from '#libs/db';
+import { affectedRows, DbNodes } from '#libs/db';
 import { sortableStreamId, type ProgressEvent } from '#libs/shorts-jobs';
 
 export interface ShortsJobRow {
@@ -37,7 +37,7 @@ export class ShortsRepository {
       'INSERT IGNORE INTO shorts_jobs (id, user_id, file_name, size_bytes, source_key, queue) VALUES (?, ?, ?, ?, ?, ?)',
       [job.id, job.userId, job.fileName, job.sizeBytes, job.sourceKey, job.queue],
     );
-    return res.affectedRows === 1;
+    return affectedRows(res) === 1;
   }
 
   /** QUEUED rows of one queue older than `olderThanS` (the enqueue sweeper's candidates), oldest first. */
@@ -103,7 +103,7 @@ export class ShortsRepository {
         WHERE id = ? AND last_event_id < ?`,
       [e.step, Math.max(0, Math.min(100, Math.round(e.percent))), e.reason?.slice(0, 500) ?? null, e.reasonCode?.slice(0, 40) ?? null, e.resultKey ?? null, e.attempt ?? 0, sid, e.jobId, sid],
     );
-    return res.affectedRows === 1;
+    return affectedRows(res) === 1;
   }
 }
 
