@@ -2,13 +2,13 @@
  * The model's own process. ShortsProcessor forks this file per job so that whatever the model does on
  * the CPU (the reference model spawns ffmpeg; a pure-JS or native model might block), the worker's event
  * loop stays free to renew the BullMQ job lock. It calls the model exactly as the seed defines it:
- * (input stream, output directory). If the worker dies (even SIGKILL) the IPC channel closes and this
- * process aborts the model (killing ffmpeg) and exits, so no orphan keeps burning CPU.
+ * (input stream, output directory): the input is this process's stdin, which the worker feeds straight
+ * from object storage. If the worker dies (even SIGKILL) the IPC channel closes and this process aborts
+ * the model (killing ffmpeg) and exits, so no orphan keeps burning CPU.
  */
-import { createReadStream } from 'node:fs';
 import { FfmpegShortsModel, ModelInputError, ToolError, type FailureCode, type FfmpegShortsModelOptions } from '#libs/shorts-model';
 
-export type RunnerRequest = { input: string; outputDir: string; model: FfmpegShortsModelOptions };
+export type RunnerRequest = { outputDir: string; model: FfmpegShortsModelOptions };
 export type RunnerMessage =
   | { type: 'progress'; percent: number; stage: string }
   /** The input's duration is known: the worker sets the run's wall-clock budget from it. */
@@ -30,7 +30,7 @@ process.on('disconnect', () => {
 process.once('message', async (req: RunnerRequest) => {
   try {
     const model = new FfmpegShortsModel(req.model);
-    const { archivePath } = await model.generate(createReadStream(req.input), req.outputDir, {
+    const { archivePath } = await model.generate(process.stdin, req.outputDir, {
       signal: abort.signal,
       onProgress: (percent, stage) => send({ type: 'progress', percent, stage }),
       onProbed: (p) => send({ type: 'probed', durationS: p.durationS }),

@@ -1,6 +1,7 @@
 /**
- * ShortsProcessor: a stateless BullMQ worker on the shorts queue. Per job: DOWNLOADING (stream the upload
- * from object storage to a private temp dir), GENERATING (the model in a child process, percent relayed),
+ * ShortsProcessor: a stateless BullMQ worker on the shorts queue. Per job: DOWNLOADING (the upload streams
+ * from object storage into the model's process, which spools it once), GENERATING (from the model's probe
+ * on, percent relayed),
  * STORING (the archive to results/<jobId>/shorts.zip: a rerun overwrites the same key, so retries and
  * crash-recoveries are idempotent), DONE — or FAILED with a fixed sentence and a stable code (FailureCode):
  * paths, tool output and error text go to this worker's log with the job id, never into the event.
@@ -13,10 +14,11 @@
  * Trade-off: a crash mid-GENERATING redoes the whole model run (no checkpoints inside the model).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
@@ -93,11 +95,12 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
       await rm(dir, { recursive: true, force: true });
       await mkdir(join(dir, 'out'), { recursive: true });
       await this.emit(job, 'DOWNLOADING', 0);
-      const input = join(dir, 'source');
-      await pipeline(await this.storage.get(sourceKey), createWriteStream(input));
-      await this.emit(job, 'GENERATING', 5);
-      const archivePath = await this.runModel(jobId, input, join(dir, 'out'), async (p) => {
+      // The source streams from object storage into the model (its process's stdin): no copy on this side.
+      const source = await this.storage.get(sourceKey);
+      const archivePath = await this.runModel(jobId, source, join(dir, 'out'), async (p) => {
         await this.emit(job, 'GENERATING', 5 + Math.floor(p * 0.9));
+      }, async () => {
+        await this.emit(job, 'GENERATING', 5);
       });
       await this.emit(job, 'STORING', 95);
       const resultKey = shortsKeys.result(jobId);
@@ -126,17 +129,19 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Runs the model in its own process; resolves with the archive path. The wall-clock budget starts at
-   * the base (download to probe) and grows to base + factor x duration once the runner reports the probe.
+   * Runs the model in its own process, `input` piped to its stdin; resolves with the archive path. The
+   * wall-clock budget starts at the base (download to probe) and grows to base + factor x duration once
+   * the runner reports the probe (the input is then downloaded: `onDownloaded`).
    */
-  private runModel(jobId: string, input: string, outputDir: string, onProgress: (percent: number) => Promise<void>): Promise<string> {
-    const child = fork(new URL('./model-runner.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  private runModel(jobId: string, input: Readable, outputDir: string, onProgress: (percent: number) => Promise<void>, onDownloaded: () => Promise<void>): Promise<string> {
+    const child = fork(new URL('./model-runner.js', import.meta.url), [], { stdio: ['pipe', 'inherit', 'inherit', 'ipc'] });
     this.children.add(child);
     const s = this.config.shorts;
-    const req: RunnerRequest = { input, outputDir, model: { minWindowS: s.minWindowS, maxWindowS: s.maxWindowS, maxHeight: s.maxShortHeight, threads: s.modelThreads } };
+    const req: RunnerRequest = { outputDir, model: { minWindowS: s.minWindowS, maxWindowS: s.maxWindowS, maxHeight: s.maxShortHeight, threads: s.modelThreads } };
     const started = Date.now();
     return new Promise<string>((resolve, reject) => {
       let settled = false;
+      let probed = false;
       let chain = Promise.resolve();
       let budgetS = s.jobTimeoutBaseS;
       let timer: NodeJS.Timeout | undefined;
@@ -154,10 +159,14 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
       arm();
       child.on('message', (m: RunnerMessage) => {
         if (settled) return;
-        if (m.type === 'progress') chain = chain.then(() => onProgress(m.percent)).catch(() => undefined);
-        else if (m.type === 'probed') {
+        // Progress counts from the probe on (before it, the runner is still receiving the download).
+        if (m.type === 'progress') {
+          if (probed) chain = chain.then(() => onProgress(m.percent)).catch(() => undefined);
+        } else if (m.type === 'probed') {
+          probed = true;
           budgetS = s.jobTimeoutBaseS + s.jobTimeoutPerVideoSecond * m.durationS;
           arm();
+          chain = chain.then(onDownloaded).catch(() => undefined);
         } else if (m.type === 'done') {
           settled = true;
           clearTimeout(timer);
@@ -175,6 +184,15 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
         settled = true;
       });
       child.send(req);
+      // A storage read that fails mid-stream fails the run; a pipe the runner closed early (it refused the
+      // input, or died) is reported by the runner's own message or its exit, not here.
+      pipeline(input, child.stdin!).catch((err: NodeJS.ErrnoException) => {
+        if (settled || err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+        settled = true;
+        clearTimeout(timer);
+        this.kill(child);
+        reject(new RunError('reading the source failed', err.message));
+      });
     });
   }
 

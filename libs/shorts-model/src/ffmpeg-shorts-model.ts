@@ -19,7 +19,7 @@
  * same input -> same windows, same manifest, and bit-exact encodes (fixed per-cut thread count, +bitexact).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, type ReadStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -202,13 +202,12 @@ export class FfmpegShortsModel implements ShortsModel {
     return { perCut, parallel: Math.max(1, Math.min(cuts, Math.floor(this.threads / perCut))) };
   }
 
-  /** ffmpeg needs a seekable file for two passes: use the stream's own file when it is one, else spool. */
+  /**
+   * ffmpeg needs a seekable file (an mp4's index may sit at its end, and the model reads the input twice):
+   * the input stream is spooled once into the model's work dir. The caller hands over a stream, whatever
+   * its origin (object storage, a pipe from the worker); the model never asks where it came from.
+   */
   private async localFile(input: Readable, work: string, signal?: AbortSignal): Promise<string> {
-    const fsStream = input as ReadStream;
-    if (typeof fsStream.path === 'string' && fsStream.bytesRead === 0 && (fsStream as any).start === undefined) {
-      input.destroy();
-      return fsStream.path;
-    }
     const file = join(work, 'source');
     await pipeline(input, createWriteStream(file), { signal });
     return file;
