@@ -29,7 +29,6 @@ export default {
     const { existsSync, createReadStream } = await import('node:fs');
     const { mkdir, mkdtemp, readFile, rename, rm } = await import('node:fs/promises');
     const { cpus } = await import('node:os');
-    const http = await import('node:http');
     const { randomUUID } = await import('node:crypto');
     const dist = (p) => import(pathToFileURL(join(ctx.root, 'dist', p)).href);
     const model = await dist('libs/shorts-model/src/index.js');
@@ -217,39 +216,32 @@ export default {
         // An event-stream token opens one job's stream: one per job.
         const sseTokens = new Map();
         for (const id of ids) sseTokens.set(id, (await j(await fetch(`${api.url}/shorts/jobs/${id}/events-token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))).token);
-        const agent = new http.Agent({ keepAlive: false, maxSockets: Infinity });
         const latencies = [];
-        const conns = Array.from({ length: streams }, (_, i) => ({ job: ids[i % jobsN], seqs: [], ready: false, ended: false, req: null }));
+        const conns = Array.from({ length: streams }, (_, i) => ({ job: ids[i % jobsN], seqs: [], ready: false, ended: false, abort: new AbortController() }));
         let measuring = false;
+        // The same SSE client as the tests (libs/testing openSse: fetch + eventsource-parser).
         const open = (c) =>
           new Promise((resolve, reject) => {
-            const req = http.get(`${api.url}/shorts/jobs/${c.job}/events?token=${sseTokens.get(c.job)}`, { agent }, (res) => {
-              if (res.statusCode !== 200) return reject(new Error(`SSE ${res.statusCode}`));
-              let buf = '';
-              res.setEncoding('utf8');
-              res.on('data', (chunk) => {
-                const now = Date.now();
-                buf += chunk;
-                let k;
-                while ((k = buf.indexOf('\n\n')) >= 0) {
-                  const block = buf.slice(0, k);
-                  buf = buf.slice(k + 2);
-                  const line = block.split('\n').find((l) => l.startsWith('data: '));
-                  if (!line) continue;
-                  const e = JSON.parse(line.slice(6));
+            testing
+              .openSse(`${api.url}/shorts/jobs/${c.job}/events?token=${sseTokens.get(c.job)}`, {
+                signal: c.abort.signal,
+                onEvent: ({ data: e, receivedAt }) => {
                   if (e.step === 'QUEUED' && !c.ready) {
                     c.ready = true;
                     resolve();
                   } else if (e.step === 'GENERATING') {
                     c.seqs.push(e.percent);
-                    if (measuring) latencies.push(now - e.at);
+                    if (measuring) latencies.push(receivedAt - e.at);
                   }
-                }
-              });
-              res.on('end', () => (c.ended = true));
-            });
-            req.on('error', (err) => (c.ready ? (c.ended = true) : reject(err)));
-            c.req = req;
+                },
+              })
+              .then((stream) => {
+                if (stream.status !== 200) return reject(new Error(`SSE ${stream.status}`));
+                return stream.done.then(() => {
+                  c.ended = true;
+                  if (!c.ready) reject(new Error('SSE stream ended before its first event'));
+                });
+              }, reject);
           });
         const tOpen = Date.now();
         for (let i = 0; i < streams; i += 100) await Promise.all(conns.slice(i, i + 100).map(open));
@@ -274,7 +266,7 @@ export default {
         for (const id of ids) await progress.append({ jobId: id, step: 'DONE', percent: 100, worker: 'bench' });
         const until = Date.now() + 10000;
         while (conns.some((c) => !c.ended) && Date.now() < until) await sleep(100);
-        for (const c of conns) c.req?.destroy();
+        for (const c of conns) c.abort.abort();
         const expected = conns.length * rounds;
         const received = conns.reduce((s, c) => s + c.seqs.length, 0);
         const inOrder = conns.every((c) => c.seqs.every((v, i) => v === i % 100));

@@ -10,11 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { JwtService } from '@nestjs/jwt';
 import { createLogger, KNOWN_DEFAULT_SECRETS } from '#libs/core';
 import { DbNodes } from '#libs/db';
-import { bearer, createAdmin, json, signUp, startApi as startWith, testEnv, type TestApi } from '#libs/testing';
+import { bearer, createAdmin, json, signUp, startApi as startWith, testEnv, type TestApi, readSse } from '#libs/testing';
 import { createApp } from '../src/app.js';
 import { PasswordHasher } from '../src/auth/password-hasher.js';
 import { startApi } from './support.js';
-import { readSse, uniqueQueue, uploadWhole } from './shorts-support.js';
+import { uniqueQueue, uploadWhole } from './shorts-support.js';
 
 const SERVER_SECRET = testEnv().JWT_SECRET;
 const GOOD = { algorithm: 'HS256' as const, issuer: 'mallscale', audience: 'mallscale-shop-api', expiresIn: 600 };

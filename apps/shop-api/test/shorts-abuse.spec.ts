@@ -11,13 +11,13 @@ import { createRedis, RedisClients, Settings } from '#libs/core';
 import { DbNodes } from '#libs/db';
 import { JobProgressStream } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
-import { bearer, json, signUp, waitFor, type TestApi } from '#libs/testing';
+import { bearer, json, signUp, waitFor, type TestApi, readSse } from '#libs/testing';
 import { ShortsEnqueueSweeper, WORKER_LOST_REASON } from '../src/shorts/enqueue.sweeper.js';
 import { ShortsQuotas } from '../src/shorts/quotas.js';
 import { ShortsRetentionSweeper } from '../src/shorts/retention.sweeper.js';
 import { ShortsService } from '../src/shorts/shorts.service.js';
 import { startApi } from './support.js';
-import { readSse, tusCreate, tusOffset, tusPatch, uniqueQueue, uploadWhole } from './shorts-support.js';
+import { tusCreate, tusOffset, tusPatch, uniqueQueue, uploadWhole } from './shorts-support.js';
 
 const QUEUE = uniqueQueue('abuse');
 const env = {

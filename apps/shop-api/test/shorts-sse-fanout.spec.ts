@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RedisClients } from '#libs/core';
 import { JobProgressStream } from '#libs/shorts-jobs';
-import { signUp, waitFor, type TestApi } from '#libs/testing';
+import { signUp, waitFor, type TestApi, readSse } from '#libs/testing';
 import { ProgressHub } from '../src/shorts/progress.hub.js';
 import { startApi } from './support.js';
-import { readSse, uniqueQueue, uploadWhole } from './shorts-support.js';
+import { uniqueQueue, uploadWhole } from './shorts-support.js';
 
 const QUEUE = uniqueQueue('fanout');
 let api: TestApi;

@@ -33,50 +33,6 @@ export function startWorker(env: Record<string, string>): WorkerProc {
   };
 }
 
-export interface SseEvent {
-  id?: string;
-  event?: string;
-  data: any;
-}
-
-/** Reads an SSE response until `stop(events)` is true, the server ends it, or the timeout. */
-export async function readSse(url: string, headers: Record<string, string>, stop: (events: SseEvent[]) => boolean, timeoutMs = 120000): Promise<{ status: number; events: SseEvent[] }> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), timeoutMs);
-  const events: SseEvent[] = [];
-  try {
-    const res = await fetch(url, { headers, signal: ac.signal });
-    if (res.status !== 200 || !res.body) return { status: res.status, events };
-    const decoder = new TextDecoder();
-    let buf = '';
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }));
-      if (done) break;
-      buf += decoder.decode(value, { stream: true });
-      let i;
-      while ((i = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        const e: SseEvent = { data: undefined };
-        for (const line of block.split('\n')) {
-          if (line.startsWith('id: ')) e.id = line.slice(4);
-          else if (line.startsWith('event: ')) e.event = line.slice(7);
-          else if (line.startsWith('data: ')) e.data = JSON.parse(line.slice(6));
-        }
-        if (e.data !== undefined) events.push(e);
-      }
-      if (stop(events)) {
-        ac.abort();
-        break;
-      }
-    }
-    return { status: res.status, events };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** Creates a tus upload; returns its URL. */
 export async function tusCreate(base: string, token: string, length: number, filename = 'video.mp4'): Promise<Response> {
   return fetch(`${base}/shorts/uploads`, {

@@ -11,10 +11,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeSyntheticVideo, bearer, json, signUp, waitFor, type TestApi } from '#libs/testing';
+import { makeSyntheticVideo, bearer, json, signUp, waitFor, type TestApi, readSse } from '#libs/testing';
 import { ShortsService } from '../src/shorts/shorts.service.js';
 import { startApi } from './support.js';
-import { readSse, startWorker, uniqueQueue, uploadWhole, type WorkerProc } from './shorts-support.js';
+import { startWorker, uniqueQueue, uploadWhole, type WorkerProc } from './shorts-support.js';
 
 const QUEUE = uniqueQueue('safety');
 const SLOW_QUEUE = uniqueQueue('budget');

@@ -10,12 +10,12 @@ import { request } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bearer, json, signUp, waitFor, type TestApi, makeSyntheticVideo, readZip } from '#libs/testing';
+import { bearer, json, signUp, waitFor, type TestApi, makeSyntheticVideo, readZip, readSse } from '#libs/testing';
 import { RedisClients } from '#libs/core';
 import { JobProgressStream } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
 import { startApi } from './support.js';
-import { readSse, startWorker, tusCreate, tusOffset, tusPatch, uniqueQueue, uploadWhole, type WorkerProc } from './shorts-support.js';
+import { startWorker, tusCreate, tusOffset, tusPatch, uniqueQueue, uploadWhole, type WorkerProc } from './shorts-support.js';
 
 const QUEUE = uniqueQueue('spec');
 const MAX = 20 * 1024 * 1024;

@@ -6,3 +6,4 @@ export * from './replicas.js';
 export * from './synthetic-video.js';
 export * from './zip.js';
 export * from './server-sql.js';
+export * from './sse.js';

@@ -7,13 +7,28 @@
  * cursor) share one XRANGE (`after`), so N browsers following one job cost one Redis read per event, not N.
  * A read is shared only within one wake-up generation: a read issued before wake-up N may miss event N,
  * so a listener woken by N never joins it (it would wait for the next event to see N).
+ * `follow` is the SSE state machine (replay after a cursor, then tail, end after DONE/FAILED, heartbeats
+ * that also re-read the stream): the controller only frames what it yields.
  */
-import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { createRedis, Settings } from '#libs/core';
-import { JobProgressStream, type StoredProgressEvent } from '#libs/shorts-jobs';
+import { createRedis, LOGGER, Settings, type Logger } from '#libs/core';
+import { JobProgressStream, TERMINAL_STEPS, type ProgressEvent, type StoredProgressEvent } from '#libs/shorts-jobs';
 
 type Listener = () => void;
+
+/** What a follower sees: an event of the job's stream, the DB's final state of an expired stream, or a beat. */
+export type FollowItem = { kind: 'event'; event: StoredProgressEvent } | { kind: 'final'; event: ProgressEvent } | { kind: 'heartbeat' };
+
+export interface FollowOptions {
+  /** Resume after this stream id (Last-Event-ID); from the start when absent. */
+  cursor?: string;
+  /** The job's final state from the DB, for a finished job whose stream has expired (7 days after its end). */
+  finalState?: ProgressEvent;
+  heartbeatMs: number;
+  /** Ends the follow (the client went away). */
+  signal: AbortSignal;
+}
 
 @Injectable()
 export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
@@ -26,6 +41,7 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly config: Settings,
     private readonly progress: JobProgressStream,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -59,6 +75,60 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
       this.reads.set(key, read);
     }
     return read;
+  }
+
+  /**
+   * Replay after `cursor`, then tail: yields each event once, in stream order, and returns after the
+   * terminal one (or the final state of an expired stream). Reads happen on a wake-up and on every
+   * heartbeat, so a lost wake-up costs latency, never an event; a failed read is retried at the next beat.
+   */
+  async *follow(jobId: string, opts: FollowOptions): AsyncGenerator<FollowItem> {
+    let cursor = opts.cursor;
+    let pending = true;
+    let wake: (() => void) | undefined;
+    const unlisten = this.listen(jobId, () => {
+      pending = true;
+      wake?.();
+    });
+    const aborted = () => wake?.();
+    opts.signal.addEventListener('abort', aborted);
+    try {
+      while (!opts.signal.aborted) {
+        if (pending) {
+          pending = false;
+          let events: StoredProgressEvent[] = [];
+          try {
+            events = await this.after(jobId, cursor);
+          } catch (err) {
+            this.logger.warn({ err, jobId }, 'progress read failed; retried at the next heartbeat');
+          }
+          if (events.length === 0 && cursor === undefined && opts.finalState) {
+            yield { kind: 'final', event: opts.finalState };
+            return;
+          }
+          for (const event of events) {
+            yield { kind: 'event', event };
+            cursor = event.id;
+            if (TERMINAL_STEPS.includes(event.event.step)) return;
+          }
+          continue;
+        }
+        let timer: NodeJS.Timeout | undefined;
+        const beat = await new Promise<boolean>((resolve) => {
+          wake = () => resolve(false);
+          timer = setTimeout(() => resolve(true), opts.heartbeatMs);
+        });
+        wake = undefined;
+        clearTimeout(timer);
+        if (beat && !opts.signal.aborted) {
+          pending = true;
+          yield { kind: 'heartbeat' };
+        }
+      }
+    } finally {
+      opts.signal.removeEventListener('abort', aborted);
+      unlisten();
+    }
   }
 
   get connections(): number {

@@ -13,12 +13,11 @@ import { Controller, Get, Headers, Inject, Param, Post, Query, Req, Res, UseGuar
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { LOGGER, ApiError, Settings, type Logger } from '#libs/core';
-import { isStreamId, TERMINAL_STEPS, type StoredProgressEvent } from '#libs/shorts-jobs';
+import { isStreamId, TERMINAL_STEPS, type JobStep } from '#libs/shorts-jobs';
 import { ObjectStorage } from '#libs/storage';
 import { AuthGuard, bearerToken, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
-
 import { ProgressHub } from './progress.hub.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository, toJobDto } from './shorts.repository.js';
@@ -117,7 +116,6 @@ export class ShortsController {
       return reply.status(status).send(body);
     }
     const given = lastEventIdHeader ?? lastEventIdQuery;
-    let cursor = isStreamId(given) ? given : undefined;
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -128,57 +126,31 @@ export class ShortsController {
       'x-request-id': req.id,
     });
     raw.write('retry: 2000\n\n');
-
-    let closed = false;
-    let busy = false;
-    let again = false;
-    const write = (ev: StoredProgressEvent) => raw.write(`id: ${ev.id}\nevent: progress\ndata: ${JSON.stringify(ev.event)}\n\n`);
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      clearInterval(heartbeat);
-      unlisten();
+    const gone = new AbortController();
+    req.raw.on('close', () => gone.abort());
+    // The client may have gone while the slot was being taken: 'close' has fired already.
+    if (req.raw.socket?.destroyed) gone.abort();
+    const finalState = TERMINAL_STEPS.includes(job.status as JobStep)
+      ? { jobId: id, step: job.status as JobStep, percent: job.progress, reason: job.reason ?? undefined, reasonCode: job.reason_code ?? undefined, at: Date.now() }
+      : undefined;
+    try {
+      // ProgressHub runs the stream (replay, tail, end, heartbeats); this only frames what it yields.
+      for await (const item of this.hub.follow(id, { cursor: isStreamId(given) ? given : undefined, finalState, heartbeatMs: this.config.shorts.heartbeatMs, signal: gone.signal })) {
+        if (gone.signal.aborted) break;
+        if (item.kind === 'heartbeat') {
+          raw.write(': heartbeat\n\n');
+          void this.quotas.renewSseSlot(userId, connId).catch(() => undefined);
+        } else if (item.kind === 'event') {
+          raw.write(`id: ${item.event.id}\nevent: progress\ndata: ${JSON.stringify(item.event.event)}\n\n`);
+        } else {
+          raw.write(`event: progress\ndata: ${JSON.stringify(item.event)}\n\n`);
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ err, jobId: id }, 'sse stream failed');
+    } finally {
       raw.end();
       void this.quotas.releaseSseSlot(userId, connId).catch((err) => this.logger.warn({ err }, 'sse slot release failed'));
-    };
-    const flush = async (): Promise<void> => {
-      if (closed) return;
-      if (busy) {
-        again = true;
-        return;
-      }
-      busy = true;
-      try {
-        do {
-          again = false;
-          const events = await this.hub.after(id, cursor);
-          if (events.length === 0 && cursor === undefined && TERMINAL_STEPS.includes(job.status as any)) {
-            // The stream expired (7 days after the end): the DB row still answers.
-            raw.write(`event: progress\ndata: ${JSON.stringify({ jobId: id, step: job.status, percent: job.progress, reason: job.reason ?? undefined, reasonCode: job.reason_code ?? undefined, at: Date.now() })}\n\n`);
-            return close();
-          }
-          for (const ev of events) {
-            write(ev);
-            cursor = ev.id;
-            if (TERMINAL_STEPS.includes(ev.event.step)) return close();
-          }
-        } while (again && !closed);
-      } catch (err) {
-        this.logger.warn({ err, jobId: id }, 'sse flush failed');
-      } finally {
-        busy = false;
-      }
-    };
-    const unlisten = this.hub.listen(id, () => void flush());
-    // The heartbeat also re-reads the stream: a wake-up lost on the way costs latency, never an event.
-    const heartbeat = setInterval(() => {
-      raw.write(': heartbeat\n\n');
-      void this.quotas.renewSseSlot(userId, connId).catch(() => undefined);
-      void flush();
-    }, this.config.shorts.heartbeatMs);
-    req.raw.on('close', close);
-    // The client may have gone while the slot was being taken: 'close' has fired already.
-    if (req.raw.socket?.destroyed) return close();
-    await flush();
+    }
   }
 }
