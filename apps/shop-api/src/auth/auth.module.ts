@@ -7,12 +7,14 @@ import { AuthService } from './auth.service.js';
 import { PasswordHasher } from './password-hasher.js';
 import { RoleCache } from './role.cache.js';
 import { TokenService } from './token.service.js';
+import { UsersModule } from '../users/users.module.js';
 
 // JwtService is not exported: every token is signed and checked by TokenService (algorithm, issuer,
 // audience, type, account), so no module can verify one with looser rules.
 @Global()
 @Module({
   imports: [
+    UsersModule,
     JwtModule.registerAsync({
       inject: [Settings],
       useFactory: (config: Settings) => ({ secret: config.auth.jwtSecret }),

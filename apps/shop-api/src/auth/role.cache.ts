@@ -7,7 +7,7 @@
 import { Injectable } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { ApiError, Settings } from '#libs/core';
-import { DbNodes } from '#libs/db';
+import { UsersRepository } from '../users/users.repository.js';
 import type { Role } from './auth.guard.js';
 
 export interface AccountState {
@@ -20,7 +20,7 @@ export class RoleCache {
   private readonly cache?: LRUCache<string, AccountState>;
 
   constructor(
-    private readonly db: DbNodes,
+    private readonly users: UsersRepository,
     config: Settings,
   ) {
     const ttl = config.auth.roleCacheMs;
@@ -32,7 +32,7 @@ export class RoleCache {
     if (hit) return hit;
     let row: { role: string; tokenVersion: number } | undefined;
     try {
-      [row] = await this.db.primary.ds.query('SELECT role, token_version AS tokenVersion FROM users WHERE id = ?', [userId]);
+      row = await this.users.accountState(userId);
     } catch {
       // Without the primary nobody can be authenticated safely: a clear 503, not a 500 (details stay in the driver).
       throw new ApiError(503, 'unavailable', 'accounts cannot be checked right now: retry shortly');

@@ -5,7 +5,7 @@
 import { Controller, Get, Param, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { ApiError } from '#libs/core';
-import { DbNodes } from '#libs/db';
+import { UsersRepository } from './users.repository.js';
 import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 
 @ApiTags('accounts')
@@ -13,7 +13,7 @@ import { AuthGuard, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 @UseGuards(AuthGuard)
 @Controller()
 export class UsersController {
-  constructor(private readonly db: DbNodes) {}
+  constructor(private readonly users: UsersRepository) {}
 
   @Get('me')
   me(@CurrentUser() user: AuthUser) {
@@ -28,8 +28,8 @@ export class UsersController {
   }
 
   private async find(id: string) {
-    const [row] = await this.db.primary.ds.query('SELECT id, email, role, created_at AS createdAt FROM users WHERE id = ?', [id]);
-    if (!row) throw ApiError.notFound('user');
-    return { id: String(row.id), email: row.email, role: row.role, createdAt: row.createdAt };
+    const profile = await this.users.profile(id);
+    if (!profile) throw ApiError.notFound('user');
+    return profile;
   }
 }
