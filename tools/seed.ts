@@ -20,19 +20,10 @@ import { loadConfigOrExit, repoRoot, type AppConfig } from '#libs/core';
 import { affectedRows, bucketOf, DbNodes, decodeOrderId, encodeOrderId, OrderShardRouter } from '#libs/db';
 import { AttributePromoter, CATEGORY_DEFINITIONS } from '#libs/attributes';
 import { intOption, parseCli } from './cli.js';
+import { mulberry32, sampleAttributes } from './sample-data.js';
 
 /** The category definitions live with AttributeSchema in libs/attributes (one source for seed, tests and bench). */
 export const SEED_CATEGORIES = CATEGORY_DEFINITIONS;
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function progress(label: string, done: number, total: number, t0: number) {
   if (!process.stderr.isTTY && done !== total && done % Math.max(1, Math.floor(total / 10)) !== 0) return;
@@ -41,19 +32,6 @@ function progress(label: string, done: number, total: number, t0: number) {
   const rate = Math.round(done / Math.max(0.001, (Date.now() - t0) / 1000));
   process.stderr.write(`${process.stderr.isTTY ? '\r' : ''}${label.padEnd(9)} ${bar} ${done}/${total} (${rate}/s)${process.stderr.isTTY ? '' : '\n'}`);
   if (done === total && process.stderr.isTTY) process.stderr.write('\n');
-}
-
-function attributesFor(code: string, r: () => number) {
-  const pick = <T>(xs: T[]) => xs[Math.floor(r() * xs.length)];
-  if (code === 'food') {
-    const d = new Date(Date.now() + Math.floor(r() * 365) * 86400000).toISOString().slice(0, 10);
-    const allergens = ['milk', 'egg', 'peanut', 'wheat', 'soy'].filter(() => r() < 0.25);
-    return { expiryDate: d, storage: pick(['room', 'chilled', 'frozen']), weightG: 50 + Math.floor(r() * 2000), allergens };
-  }
-  if (code === 'laptop') {
-    return { cpu: pick(['M3', 'M4', 'i5', 'i7', 'Ryzen 5', 'Ryzen 7']), ramGb: pick([8, 16, 32, 64]), storageGb: pick([256, 512, 1024, 2048]), screenInch: pick([13.3, 14, 15.6, 16]) };
-  }
-  return { size: pick(['XS', 'S', 'M', 'L', 'XL']), color: pick(['black', 'white', 'navy', 'red', 'green']), material: pick(['cotton', 'wool', 'linen']), washable: r() < 0.8 };
 }
 
 export interface SeedOptions {
@@ -112,7 +90,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
   checkSeedAllowed(config, o);
   if (o.adminPassword !== undefined && o.adminPassword.length < 8) throw new Error('SEED_ADMIN_PASSWORD must have at least 8 characters (sign-in refuses shorter ones)');
   const db = await DbNodes.connect({ ...config.db, replicas: [], poolSize: 4 });
-  const r = rng(42);
+  const r = mulberry32(42);
   try {
     const primary = db.primary.ds;
     if (o.ifEmpty) {
@@ -147,7 +125,7 @@ export async function seed(config: AppConfig, o: SeedOptions): Promise<void> {
       for (let k = 0; k < n; k++) {
         const c = cats[(i + k) % cats.length];
         rows.push('(?, ?, ?, ?, ?)');
-        params.push(c.id, `${c.code} product ${i + k + 1}`, 100 + Math.floor(r() * 200000), 10 + Math.floor(r() * 1000), JSON.stringify(attributesFor(c.code, r)));
+        params.push(c.id, `${c.code} product ${i + k + 1}`, 100 + Math.floor(r() * 200000), 10 + Math.floor(r() * 1000), JSON.stringify(sampleAttributes(c.code, r, Date.now())));
       }
       await primary.query(`INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ${rows.join(',')}`, params);
       progress('products', i + n, o.products, t0);

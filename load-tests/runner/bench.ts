@@ -24,6 +24,7 @@ import autocannon from 'autocannon';
 import { loadConfig, repoRoot } from '#libs/core';
 import { migrateAll } from '#libs/db';
 import { baseProvenance, cpuSnapshot, finishProvenance, processCpuSeconds, saturationVerdict, serverVersions, type CapRecord, type Provenance, type Throttle } from './provenance.js';
+import { mulberry32 } from '../../tools/sample-data.js';
 
 export interface ModeDef {
   target: 'bare' | 'api';
@@ -96,17 +97,6 @@ function seconds(s: string): number {
   if (!m) throw new Error(`bad duration '${s}' (use e.g. 10s, 500ms, 1m)`);
   const n = Number(m[1]);
   return m[2] === 'ms' ? n / 1000 : m[2] === 'm' ? n * 60 : n;
-}
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const FLAGS = new Set(['uncapped-ok']);

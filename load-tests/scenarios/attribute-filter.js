@@ -26,26 +26,6 @@ const EAV_DDL = [
   ),
 ];
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function attributesFor(code, r) {
-  const pick = (xs) => xs[Math.floor(r() * xs.length)];
-  if (code === 'food') {
-    const d = new Date(Date.UTC(2026, 0, 1) + Math.floor(r() * 365) * 86400000).toISOString().slice(0, 10);
-    return { expiryDate: d, storage: pick(['room', 'chilled', 'frozen']), weightG: 50 + Math.floor(r() * 2000), allergens: ['milk', 'egg', 'peanut', 'wheat', 'soy'].filter(() => r() < 0.25) };
-  }
-  if (code === 'laptop') return { cpu: pick(['M3', 'M4', 'i5', 'i7', 'Ryzen 5', 'Ryzen 7']), ramGb: pick([8, 16, 32, 64]), storageGb: pick([256, 512, 1024, 2048]), screenInch: pick([13.3, 14, 15.6, 16]) };
-  return { size: pick(['XS', 'S', 'M', 'L', 'XL']), color: pick(['black', 'white', 'navy', 'red', 'green']), material: pick(['cotton', 'wool', 'linen']), washable: r() < 0.8 };
-}
-
 function percentile(sorted, p) {
   if (!sorted.length) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -67,6 +47,9 @@ export default {
     const mysql = await ctx.load('mysql2/promise');
     const dbLib = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
     const catalog = await import(pathToFileURL(join(ctx.root, 'dist/libs/attributes/src/index.js')).href);
+    // The same seeded generator as `npm run seed`, with a fixed first expiry day so the data never moves.
+    const { mulberry32: rng, sampleAttributes } = await import(pathToFileURL(join(ctx.root, 'dist/tools/sample-data.js')).href);
+    const attributesFor = (code, r) => sampleAttributes(code, r, Date.UTC(2026, 0, 1));
     const N = Number(opts.products ?? 1_000_000);
     const durationS = Number(String(opts.duration ?? '10s').replace(/s$/, ''));
     const connections = Number(opts.connections ?? 4);

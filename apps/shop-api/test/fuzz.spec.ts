@@ -20,21 +20,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DbNodes } from '#libs/db';
 import { bearer, createAdmin, json, signUp, testEnv, type TestApi } from '#libs/testing';
 import { startApi } from './support.js';
+import { mulberry32 } from '../../../tools/sample-data.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const COUNT = Number(process.env.FUZZ_COUNT ?? 5000);
 const CONCURRENCY = 6;
 
-/** mulberry32: small, fast, good enough to make a run replayable from its seed. */
+/** The seeded generator of tools/sample-data (mulberry32): a run is replayable from its seed. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   return {
     next,
     int: (n: number) => Math.floor(next() * n),
