@@ -793,6 +793,15 @@ export async function sentinelMaster(masterName, opts = {}) {
   }
   return null;
 }
+/** SIGKILL one node of a sentinel group (failure tests and the redis-failover benchmark); returns its pid or null. */
+export async function killSentinelNode(name, opts = {}) {
+  const n = sentinelTopology(opts).nodes.find((x) => x.name === name) ?? fail(`no sentinel-group node "${name}"`);
+  const pid = livePid(n);
+  if (!pid) return null;
+  process.kill(pid, 'SIGKILL');
+  await waitDead(pid, 10_000);
+  return pid;
+}
 /** Stop the sentinels first (so stopping a primary starts no failover), then the data nodes; `purge` deletes the dir. */
 export async function downSentinel(opts = {}) {
   const topo = sentinelTopology(opts);

@@ -31,6 +31,21 @@ function endpointOptions(target: RedisEndpoint): RedisOptions {
   } as RedisOptions;
 }
 
+/**
+ * QUIT ends the master connection but not the sentinel subscriptions of ioredis's failover detector (only
+ * disconnect() closes those), so a quitted client would keep its process alive: close them once the client
+ * has ended, for its duplicates too (BullMQ duplicates its connection for blocking commands and quits it).
+ */
+class SentinelRedis extends Redis {
+  constructor(options: RedisOptions) {
+    super(options as RedisOptions & { replyMapping?: undefined });
+    this.once('end', () => this.disconnect());
+  }
+  override duplicate(override?: Partial<RedisOptions>): Redis {
+    return new SentinelRedis({ ...this.options, ...override } as RedisOptions);
+  }
+}
+
 export function createRedis(target: string | RedisEndpoint, opts: RedisOptions = {}): Redis {
   const base = {
     protocol: 2,
@@ -42,7 +57,7 @@ export function createRedis(target: string | RedisEndpoint, opts: RedisOptions =
   } as RedisOptions;
   if (typeof target === 'string') return new Redis(target, { ...base, ...opts } as RedisOptions);
   if (!target.sentinels.length) return new Redis(target.url, { ...base, ...opts } as RedisOptions);
-  return new Redis({ ...base, ...endpointOptions(target), ...opts } as RedisOptions);
+  return new SentinelRedis({ ...base, ...endpointOptions(target), ...opts } as RedisOptions);
 }
 
 /** Where a client is connected now (after a failover: the promoted replica), or null while it is not. */
