@@ -25,6 +25,8 @@ export interface RedisEndpoint {
   sentinels: { host: string; port: number }[];
   /** The master group name the sentinels monitor (`sentinel monitor <name> ...`). */
   masterName: string;
+  /** Through Sentinel: the longest pause between reconnect attempts (each asks the sentinels anew), ms. */
+  reconnectMaxMs: number;
 }
 
 export interface DbCredentials {
@@ -275,7 +277,10 @@ function redisEndpoint(env: Env, role: 'CACHE' | 'QUEUE', url: string): RedisEnd
   const masterName = env[nameVar] || `mallscale-${role.toLowerCase()}`;
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(masterName)) throw new ConfigError(`${nameVar} must be 1-64 letters, digits or ._- (got '${masterName}')`);
   const sentinels = sentinelList(env, `REDIS_${role}_SENTINELS`);
-  return { url, sentinels, masterName };
+  // Short: until the sentinels promote a replica every attempt fails fast (connection refused), and the
+  // attempt after the promotion ends the outage, so the pause adds to it directly.
+  const reconnectMaxMs = int(env, 'REDIS_SENTINEL_RECONNECT_MAX_MS', 500, 50, 60_000);
+  return { url, sentinels, masterName, reconnectMaxMs };
 }
 
 function trustProxy(env: Env): false | string[] {

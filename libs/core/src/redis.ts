@@ -26,6 +26,7 @@ function endpointOptions(target: RedisEndpoint): RedisOptions {
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
     failoverDetector: true,
+    retryStrategy: (times: number) => Math.min(times * 100, target.reconnectMaxMs),
     // While no sentinel answers (all restarting), retry at most every second rather than giving up.
     sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
   } as RedisOptions;

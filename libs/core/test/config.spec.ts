@@ -45,8 +45,8 @@ describe('loadConfig', () => {
   describe('Redis Sentinel (REDIS_<ROLE>_SENTINELS)', () => {
     it('when no sentinels are set, then each role is reached by its URL (the default six-node topology)', () => {
       const c = loadConfig({});
-      expect(c.redis.cache).toEqual({ url: 'redis://127.0.0.1:6380', sentinels: [], masterName: 'mallscale-cache' });
-      expect(c.redis.queue).toEqual({ url: 'redis://127.0.0.1:6381', sentinels: [], masterName: 'mallscale-queue' });
+      expect(c.redis.cache).toEqual({ url: 'redis://127.0.0.1:6380', sentinels: [], masterName: 'mallscale-cache', reconnectMaxMs: 500 });
+      expect(c.redis.queue).toEqual({ url: 'redis://127.0.0.1:6381', sentinels: [], masterName: 'mallscale-queue', reconnectMaxMs: 500 });
     });
 
     it('when sentinels and a master name are set, then the role is discovered through them, IPv6 in brackets', () => {
@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       }
       expect(() => loadConfig({ REDIS_QUEUE_SENTINELS: 'h:1', REDIS_QUEUE_SENTINEL_NAME: 'bad name' })).toThrow(/^REDIS_QUEUE_SENTINEL_NAME must be 1-64 letters, digits or \._- \(got 'bad name'\)/);
       expect(() => loadConfig({ REDIS_CACHE_SENTINEL_NAME: 'x'.repeat(65) })).toThrow(/^REDIS_CACHE_SENTINEL_NAME must be 1-64/);
+      expect(() => loadConfig({ REDIS_SENTINEL_RECONNECT_MAX_MS: '0' })).toThrow(/^REDIS_SENTINEL_RECONNECT_MAX_MS must be an integer between 50 and 60000/);
     });
   });
 
