@@ -35,6 +35,7 @@ export default {
     const { Queue, Worker } = await ctx.load('bullmq');
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     const results = [];
+    const diagnostics = [];
 
     for (let run = 1; run <= runs; run++) {
       const dir = mkdtempSync(join(tmpdir(), 'redis-failover-'));
@@ -67,7 +68,7 @@ export default {
         const worker = new Worker(name, async (job) => void ran.set(job.id, (ran.get(job.id) ?? 0) + 1), { connection: workerConn, concurrency: 4 });
         worker.on('error', () => undefined);
         await cache.set('bench:hot', 'v');
-        await cache.wait(1, 2000); // the replica has the key before the kill: a hit after promotion is possible
+        const replicasAcked = await cache.wait(1, 2000); // the replica has the key before the kill: a hit after promotion is possible
 
         const acked = [];
         let killAt = Infinity;
@@ -75,6 +76,8 @@ export default {
         let firstHit = null;
         let stop = false;
         let i = 0;
+        let lastWriteError = null;
+        let lastReadError = null;
         const produce = (async () => {
           while (!stop) {
             const id = `j${++i}`;
@@ -83,7 +86,7 @@ export default {
               await queue.add('job', { i }, { jobId: id, removeOnComplete: false });
               acked.push(id);
               if (t > killAt && firstWrite === null) firstWrite = Date.now() - killAt;
-            } catch { /* the outage */ }
+            } catch (e) { lastWriteError = e.message; }
             await sleep(10);
           }
         })();
@@ -91,8 +94,10 @@ export default {
           while (!stop) {
             const t = Date.now();
             try {
-              if ((await cache.get('bench:hot')) === 'v' && t > killAt && firstHit === null) firstHit = Date.now() - killAt;
-            } catch { /* the outage */ }
+              const v = await cache.get('bench:hot');
+              if (v !== 'v') lastReadError = `GET returned ${v}`;
+              else if (t > killAt && firstHit === null) firstHit = Date.now() - killAt;
+            } catch (e) { lastReadError = e.message; }
             await sleep(10);
           }
         })();
@@ -120,6 +125,8 @@ export default {
           jobs_lost: acked.filter((id) => !ran.has(id)).length,
           jobs_twice: [...ran.values()].filter((n) => n > 1).length,
         };
+        // Why a run did not recover, if one does not: the clients' state and their last errors.
+        diagnostics.push({ run, replicasAcked, producer: producer.status, cache: cache.status, cacheAt: core.connectedTo(cache), lastWriteError, lastReadError, sentinels: await stack.sentinelStatus(topo).then((rows) => rows.map((x) => `${x.name}:${x.state}:${x.detail}`)) });
         results.push(r);
         ctx.log(`run ${run}: ${JSON.stringify(r)}`);
         await worker.close(true);
@@ -156,7 +163,7 @@ export default {
         jobs_lost: sum('jobs_lost'),
         runs_unrecovered: unrecovered,
       },
-      details: { runs: results, downAfterMs: topo.downAfter, failoverTimeoutMs: topo.failoverTimeout, quorum: 2, reconnectMaxMs: core.loadConfig({ ...(opts['reconnect-max'] ? { REDIS_SENTINEL_RECONNECT_MAX_MS: String(opts['reconnect-max']) } : {}) }).redis.queue.reconnectMaxMs },
+      details: { runs: results, diagnostics, downAfterMs: topo.downAfter, failoverTimeoutMs: topo.failoverTimeout, quorum: 2, reconnectMaxMs: core.loadConfig({ ...(opts['reconnect-max'] ? { REDIS_SENTINEL_RECONNECT_MAX_MS: String(opts['reconnect-max']) } : {}) }).redis.queue.reconnectMaxMs },
     };
   },
 };

@@ -4,10 +4,15 @@
  * to RESP3, whose push messages (client-side-caching invalidations) it drops, and nothing here needs RESP3.
  *
  * A role is reached either by its URL or, when its sentinels are configured (REDIS_<ROLE>_SENTINELS), through
- * Redis Sentinel: ioredis asks the sentinels for the current master of the named group, checks with ROLE that
- * the server it reached is a master (a demoted one is refused and the sentinels asked again), and drops the
- * connection as soon as a sentinel announces +switch-master (failoverDetector), so a client follows a failover
- * instead of waiting for the old primary's socket to die. The URL then only gives password, db number and TLS.
+ * Redis Sentinel: on every (re)connect ioredis asks the sentinels for the current master of the named group and
+ * checks with ROLE that the server it reached is a master (a demoted one is refused and the sentinels asked
+ * again). A client learns of a failover when its connection drops (the old primary died, or was demoted:
+ * Sentinel sends CLIENT KILL TYPE normal to every instance it reconfigures) or when a write answers READONLY
+ * (reconnect, resend). ioredis's failoverDetector (+switch-master subscriptions) stays off: its announcement
+ * can land while the client is between reconnect attempts, and ioredis then ends the client for good
+ * (SentinelConnector.connect throws "Connection is closed.", the client's status becomes end): in one of
+ * five runs of the redis-failover benchmark with it on, neither client recovered. The URL gives only
+ * password, db number and TLS.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisEndpoint } from './config.js';
@@ -25,26 +30,12 @@ function endpointOptions(target: RedisEndpoint): RedisOptions {
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(Number.isInteger(db) && db > 0 ? { db } : {}),
     ...(u.protocol === 'rediss:' ? { tls: {}, enableTLSForSentinelMode: true } : {}),
-    failoverDetector: true,
+    // A write that reaches a demoted master (connected before the demotion): reconnect through the sentinels, resend.
+    reconnectOnError: (err: Error) => (err.message.startsWith('READONLY') ? 2 : false),
     retryStrategy: (times: number) => Math.min(times * 100, target.reconnectMaxMs),
     // While no sentinel answers (all restarting), retry at most every second rather than giving up.
     sentinelRetryStrategy: (times: number) => Math.min(times * 100, 1000),
   } as RedisOptions;
-}
-
-/**
- * QUIT ends the master connection but not the sentinel subscriptions of ioredis's failover detector (only
- * disconnect() closes those), so a quitted client would keep its process alive: close them once the client
- * has ended, for its duplicates too (BullMQ duplicates its connection for blocking commands and quits it).
- */
-class SentinelRedis extends Redis {
-  constructor(options: RedisOptions) {
-    super(options as RedisOptions & { replyMapping?: undefined });
-    this.once('end', () => this.disconnect());
-  }
-  override duplicate(override?: Partial<RedisOptions>): Redis {
-    return new SentinelRedis({ ...this.options, ...override } as RedisOptions);
-  }
 }
 
 export function createRedis(target: string | RedisEndpoint, opts: RedisOptions = {}): Redis {
@@ -58,7 +49,7 @@ export function createRedis(target: string | RedisEndpoint, opts: RedisOptions =
   } as RedisOptions;
   if (typeof target === 'string') return new Redis(target, { ...base, ...opts } as RedisOptions);
   if (!target.sentinels.length) return new Redis(target.url, { ...base, ...opts } as RedisOptions);
-  return new SentinelRedis({ ...base, ...endpointOptions(target), ...opts } as RedisOptions);
+  return new Redis({ ...base, ...endpointOptions(target), ...opts } as RedisOptions);
 }
 
 /** Where a client is connected now (after a failover: the promoted replica), or null while it is not. */
