@@ -59,7 +59,7 @@ beforeAll(async () => {
     SHORTS_SWEEP_AFTER_S: '5',
     SHORTS_SWEEP_INTERVAL_MS: '1000',
     SHORTS_SSE_HEARTBEAT_MS: '1000',
-    SHORTS_MAX_ACTIVE_JOBS_PER_USER: '10',
+    SHORTS_MAX_ACTIVE_JOBS_PER_USER: '50',
     CACHE_PREFIX: `sentinel-${randomUUID().slice(0, 8)}:`,
     CACHE_L1_TTL_MS: '1', // every read goes to L2, so the test sees the cache primary go and its replica take over
     CACHE_BREAKER_COOLDOWN_MS: '200',
@@ -109,53 +109,61 @@ async function followLikeThePage(token: string, jobId: string, timeoutMs: number
   return { events, connections };
 }
 
+const JOBS_BEFORE = 8; // uploaded whole, queued or running when the primary dies
+const UPLOADS = 3; // streaming through the failover
+
+/** Sends the rest of a tus upload in chunks, through the outage: a failed PATCH is resumed from HEAD's offset. */
+async function streamRest(url: string, token: string, from: number, chunk: number, log: { status: number; at: number }[]): Promise<number> {
+  let offset = from;
+  const until = Date.now() + 120_000;
+  while (offset < video.length && Date.now() < until) {
+    try {
+      const res = await tusPatch(url, token, offset, video.subarray(offset, offset + chunk));
+      log.push({ status: res.status, at: Date.now() });
+      if (res.status === 204) {
+        offset = Number(res.headers.get('upload-offset'));
+        continue;
+      }
+      offset = await tusOffset(url, token); // 409 after a cut PATCH, 5xx in the outage: resume from what the server has
+    } catch {
+      /* connection refused or cut mid-body: ask again after a pause */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return offset;
+}
+
 describe('Redis Sentinel › queue primary killed', () => {
-  it('when the queue primary is SIGKILLed while jobs run and an upload streams, then API and worker follow the promoted replica, every job ends DONE once, the upload completes and the page sees the terminal state', async () => {
+  it(`when the queue primary is SIGKILLed while ${JOBS_BEFORE} jobs run or wait and ${UPLOADS} uploads stream, then API and worker follow the promoted replica, every job ends DONE with one archive, the uploads complete and the page misses no progress event`, async () => {
     const user = await signUp(api);
     const jobs: string[] = [];
-    for (let i = 0; i < 3; i++) jobs.push(await uploadWhole(api.url, user.token, video, `before-${i}.mp4`));
-    // The streaming upload: a quarter sent before the kill, the rest in chunks through the failover.
-    const created = await tusCreate(api.url, user.token, video.length, 'streaming.mp4');
-    expect(created.status).toBe(201);
-    const uploadUrl = new URL(created.headers.get('location')!, api.url).toString();
+    for (let i = 0; i < JOBS_BEFORE; i++) jobs.push(await uploadWhole(api.url, user.token, video, `before-${i}.mp4`));
+    // The streaming uploads: a quarter sent before the kill, the rest in chunks through the failover.
     const chunk = Math.ceil(video.length / 16);
-    let offset = 0;
-    for (; offset < video.length / 4; offset += chunk) expect((await tusPatch(uploadUrl, user.token, offset, video.subarray(offset, offset + chunk))).status).toBe(204);
+    const uploads: { url: string; offset: number }[] = [];
+    for (let i = 0; i < UPLOADS; i++) {
+      const created = await tusCreate(api.url, user.token, video.length, `streaming-${i}.mp4`);
+      expect(created.status).toBe(201);
+      const url = new URL(created.headers.get('location')!, api.url).toString();
+      let offset = 0;
+      for (; offset < video.length / 4; offset += chunk) expect((await tusPatch(url, user.token, offset, video.subarray(offset, offset + chunk))).status).toBe(204);
+      uploads.push({ url, offset });
+    }
 
     let finished = false; // a failed assertion ends the page's loop too, so nothing outlives the test
     const page = followLikeThePage(user.token, jobs[0]!, 280_000, () => finished);
     try {
-      const queuePrimary = await stack.sentinelMaster('mallscale-queue', topo);
-      expect(queuePrimary).toBe(PRIMARY.queue);
+      expect(await stack.sentinelMaster('mallscale-queue', topo)).toBe(PRIMARY.queue);
       await waitFor(async () => ['GENERATING', 'STORING'].includes((await json(await fetch(`${api.url}/shorts/jobs/${jobs[0]}`, { headers: bearer(user.token) }))).status), 120_000, 200);
 
       expect(await stack.killSentinelNode('redis-queue-primary', topo)).toEqual(expect.any(Number));
       const statuses: { status: number; at: number }[] = [];
-      let recoveredAt = 0;
-      const uploadDone = (async () => {
-        const until = Date.now() + 120_000;
-        while (offset < video.length && Date.now() < until) {
-          try {
-            const res = await tusPatch(uploadUrl, user.token, offset, video.subarray(offset, offset + chunk));
-            statuses.push({ status: res.status, at: Date.now() });
-            if (res.status === 204) {
-              offset = Number(res.headers.get('upload-offset'));
-              recoveredAt ||= Date.now();
-              continue;
-            }
-            offset = await tusOffset(uploadUrl, user.token); // 409 after a cut PATCH: resume from what the server has
-          } catch {
-            /* connection refused or cut mid-body: ask again after a pause */
-          }
-          await new Promise((r) => setTimeout(r, 200));
-        }
-        return offset;
-      })();
+      const streamed = Promise.all(uploads.map((u) => streamRest(u.url, user.token, u.offset, chunk, statuses)));
       const promoted = await promotedFrom('mallscale-queue', PRIMARY.queue);
-      expect(await uploadDone).toBe(video.length);
-      jobs.push(uploadUrl.split('/').pop()!);
+      expect(await streamed).toEqual(uploads.map(() => video.length));
+      for (const u of uploads) jobs.push(u.url.split('/').pop()!);
 
-      // Every job, including the one created after the failover, ends DONE with exactly one archive.
+      // Every job, including those created after the failover, ends DONE with exactly one archive.
       const storage = api.app.get(ObjectStorage);
       for (const id of jobs) {
         const done = await waitFor(async () => {
@@ -166,36 +174,51 @@ describe('Redis Sentinel › queue primary killed', () => {
         expect(done.progress).toBe(100);
         expect(await storage.list(`results/${id}/`)).toEqual([{ key: `results/${id}/shorts.zip`, size: expect.any(Number) }]);
       }
-      // The page that followed job 0 through the failover got its terminal state (events may repeat, none is the last one missing).
-      const followed = await page;
-      expect(followed.events.at(-1)?.data.step).toBe('DONE');
-      expect(followed.events.map((e) => e.data.step)).toContain('QUEUED');
-      // A page opened afterwards replays every job from the start to DONE, from the promoted replica's streams.
-      for (const id of jobs) {
-        const replay = await readSse(`${api.url}/shorts/jobs/${id}/events?token=${await sseToken(user.token, id)}`, {}, (ev) => ev.some((e) => TERMINAL.includes(e.data.step)), 30_000);
-        expect(replay.events.at(-1)?.data.step).toBe('DONE');
-      }
-      // No 5xx once the queue answered again, and both sides talk to the promoted replica.
-      expect(statuses.filter((s) => s.status >= 500 && s.at > recoveredAt)).toEqual([]);
+      // No 5xx once the queue answered again (the first 204 after the kill), and the API talks to the promoted replica.
+      const recoveredAt = statuses.find((x) => x.status === 204)?.at ?? Infinity;
+      expect(statuses.filter((x) => x.status >= 500 && x.at > recoveredAt)).toEqual([]);
       expect(connectedTo(api.app.get(RedisClients).queue)?.port).toBe(promoted);
+
+      const followed = await page;
       const config = testConfig(env);
       const redis = createRedis(config.redis.queue, { maxRetriesPerRequest: null });
       const queue = new Queue(QUEUE, { connection: redis });
       try {
         await waitFor(async () => connectedTo(redis)?.port === promoted, 10_000);
         for (const id of jobs) expect((await queue.getJob(id))?.finishedOn).toEqual(expect.any(Number));
+        // The page that followed job 0 through the failover (reconnecting with Last-Event-ID) reached DONE and
+        // missed nothing the promoted replica holds up to there (events may repeat; an event only the dead
+        // primary had may have been shown, it is gone from the stream).
+        expect(followed.events.at(-1)?.data.step).toBe('DONE');
+        const seen = new Set(followed.events.map((e) => e.id));
+        const lastSeen = followed.events.at(-1)!.id!;
         const progress = new JobProgressStream(redis, QUEUE);
+        const stored = (await progress.after(jobs[0]!)).filter((e) => !lastSeen || compareStreamIds(e.id, lastSeen) <= 0);
+        expect(stored.map((e) => e.event.step)).toContain('DONE');
+        expect(stored.filter((e) => !seen.has(e.id))).toEqual([]);
         for (const id of jobs) expect((await progress.after(id)).map((e) => e.event.step)).toContain('DONE');
       } finally {
         await queue.close();
         redis.disconnect();
       }
+      // A page opened afterwards replays every job from the start to DONE, from the promoted replica's streams.
+      for (const id of jobs) {
+        const replay = await readSse(`${api.url}/shorts/jobs/${id}/events?token=${await sseToken(user.token, id)}`, {}, (ev) => ev.some((e) => TERMINAL.includes(e.data.step)), 30_000);
+        expect(replay.events.at(-1)?.data.step).toBe('DONE');
+      }
     } finally {
       finished = true;
       await page;
     }
-  }, 420_000);
+  }, 480_000);
 });
+
+/** Redis stream ids "<ms>-<seq>" in stream order. */
+function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  return am !== bm ? (am! < bm! ? -1 : 1) : as === bs ? 0 : as! < bs! ? -1 : 1;
+}
 
 describe('Redis Sentinel › cache primary killed', () => {
   it('when the cache primary is SIGKILLed under product reads, then every read answers 200 and reads hit L2 again on the promoted replica', async () => {
