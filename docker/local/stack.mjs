@@ -842,7 +842,8 @@ async function main([cmd, ...args]) {
       const ha = fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : [];
       printTable([...rows, ...ha]);
       printCapMechanism(detectCgroup());
-      return [...rows, ...ha].every((r) => r.state === 'up') ? 0 : 1;
+      // The sentinel group counts only while it runs: a group once started and since stopped is not a broken stack.
+      return [...rows, ...(ha.some((r) => r.pid) ? ha : [])].every((r) => r.state === 'up') ? 0 : 1;
     }
     case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
