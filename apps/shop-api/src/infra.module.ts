@@ -23,7 +23,7 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: LOGGER, useValue: logger },
         { provide: Metrics, useValue: metrics },
         { provide: DbNodes, useFactory: () => DbNodes.connect(config.db) },
-        { provide: RedisClients, useFactory: () => new DefaultRedisClients(config.redis.cacheUrl, config.redis.queueUrl) },
+        { provide: RedisClients, useFactory: () => new DefaultRedisClients(config.redis.cache, config.redis.queue) },
         // Replica routing (docs/q3-replication.md): the monitor checks replicas every ~500 ms from start-up.
         {
           provide: ReplicaMonitor,

@@ -71,7 +71,7 @@ export class ShortsProcessor implements OnModuleInit, OnApplicationShutdown {
     await this.removeStaleWorkDirs();
     await this.storage.ensureReady();
     // BullMQ needs maxRetriesPerRequest: null on worker connections (blocking commands must not time out).
-    const connection = createRedis(this.config.redis.queueUrl, { maxRetriesPerRequest: null, connectionName: 'shorts-worker' });
+    const connection = createRedis(this.config.redis.queue, { maxRetriesPerRequest: null, connectionName: 'shorts-worker' });
     this.worker = new Worker(this.config.shorts.queue, (job) => this.process(job), {
       connection,
       concurrency: this.config.shorts.concurrency,

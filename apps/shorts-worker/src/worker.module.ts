@@ -7,7 +7,7 @@ import { ShortsProcessor } from './shorts.processor.js';
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig, logger: Logger): DynamicModule {
-    const redis = createRedis(config.redis.queueUrl, { connectionName: 'shorts-worker-events', maxRetriesPerRequest: 20 });
+    const redis = createRedis(config.redis.queue, { connectionName: 'shorts-worker-events', maxRetriesPerRequest: 20 });
     redis.on('error', (err) => logger.warn({ err }, 'redis-queue error'));
     return {
       module: WorkerModule,

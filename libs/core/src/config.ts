@@ -19,6 +19,16 @@ export interface DbUrl {
   database: string;
 }
 
+/** One Redis role: a direct URL, or Sentinel-discovered (sentinels non-empty) with the URL's credentials. */
+export interface RedisEndpoint {
+  url: string;
+  sentinels: { host: string; port: number }[];
+  /** The master group name the sentinels monitor (`sentinel monitor <name> ...`). */
+  masterName: string;
+  /** Through Sentinel: the longest pause between reconnect attempts (each asks the sentinels anew), ms. */
+  reconnectMaxMs: number;
+}
+
 export interface DbCredentials {
   user: string;
   password: string;
@@ -35,7 +45,11 @@ export interface AppConfig {
    * and `monitor` (replication status) are other accounts on the same hosts, each with its own small pool.
    */
   db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number; ddl: DbCredentials; monitor: DbCredentials };
-  redis: { cacheUrl: string; queueUrl: string };
+  /**
+   * The two Redis roles. `cache`/`queue` say how to reach each: the plain URL, or (when `sentinels` is not empty)
+   * through Redis Sentinel by master name, the URL then giving only the password, database number and TLS.
+   */
+  redis: { cacheUrl: string; queueUrl: string; cache: RedisEndpoint; queue: RedisEndpoint };
   /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
   replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
   /** Hot-products cache (issue 3): tiers, bounds, TTLs, lease and breaker (libs/cache ProductCache). */
@@ -244,6 +258,31 @@ function redisUrl(env: Env, name: string, dflt: string): string {
 // Only named proxies: 'true' would trust every X-Forwarded-For entry, including those a client writes itself
 // (and Fastify trusts nobody for a bare hop count, since a direct client could send enough hops).
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
+/** `host:port,host:port` (IPv6 in brackets: `[::1]:26379`); empty = no Sentinel, the URL is used directly. */
+function sentinelList(env: Env, name: string): RedisEndpoint['sentinels'] {
+  const raw = (env[name] ?? '').trim();
+  if (!raw) return [];
+  return raw.split(',').map((item) => {
+    const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(item.trim());
+    const port = Number(m?.[3]);
+    if (!m || !(port >= 1 && port <= 65535) || (m[1] !== undefined && isIP(m[1]) !== 6)) {
+      throw new ConfigError(`${name} must be a comma-separated list of host:port sentinel addresses (got '${item.trim()}')`);
+    }
+    return { host: m[1] ?? m[2]!, port };
+  });
+}
+
+function redisEndpoint(env: Env, role: 'CACHE' | 'QUEUE', url: string): RedisEndpoint {
+  const nameVar = `REDIS_${role}_SENTINEL_NAME`;
+  const masterName = env[nameVar] || `mallscale-${role.toLowerCase()}`;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(masterName)) throw new ConfigError(`${nameVar} must be 1-64 letters, digits or ._- (got '${masterName}')`);
+  const sentinels = sentinelList(env, `REDIS_${role}_SENTINELS`);
+  // Short: until the sentinels promote a replica every attempt fails fast (connection refused), and the
+  // attempt after the promotion ends the outage, so the pause adds to it directly.
+  const reconnectMaxMs = int(env, 'REDIS_SENTINEL_RECONNECT_MAX_MS', 500, 50, 60_000);
+  return { url, sentinels, masterName, reconnectMaxMs };
+}
+
 function trustProxy(env: Env): false | string[] {
   const raw = (env.TRUST_PROXY ?? '').trim();
   if (raw === '' || raw === 'off') return false;
@@ -351,10 +390,11 @@ export function loadConfig(env: Env = process.env): AppConfig {
     host,
     logLevel: oneOf(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     db,
-    redis: {
-      cacheUrl: redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380'),
-      queueUrl: redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381'),
-    },
+    redis: (() => {
+      const cacheUrl = redisUrl(env, 'REDIS_CACHE_URL', 'redis://127.0.0.1:6380');
+      const queueUrl = redisUrl(env, 'REDIS_QUEUE_URL', 'redis://127.0.0.1:6381');
+      return { cacheUrl, queueUrl, cache: redisEndpoint(env, 'CACHE', cacheUrl), queue: redisEndpoint(env, 'QUEUE', queueUrl) };
+    })(),
     cache: (() => {
       const prefix = env.CACHE_PREFIX || `${parseDbUrl('DB_PRIMARY_URL', env.DB_PRIMARY_URL || LOCAL(3307)).database}:`;
       if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(prefix)) throw new ConfigError(`CACHE_PREFIX must be 1-64 letters, digits or _:.- (got '${prefix}')`);

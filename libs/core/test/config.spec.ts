@@ -42,6 +42,30 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_CACHE_URL: 'http://x' })).toThrow(/REDIS_CACHE_URL must be a redis:\/\/ URL/);
   });
 
+  describe('Redis Sentinel (REDIS_<ROLE>_SENTINELS)', () => {
+    it('when no sentinels are set, then each role is reached by its URL (the default six-node topology)', () => {
+      const c = loadConfig({});
+      expect(c.redis.cache).toEqual({ url: 'redis://127.0.0.1:6380', sentinels: [], masterName: 'mallscale-cache', reconnectMaxMs: 500 });
+      expect(c.redis.queue).toEqual({ url: 'redis://127.0.0.1:6381', sentinels: [], masterName: 'mallscale-queue', reconnectMaxMs: 500 });
+    });
+
+    it('when sentinels and a master name are set, then the role is discovered through them, IPv6 in brackets', () => {
+      const c = loadConfig({ REDIS_QUEUE_SENTINELS: '127.0.0.1:26379, sentinel-2:26380,[::1]:26381', REDIS_QUEUE_SENTINEL_NAME: 'shop.queue-1' });
+      expect(c.redis.queue.sentinels).toEqual([{ host: '127.0.0.1', port: 26379 }, { host: 'sentinel-2', port: 26380 }, { host: '::1', port: 26381 }]);
+      expect(c.redis.queue.masterName).toBe('shop.queue-1');
+      expect(c.redis.cache.sentinels).toEqual([]);
+    });
+
+    it('when a sentinel address or a master name is malformed, then start-up stops naming the variable and the bad entry', () => {
+      for (const bad of ['127.0.0.1', '127.0.0.1:0', 'h:65536', 'h:port', ':26379', 'redis://h:26379', 'a b:1', '[::1', '[zz::1]:26379', '127.0.0.1:26379,,h:1']) {
+        expect(() => loadConfig({ REDIS_CACHE_SENTINELS: bad })).toThrow(/^REDIS_CACHE_SENTINELS must be a comma-separated list of host:port sentinel addresses \(got '/);
+      }
+      expect(() => loadConfig({ REDIS_QUEUE_SENTINELS: 'h:1', REDIS_QUEUE_SENTINEL_NAME: 'bad name' })).toThrow(/^REDIS_QUEUE_SENTINEL_NAME must be 1-64 letters, digits or \._- \(got 'bad name'\)/);
+      expect(() => loadConfig({ REDIS_CACHE_SENTINEL_NAME: 'x'.repeat(65) })).toThrow(/^REDIS_CACHE_SENTINEL_NAME must be 1-64/);
+      expect(() => loadConfig({ REDIS_SENTINEL_RECONNECT_MAX_MS: '0' })).toThrow(/^REDIS_SENTINEL_RECONNECT_MAX_MS must be an integer between 50 and 60000/);
+    });
+  });
+
   it('when ORDER_FAILPOINT is set outside NODE_ENV=test, then it is ignored (a crash switch never reaches a deployment)', () => {
     expect(loadConfig({ NODE_ENV: 'development', ORDER_FAILPOINT: 'after-claim' }).orders.failpoint).toBe('');
     expect(loadConfig({ ...PROD, ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('');

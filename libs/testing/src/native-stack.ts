@@ -13,6 +13,12 @@ export interface StackNode {
   [k: string]: unknown;
 }
 
+export interface SentinelOpts {
+  dir?: string;
+  ownPrimaries?: { cache: number; queue: number };
+  quiet?: boolean;
+}
+
 export interface NativeStack {
   up(opts?: Record<string, unknown>): Promise<unknown>;
   down(): Promise<unknown>;
@@ -23,6 +29,12 @@ export interface NativeStack {
   startReplicaSql(name: string): Promise<unknown>;
   setCpuCap(cpu: number | 'off' | null, nodes?: string[]): Promise<unknown>;
   nodes: StackNode[];
+  /** Redis Sentinel groups (a private one: `{ dir, ownPrimaries: { cache, queue } }`, so no shared node is killed). */
+  upSentinel(opts?: SentinelOpts): Promise<StackNode[]>;
+  sentinelStatus(opts?: SentinelOpts): Promise<StackNode[]>;
+  sentinelMaster(masterName: string, opts?: SentinelOpts): Promise<number | null>;
+  killSentinelNode(name: string, opts?: SentinelOpts): Promise<number | null>;
+  downSentinel(opts?: SentinelOpts & { purge?: boolean }): Promise<void>;
 }
 
 export async function nativeStack(): Promise<NativeStack> {

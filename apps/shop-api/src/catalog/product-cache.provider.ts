@@ -17,7 +17,7 @@ export const catalogCacheProvider: FactoryProvider = {
   useFactory: (settings: Settings, redis: RedisClients, metrics: Metrics) => {
     let subscriber = null;
     if (settings.cache.mode === 'l1l2') {
-      subscriber = createRedis(settings.redis.cacheUrl, { connectionName: 'mallscale-cache-invalidations', maxRetriesPerRequest: null });
+      subscriber = createRedis(settings.redis.cache, { connectionName: 'mallscale-cache-invalidations', maxRetriesPerRequest: null });
       subscriber.on('error', () => undefined); // reported by /health and the breaker; never crash
     }
     return new ProductCache<Product>(settings.cache, redis.cache, subscriber, metrics);

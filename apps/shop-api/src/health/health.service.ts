@@ -8,7 +8,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { DbNodes, ReplicaMonitor, type DbNode } from '#libs/db';
-import { maskUrl, RedisClients, Settings, withTimeout } from '#libs/core';
+import { connectedTo, maskUrl, RedisClients, Settings, withTimeout, type RedisEndpoint } from '#libs/core';
 import type { Redis } from 'ioredis';
 
 export interface NodeHealth {
@@ -79,7 +79,6 @@ export interface HealthReport {
 
 const TIMEOUT_MS = 1500;
 
-
 @Injectable()
 export class HealthService {
   constructor(
@@ -121,9 +120,12 @@ export class HealthService {
     }
   }
 
-  private async redisNode(name: string, client: Redis, url: string): Promise<NodeHealth> {
+  private async redisNode(name: string, client: Redis, endpoint: RedisEndpoint): Promise<NodeHealth> {
     const t0 = performance.now();
+    const url = endpoint.url;
     const where = (() => {
+      // Through Sentinel the node is whichever master the sentinels named (after a failover: the promoted replica).
+      if (endpoint.sentinels.length) return { host: connectedTo(client)?.host ?? `sentinel:${endpoint.masterName}`, port: connectedTo(client)?.port };
       try {
         const u = new URL(url);
         return { host: u.hostname, port: Number(u.port || 6379) };
@@ -143,8 +145,8 @@ export class HealthService {
   async report(): Promise<HealthReport> {
     const nodes = await Promise.all([
       ...this.db.all().map((n) => this.dbNode(n)),
-      this.redisNode('redis-cache', this.redis.cache, this.config.redis.cacheUrl),
-      this.redisNode('redis-queue', this.redis.queue, this.config.redis.queueUrl),
+      this.redisNode('redis-cache', this.redis.cache, this.config.redis.cache),
+      this.redisNode('redis-queue', this.redis.queue, this.config.redis.queue),
     ]);
     const required = nodes.filter((n) => n.role === 'primary' || n.role === 'shard');
     const status = required.some((n) => !n.ready) ? 'down' : nodes.some((n) => !n.ready) ? 'degraded' : 'ok';

@@ -62,7 +62,7 @@ export class ShortsProgressConsumer implements OnModuleInit, OnApplicationShutdo
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.conn = createRedis(this.config.redis.queueUrl, { maxRetriesPerRequest: null, connectionName: 'shop-api-progress-consumer' });
+    this.conn = createRedis(this.config.redis.queue, { maxRetriesPerRequest: null, connectionName: 'shop-api-progress-consumer' });
     this.conn.on('error', () => undefined);
     try {
       // '0': the first instance ever started also persists events produced before it existed.

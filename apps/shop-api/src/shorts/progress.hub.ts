@@ -45,7 +45,7 @@ export class ProgressHub implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.sub = createRedis(this.config.redis.queueUrl, { connectionName: 'shop-api-progress-hub' });
+    this.sub = createRedis(this.config.redis.queue, { connectionName: 'shop-api-progress-hub' });
     this.sub.on('error', () => undefined);
     this.sub.on('message', (_c: string, jobId: string) => {
       const set = this.listeners.get(jobId);

@@ -21,6 +21,9 @@ export class ShortsService implements OnApplicationShutdown {
     private readonly progress: JobProgressStream,
   ) {
     this.queue = new Queue<ShortsJobData>(config.shorts.queue, { connection: redis.queue });
+    // Connection errors (redis-queue down, a Sentinel failover) reach the caller of add() and /health; without a
+    // listener BullMQ prints each one with its stack.
+    this.queue.on('error', () => undefined);
   }
 
   async createJob(input: { id: string; userId: string; fileName: string; sizeBytes: number; sourceKey: string }): Promise<void> {

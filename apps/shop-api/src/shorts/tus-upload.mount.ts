@@ -99,7 +99,7 @@ export class TusUploadMount implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     await this.storage.ensureReady();
-    this.subscriber = createRedis(this.config.redis.queueUrl, { connectionName: 'shop-api-tus-locks' });
+    this.subscriber = createRedis(this.config.redis.queue, { connectionName: 'shop-api-tus-locks' });
     this.subscriber.on('error', () => undefined);
     this.store = new StorageTusStore(this.storage, this.config.shorts.uploadExpiryS * 1000);
     this.tus = new JsonErrorTusServer({
