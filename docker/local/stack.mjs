@@ -6,7 +6,7 @@
 // replication (lag, failover, read-your-writes) rather than one server pretending to be five.
 // No npm dependencies on purpose: jest globalSetup imports it before anything is built.
 //
-//   node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
+//   node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
 // (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
@@ -44,7 +44,7 @@ const TOPOLOGY = [
 ];
 
 /** Resolved config. `pid` is a getter: the live server pid, or null when the node is down. */
-export const nodes = TOPOLOGY.map(([name, role, kind, port, serverId]) => {
+const nodeOf = ([name, role, kind, port, serverId]) => {
   const dir = path.join(STACK_DIR, name);
   const isRedis = kind === 'redis';
   const n = {
@@ -59,8 +59,9 @@ export const nodes = TOPOLOGY.map(([name, role, kind, port, serverId]) => {
   };
   Object.defineProperty(n, 'pid', { enumerable: true, get: () => livePid(n) });
   return n;
-});
-const byName = (name) => nodes.find((n) => n.name === name) ?? fail(`unknown node "${name}" (one of: ${nodes.map((n) => n.name).join(', ')})`);
+};
+export const nodes = TOPOLOGY.map(nodeOf);
+const byName = (name) => [...nodes, ...addedShards].find((n) => n.name === name) ?? fail(`unknown node "${name}" (one of: ${[...nodes, ...addedShards].map((n) => n.name).join(', ')})`);
 const isDb = (n) => n.kind === 'mariadb';
 const primaryNode = () => byName('primary');
 
@@ -521,7 +522,7 @@ export function capMechanism() {
 export async function setCpuCap(cpu, names) { return applyCaps(cpu, names); }
 function applyCaps(cpu, names) {
   const cap = parseCpu(cpu);
-  const targets = names?.length ? names.map(byName) : nodes.filter(isDb);
+  const targets = names?.length ? names.map(byName) : [...nodes, ...addedShardsInUse()].filter(isDb);
   const cg = cgroup();
   const result = { applied: false, mechanism: cg.mechanism, cpu: cap, nodes: targets.map((n) => n.name), periodUs: cfsQuota(cap).periodUs, reason: cg.reason };
   if (cg.mechanism === 'none') return result;
@@ -533,13 +534,13 @@ function applyCaps(cpu, names) {
 }
 function applyEnvCaps() {
   for (const [env, pick] of [['STACK_DB_CPU', isDb], ['STACK_REDIS_CPU', (n) => !isDb(n)]]) {
-    if (process.env[env]) applyCaps(process.env[env], nodes.filter(pick).map((n) => n.name));
+    if (process.env[env]) applyCaps(process.env[env], [...nodes, ...addedShardsInUse()].filter(pick).map((n) => n.name));
   }
 }
 function removeCgroups() {
   const cg = detectCgroup();
   if (cg.mechanism === 'none') return;
-  for (const n of nodes) try { fs.rmdirSync(path.join(cg.dir, n.name)); } catch { /* absent */ }
+  for (const n of [...nodes, ...addedShards]) try { fs.rmdirSync(path.join(cg.dir, n.name)); } catch { /* absent */ }
   try { fs.rmdirSync(cg.dir); } catch { /* absent or busy */ }
 }
 
@@ -580,7 +581,7 @@ export async function up(opts = {}) {
 
 /** One row per node: { name, role, kind, port, pid, state: up|down|unresponsive|replication-down, cap, detail, replication? }. */
 export async function status() {
-  return Promise.all(nodes.map(async (n) => {
+  return Promise.all([...nodes, ...addedShardsInUse()].map(async (n) => {
     const pid = livePid(n);
     const row = { name: n.name, role: n.role, kind: n.kind, port: n.port, pid, state: 'down', cap: pid ? readCap(pid) : null, detail: '' };
     if (!pid) { row.detail = fs.existsSync(n.pidFile) ? 'stale pid file' : ''; return row; }
@@ -612,7 +613,7 @@ async function stopOne(n) {
 
 /** Stop all nodes (SIGTERM, SIGKILL after 30 s) and remove their cgroups. Data is kept. */
 export async function down() {
-  await withLock(() => Promise.all(nodes.map(stopOne)));
+  await withLock(() => Promise.all([...nodes, ...addedShards].map(stopOne)));
   removeCgroups();
 }
 
@@ -654,6 +655,27 @@ function replicaNode(name) {
   return n.role === 'replica' ? n : fail(`${name} is not a replica`);
 }
 
+// ---------------------------------------------------------------- add-shard (the third order shard, started on demand)
+// Not part of `up`: the default topology stays two shards. `add-shard` starts shard-2 like the others (same
+// my.cnf, accounts and grants); the migrations (schema, shard_identity = 2, partitions) are the app's job:
+// `DB_SHARD_URLS=<three URLs> npm run migrate`, which the command prints. Once its datadir exists, status,
+// kill/start, cap and down know it too.
+const ADDED_SHARDS = [['shard-2', 'shard', 'mariadb', 3312, 12]];
+export const addedShards = ADDED_SHARDS.map(nodeOf);
+const addedShardsInUse = () => addedShards.filter((n) => fs.existsSync(path.join(n.dir, '.initialized')));
+/** Start shard-2 (idempotent) with the app's accounts; returns its status row. */
+export async function addShard(opts = {}) {
+  const log = opts.quiet ? () => {} : opts.log ?? console.log;
+  const n = addedShards[0];
+  binaries();
+  return withLock(async () => {
+    await startOne(n, log);
+    await ensureUsers(n);
+    applyEnvCaps();
+    return (await status()).find((r) => r.name === n.name);
+  });
+}
+
 // ---------------------------------------------------------------- CLI
 export function printTable(rows) {
   const head = ['node', 'role', 'port', 'pid', 'state', 'cpu cap', 'detail'];
@@ -679,6 +701,13 @@ async function main([cmd, ...args]) {
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
     case 'kill': { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
     case 'start': await startNode(needName()); printTable(await status()); return 0;
+    case 'add-shard': {
+      const row = await addShard();
+      printTable(await status());
+      const url = (p) => `mysql://mallscale_app:mallscale_app@127.0.0.1:${p}/mallscale`;
+      console.log(`${row.name} ${row.state} on :${row.port}. Migrate it and give the app three shards:\n  DB_SHARD_URLS=${[3310, 3311, row.port].map(url).join(',')} npm run migrate`);
+      return row.state === 'up' ? 0 : 1;
+    }
     case 'cap': {
       if (args[0] == null) fail('usage: stack.mjs cap <cpu|off> [node...]');
       const r = await setCpuCap(args[0], args.slice(1));
@@ -687,7 +716,7 @@ async function main([cmd, ...args]) {
       return r.applied ? 0 : 1;
     }
     default:
-      console.error('usage: node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]');
+      console.error('usage: node docker/local/stack.mjs up|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard');
       return cmd ? 1 : 0;
   }
 }

@@ -8,3 +8,4 @@ export * from './migrate-all.js';
 export * from './consistency-token.js';
 export * from './replica-monitor.js';
 export * from './replica-router.js';
+export * from './bucket-fence.js';
