@@ -9,3 +9,4 @@ export * from './consistency-token.js';
 export * from './replica-monitor.js';
 export * from './replica-router.js';
 export * from './bucket-fence.js';
+export * from './bucket-mover.js';
