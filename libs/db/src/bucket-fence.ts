@@ -10,7 +10,6 @@
  */
 import type { EntityManager } from 'typeorm';
 import type { SqlDialect } from './dialect.js';
-import { BUCKETS } from './order-id.js';
 
 type Runner = Pick<EntityManager, 'query'>;
 
@@ -27,12 +26,6 @@ export class BucketFenced extends Error {
   ) {
     super(`bucket ${bucket} is ${state} on shard-${shard}`);
   }
-}
-
-/** The bucket of a user id in SQL, the same hash as bucketOf() (first 4 bytes of SHA-1 of the decimal id). */
-export function bucketSql(userIdColumn: string): string {
-  if (!/^[a-z_][a-z0-9_.]*$/i.test(userIdColumn)) throw new Error(`unsafe column ${userIdColumn}`);
-  return `(CAST(CONV(SUBSTRING(SHA1(${userIdColumn}), 1, 8), 16, 10) AS UNSIGNED) % ${BUCKETS})`;
 }
 
 async function fenceRow(on: Runner, bucket: number, lock: string): Promise<{ state: FenceState; logging: boolean; mapVersion: number }> {

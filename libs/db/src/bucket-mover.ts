@@ -5,7 +5,7 @@
  *   copying  the target's fence says `incoming`, the source's says `owned` + logging (each write to the bucket
  *            also records its order in bucket_changes, same transaction); a keyset copy of orders + items in
  *            chunks of `chunkRows` (INSERT IGNORE: a chunk copied twice is the same chunk), `throttleMs` apart,
- *            then the bucket's finished idempotency keys.
+ *            then the bucket's finished idempotency keys (through the orders they name).
  *   copied   catch-up: the orders in bucket_changes the target lacks; then verify, VDiff style: per chunk
  *            of ids, count + checksum on both sides (a chunk that differs is caught up and compared again).
  *   verified cut-over: freeze the source fence (an UPDATE: it waits for the writes in flight, and every later
@@ -17,7 +17,6 @@
  * means "copied". An order update path would have to log too, and the catch-up compare checksums.
  */
 import type { DataSource } from 'typeorm';
-import { bucketSql } from './bucket-fence.js';
 import type { DbNode } from './db-nodes.js';
 import { BUCKETS } from './order-id.js';
 
@@ -64,6 +63,9 @@ export interface BucketResult {
   chunksVerified: number;
   /** From the freeze to the target taking writes: the longest a write to this bucket waited. */
   pauseMs: number | null;
+  /** Wall clock (ms since epoch) of this run's freeze and of the target taking writes (null when not cut over in this run). */
+  cutoverFrom: number | null;
+  cutoverTo: number | null;
   mapVersion: number | null;
   cleaned: boolean;
 }
@@ -172,15 +174,27 @@ export class BucketMover {
   async plan(buckets: number[], to: number): Promise<PlannedMove[]> {
     this.shard(to);
     const map = await this.map();
+    const recorded = new Map<number, { state: MoveState; from: number; to: number }>();
+    if (buckets.length) {
+      for (const r of await this.catalog.query(`SELECT bucket, state, from_shard, to_shard FROM shard_moves WHERE state <> 'cleaned' AND bucket IN (${buckets.map(() => '?').join(',')})`, buckets)) {
+        recorded.set(Number(r.bucket), { state: r.state, from: Number(r.from_shard), to: Number(r.to_shard) });
+      }
+    }
     const out: PlannedMove[] = [];
     for (const bucket of buckets) {
-      const row = await this.moveRow(bucket);
-      const live = row && row.state !== 'cleaned' ? row : null;
+      const live = recorded.get(bucket);
       if (live && live.to !== to) throw new Error(`bucket ${bucket} is being moved to shard-${live.to} (${live.state}); finish that move first (--to ${live.to})`);
       const from = live ? live.from : map[bucket];
-      const state = live ? live.state : from === to ? 'in place' : 'new';
-      const [c] = await this.shard(from).ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]);
-      out.push({ bucket, from, to, state, orders: state === 'in place' ? 0 : Number(c.n) });
+      out.push({ bucket, from, to, state: live ? live.state : from === to ? 'in place' : 'new', orders: 0 });
+    }
+    // One count per source shard, not one per bucket.
+    for (const from of new Set(out.filter((p) => p.state !== 'in place').map((p) => p.from))) {
+      const mine = out.filter((p) => p.from === from && p.state !== 'in place');
+      const counts = new Map<number, number>();
+      for (const r of await this.shard(from).ds.query(`SELECT bucket, COUNT(*) AS n FROM orders WHERE bucket IN (${mine.map(() => '?').join(',')}) GROUP BY bucket`, mine.map((p) => p.bucket))) {
+        counts.set(Number(r.bucket), Number(r.n));
+      }
+      for (const p of mine) p.orders = counts.get(p.bucket) ?? 0;
     }
     return out;
   }
@@ -241,7 +255,7 @@ export class BucketMover {
     const { from } = row;
     const S = this.shard(from).ds;
     const T = this.shard(to).ds;
-    const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, mapVersion: row.mapVersion, cleaned: false };
+    const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, cutoverFrom: null, cutoverTo: null, mapVersion: row.mapVersion, cleaned: false };
     if (row.state === 'copying') {
       result.rowsCopied = await this.copy(bucket, S, T, row.copyCursor, (n) => progress(n, 'copying'));
       await this.copyKeys(bucket, S, T);
@@ -260,6 +274,8 @@ export class BucketMover {
       const c = await this.cutover(bucket, from, to, row.highWater, row.state === 'cutover');
       result.deltaRows += c.deltaRows;
       result.pauseMs = c.pauseMs;
+      result.cutoverFrom = c.from;
+      result.cutoverTo = c.to;
       result.mapVersion = c.mapVersion;
       row.state = 'moved';
       row.movedAt = new Date();
@@ -316,9 +332,16 @@ export class BucketMover {
     }
   }
 
-  /** The bucket's finished idempotency keys (pending ones belong to attempts the source will refuse). */
+  /**
+   * The bucket's finished idempotency keys (pending ones belong to attempts the source will refuse). A finished
+   * key names the order it wrote, so the keys are found from the bucket's orders (index on bucket, then the
+   * keys' primary key on user_id), never by hashing every key of the shard.
+   */
   private async copyKeys(bucket: number, S: DataSource, T: DataSource) {
-    const keys = await S.query(`SELECT ${KEY_COLS.join(', ')} FROM idempotency_keys WHERE status = 'done' AND ${bucketSql('user_id')} = ?`, [bucket]);
+    const keys = await S.query(
+      `SELECT STRAIGHT_JOIN ${KEY_COLS.map((c) => `k.${c}`).join(', ')} FROM orders o JOIN idempotency_keys k ON k.user_id = o.user_id AND k.order_id = o.id WHERE o.bucket = ? AND k.status = 'done'`,
+      [bucket],
+    );
     for (let i = 0; i < keys.length; i += this.o.chunkRows) await insertRows(T, 'idempotency_keys', KEY_COLS, keys.slice(i, i + this.o.chunkRows), 'upsert');
   }
 
@@ -385,11 +408,14 @@ export class BucketMover {
    * Freeze, last delta, final check, flip, fences. `resumed`: a crash left the bucket in cut-over; every step
    * is idempotent, and a map already flipped is not flipped twice.
    */
-  private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; mapVersion: number }> {
+  private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; mapVersion: number; from: number; to: number }> {
     const S = this.shard(from).ds;
     const T = this.shard(to).ds;
+    // One more catch-up while writes still run: the delta under the freeze is only what comes after it.
+    if (!resumed) await this.catchUp(bucket, S, T);
     await this.setState(bucket, 'cutover');
     const t0 = performance.now();
+    const from0 = Date.now();
     let deltaRows = 0;
     const flipped = resumed && (await this.map())[bucket] === to;
     if (!flipped) {
@@ -414,28 +440,35 @@ export class BucketMover {
     }
     const [v] = await this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]);
     const mapVersion = Number(v.map_version);
-    await T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]);
+    // Both fences at once: a write the source refuses as `moved` before the target is `owned` retries once more.
+    await Promise.all([
+      T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+      S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+    ]);
     const pauseMs = Math.round(performance.now() - t0);
-    await S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]);
+    const to0 = Date.now();
     await this.setState(bucket, 'moved', { moved_at: new Date(), pause_ms: pauseMs });
-    return { deltaRows, pauseMs, mapVersion };
+    return { deltaRows, pauseMs, mapVersion, from: from0, to: to0 };
   }
 
   /** Deletes the moved bucket's rows from its old shard, in chunks; its fence stays `moved`. */
   private async cleanup(bucket: number, from: number) {
     const S = this.shard(from).ds;
+    // Keys first, found through the orders they wrote (the orders go next). Keys without an order (attempts
+    // the fence refused) are the PartitionMaintainer's daily purge's.
+    // READ COMMITTED: record locks only, no gap locks next to the live inserts of the buckets this shard keeps.
+    await S.transaction('READ COMMITTED', (em) => em.query('DELETE k FROM idempotency_keys k JOIN orders o ON k.user_id = o.user_id AND k.order_id = o.id WHERE o.bucket = ?', [bucket]));
     for (;;) {
       const ids: { id: string }[] = await S.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
       if (!ids.length) break;
       const marks = ids.map(() => '?').join(',');
       const list = ids.map((r) => String(r.id));
-      await S.transaction(async (em) => {
+      await S.transaction('READ COMMITTED', async (em) => {
         await em.query(`DELETE FROM order_items WHERE order_id IN (${marks})`, list);
         await em.query(`DELETE FROM orders WHERE id IN (${marks})`, list);
       });
       if (this.o.throttleMs) await sleep(this.o.throttleMs);
     }
-    await S.query(`DELETE FROM idempotency_keys WHERE ${bucketSql('user_id')} = ?`, [bucket]);
     await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
     await this.setState(bucket, 'cleaned', { cleaned_at: new Date() });
   }

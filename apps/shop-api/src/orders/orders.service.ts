@@ -60,6 +60,7 @@ export interface CreateResult {
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+const ER_LOCK_DEADLOCK = 1213;
 
 /** The key is no longer this attempt's (taken over after its lease, or fenced): its order must not be written. */
 class KeyLost extends Error {}
@@ -231,12 +232,22 @@ export class OrdersService {
    */
   private async writeOrder(shard: number, owner: { userId: string; key: string }, order: OrderRow, items: OrderItemRow[], body: OrderView): Promise<void> {
     const node = this.db.shards[shard];
-    await node.ds.transaction(async (em) => {
-      const { logging } = await checkWriteFence(em, node.dialect, shard, order.bucket);
-      if (!(await this.keys.complete(em, owner.userId, owner.key, order.id, 201, body))) throw new KeyLost();
-      await this.repo.insertOrder(em, order, items);
-      if (logging) await logChange(em, { bucket: order.bucket, orderId: order.id, createdAt: order.createdAt, ...owner });
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await node.ds.transaction(async (em) => {
+          const { logging } = await checkWriteFence(em, node.dialect, shard, order.bucket);
+          if (!(await this.keys.complete(em, owner.userId, owner.key, order.id, 201, body))) throw new KeyLost();
+          await this.repo.insertOrder(em, order, items);
+          if (logging) await logChange(em, { bucket: order.bucket, orderId: order.id, createdAt: order.createdAt, ...owner });
+        });
+        return;
+      } catch (e) {
+        // InnoDB chose this transaction as a deadlock victim (e.g. next to the mover's clean-up of another
+        // bucket): it was rolled back whole, the key is still this attempt's, so the same write runs again.
+        if ((e as { errno?: number }).errno !== ER_LOCK_DEADLOCK || attempt >= 3) throw e;
+        this.metrics.counter('orders_write_deadlock_retries_total', 'order shard transactions rolled back by a deadlock and run again').inc();
+      }
+    }
   }
 
   /** A read of one bucket, on its shard, in a snapshot that starts with the bucket's fence: never half a moved bucket. */
