@@ -84,17 +84,24 @@ describe('a third shard', () => {
     expect([0, 1, 2].map((s) => after.filter((x) => x === s).length)).toEqual([342, 341, 341]);
   });
 
-  it('the shards tool refuses bad input with a clear message and changes nothing', async () => {
+  it('the shards tool: status, a rebalance dry run, and bad input refused with a clear message; nothing changes', async () => {
     const bad = [
       [['move', '--buckets', '1,x', '--to', '2'], /bad bucket list/],
       [['move', '--buckets', '1', '--to', '7'], /--to 7: DB_SHARD_URLS lists 3 shards/],
       [['rebalance', '--to-shards', '9', '--bogus'], /Unknown option '--bogus'/],
     ] as const;
-    const runs = await Promise.all(bad.map(([args]) => runShards(topo, [...args])));
+    const [status, rebalance, ...runs] = await Promise.all([
+      runShards(topo, ['status']),
+      runShards(topo, ['rebalance', '--to-shards', '3', '--dry-run']),
+      ...bad.map(([args]) => runShards(topo, [...args])),
+    ]);
     for (const [i, [args, message]] of bad.entries()) {
       expect({ args, code: runs[i].code }).toEqual({ args, code: 2 });
       expect(runs[i].stderr).toMatch(message);
     }
+    expect(status.stdout).toContain('map version 1; buckets per shard: shard-0=512 shard-1=512 shard-2=0');
+    expect(rebalance.stdout).toContain('plan: 341 buckets to shard-2 (0 already there)');
+    expect(rebalance.stdout).toContain('dry run: nothing was changed');
     const [{ n }] = await topo.admin.primary.ds.query('SELECT COUNT(*) AS n FROM shard_moves');
     expect(Number(n)).toBe(0);
   });
@@ -165,6 +172,7 @@ describe('moving buckets under live writes', () => {
     expect(run3.stderr).not.toContain('failed');
     expect(run3.code).toBe(0);
     expect(run3.stdout).toMatch(/moved \d+ buckets to shard-2: \d+ rows copied/);
+    expect(run3.stderr).toMatch(/\] \d+% bucket \d+\/\d+ .* rows\/s ETA/); // the progress line
     if (process.env.RESHARD_TEST_VERBOSE) console.log(`mover runs took ${Date.now() - t0} ms; placed ${placed.length}\n${run3.stdout}`);
     const stale = await duringCutover;
     expect(stale.status).toBe(201);

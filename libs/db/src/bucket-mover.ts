@@ -374,8 +374,10 @@ export class BucketMover {
   private async sums(ds: DataSource, bucket: number, lo: string, hi: string | null): Promise<string> {
     const range = `o.bucket = ? AND o.id > ?${hi === null ? '' : ' AND o.id <= ?'}`;
     const params = hi === null ? [bucket, lo] : [bucket, lo, hi];
-    const [o] = await ds.query(`SELECT ${ORDER_SUM} FROM orders o WHERE ${range}`, params);
-    const [i] = await ds.query(`SELECT ${ITEM_SUM} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE ${range}`, params);
+    const [[o], [i]] = await Promise.all([
+      ds.query(`SELECT ${ORDER_SUM} FROM orders o WHERE ${range}`, params),
+      ds.query(`SELECT ${ITEM_SUM} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE ${range}`, params),
+    ]);
     return `${o.n}/${o.c}/${i.n}/${i.c}`;
   }
 
@@ -422,9 +424,10 @@ export class BucketMover {
       // The freeze waits for the writes in flight (their shared lock on the fence row), then refuses the rest.
       await withLockWait(S, 10, (q) => q.query("UPDATE bucket_fence SET state = 'frozen' WHERE bucket = ?", [bucket]));
       deltaRows = await this.catchUp(bucket, S, T);
-      const [a, z] = await Promise.all([this.sums(S, bucket, highWater, null), this.sums(T, bucket, highWater, null)]);
-      const [ca, cz] = await Promise.all([S, T].map(async (ds) => (await ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n));
-      if (a !== z || String(ca) !== String(cz)) {
+      // Everything compared at once (one round trip of the pause): the tail's checksums and the whole count.
+      const count = async (ds: DataSource) => String((await ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n);
+      const [a, z, ca, cz] = await Promise.all([this.sums(S, bucket, highWater, null), this.sums(T, bucket, highWater, null), count(S), count(T)]);
+      if (a !== z || ca !== cz) {
         // Not the same data: give the bucket back to the source and stop; a rerun catches up and verifies again.
         await S.query("UPDATE bucket_fence SET state = 'owned', logging = 1 WHERE bucket = ?", [bucket]);
         await this.setState(bucket, 'copied');
