@@ -243,6 +243,7 @@ export default {
     return {
       modes,
       ratios,
+      caps: cap == null ? undefined : { mechanism: capInfo.mechanism, ...(capInfo.applied ? {} : { reason: capInfo.reason }) },
       tables: [table],
       details: { cap: capInfo, seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
     };
