@@ -7,7 +7,7 @@
  *   cleanup                                  deletes the source rows of moves whose grace period is over
  *
  * Options: --dry-run (print the plan), --test (the test databases). Limits come from config:
- * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_CLEANUP_GRACE_S. A crash (or Ctrl-C) at any step is
+ * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_CONCURRENCY, RESHARD_CLEANUP_GRACE_S. A crash (or Ctrl-C) at any step is
  * resumed by running the same command again: the state of every bucket is on the catalog (shard_moves).
  */
 import { parseArgs } from 'node:util';
@@ -75,6 +75,7 @@ async function main(): Promise<number> {
   const mover = new BucketMover(db.primary.ds, db.shards, {
     chunkRows: r.chunkRows,
     throttleMs: r.throttleMs,
+    concurrency: r.concurrency,
     cleanupGraceSeconds: r.cleanupGraceSeconds,
     failpoint: failpointRaw as MoverFailpoint,
     log: (l) => console.log(l),
@@ -141,10 +142,9 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`shards failed: ${(e as Error).message}`);
-    process.exit(1);
-  },
-);
+// Exit once stdout is flushed (a pipe is written asynchronously: a long plan would be cut short by exit()).
+const exit = (code: number) => process.stdout.write('', () => process.exit(code));
+main().then(exit, (e) => {
+  console.error(`shards failed: ${(e as Error).message}`);
+  exit(1);
+});

@@ -157,7 +157,7 @@ export default {
       await sleep(phaseS * 1000);
       marks.before.push(Date.now());
       // ---- the move: rebalance to 3 shards; source rows are cleaned up after the run (grace period)
-      const mover = new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, cleanupGraceSeconds: 3600 });
+      const mover = new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, concurrency: config.resharding.concurrency, cleanupGraceSeconds: 3600 });
       const plan = db.rebalancePlan(await mover.map(), 3);
       marks.during = [Date.now()];
       move = await mover.move(plan.map((p) => p.bucket), 2);
@@ -233,7 +233,7 @@ export default {
       '|---|---:|',
       `| buckets moved to shard-2 | ${move.buckets.length} |`,
       `| rows copied (orders) | ${move.rowsCopied} |`,
-      `| rows copied per second (chunk ${config.resharding.chunkRows}, ${config.resharding.throttleMs} ms apart) | ${ratios.rows_copied_per_s} |`,
+      `| rows copied per second (chunk ${config.resharding.chunkRows}, ${config.resharding.throttleMs} ms apart, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
       `| cut-over pause per bucket, p99 / max (freeze → target takes writes) | ${ratios.cutover_pause_p99_ms} / ${ratios.cutover_pause_max_ms} ms |`,
       `| writes that overlapped their bucket's cut-over: count, p99, max | ${overlapped.length}, ${modes.during.extra.cutover_write_p99_ms} ms, ${modes.during.extra.cutover_write_max_ms} ms |`,
       `| orders lost / on a shard the map does not name | ${lost} / ${misplaced} |`,

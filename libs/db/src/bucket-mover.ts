@@ -25,6 +25,8 @@ export type MoverFailpoint = '' | 'mid-copy' | 'mid-cutover';
 
 export interface MoverOptions {
   chunkRows: number;
+  /** Buckets moved at the same time (each bucket's steps stay in order); default 1. */
+  concurrency?: number;
   throttleMs: number;
   cleanupGraceSeconds: number;
   /** Test-only: SIGKILL this process at that point, once (tools/shards.ts reads it under NODE_ENV=test). */
@@ -211,18 +213,30 @@ export class BucketMover {
         const total = plan.reduce((n, p) => n + p.orders, 0);
         const t0 = performance.now();
         let copied = 0;
+        let done = 0;
         const results: BucketResult[] = [];
-        for (const [i, p] of plan.entries()) {
-          if (p.state === 'in place') continue;
-          const progress = (rows: number, phase: MoveState) => {
-            const secs = (performance.now() - t0) / 1000;
-            const rate = secs > 0 ? (copied + rows) / secs : 0;
-            this.o.onProgress?.({ bucket: p.bucket, bucketIndex: i + 1, buckets: plan.length, rowsCopied: copied + rows, rowsTotal: total, rowsPerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (total - copied - rows) / rate) : null, phase });
-          };
-          const r = await this.moveOne(p.bucket, to, progress);
-          copied += r.rowsCopied;
-          results.push(r);
-        }
+        const todo = plan.filter((p) => p.state !== 'in place');
+        // `concurrency` workers take the next bucket; rows in flight count towards the progress line.
+        const inFlight = new Map<number, number>();
+        const worker = async () => {
+          for (let p = todo.shift(); p; p = todo.shift()) {
+            const bucket = p.bucket;
+            const progress = (rows: number, phase: MoveState) => {
+              inFlight.set(bucket, rows);
+              const now = copied + [...inFlight.values()].reduce((a, b) => a + b, 0);
+              const secs = (performance.now() - t0) / 1000;
+              const rate = secs > 0 ? now / secs : 0;
+              this.o.onProgress?.({ bucket, bucketIndex: done + 1, buckets: plan.length, rowsCopied: now, rowsTotal: total, rowsPerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (total - now) / rate) : null, phase });
+            };
+            const r = await this.moveOne(bucket, to, progress);
+            inFlight.delete(bucket);
+            copied += r.rowsCopied;
+            done++;
+            results.push(r);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 1) }, worker));
+        results.sort((a, b) => a.bucket - b.bucket);
         const copySeconds = (performance.now() - t0) / 1000;
         return { buckets: results, rowsCopied: copied, copySeconds, rowsPerSecond: copySeconds > 0 ? copied / copySeconds : 0 };
       } finally {
