@@ -11,7 +11,7 @@
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
 // (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
 // (where the cgroup filesystem is, default /sys/fs/cgroup).
-import { spawn, execFile, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -657,9 +657,8 @@ function replicaNode(name) {
 
 // ---------------------------------------------------------------- add-shard (the third order shard, started on demand)
 // Not part of `up`: the default topology stays two shards. `add-shard` starts shard-2 like the others (same
-// my.cnf, accounts and grants); the migrations (schema, shard_identity = 2, partitions) are the app's job:
-// `DB_SHARD_URLS=<three URLs> npm run migrate`, which the command prints. Once its datadir exists, status,
-// kill/start, cap and down know it too.
+// my.cnf, accounts and grants), then (CLI) runs the app's migrate with three DB_SHARD_URLS: schema,
+// shard_identity = 2, partitions. Once its datadir exists, status, kill/start, cap and down know it too.
 const ADDED_SHARDS = [['shard-2', 'shard', 'mariadb', 3312, 12]];
 export const addedShards = ADDED_SHARDS.map(nodeOf);
 const addedShardsInUse = () => addedShards.filter((n) => fs.existsSync(path.join(n.dir, '.initialized')));
@@ -705,7 +704,15 @@ async function main([cmd, ...args]) {
       const row = await addShard();
       printTable(await status());
       const url = (p) => `mysql://mallscale_app:mallscale_app@127.0.0.1:${p}/mallscale`;
-      console.log(`${row.name} ${row.state} on :${row.port}. Migrate it and give the app three shards:\n  DB_SHARD_URLS=${[3310, 3311, row.port].map(url).join(',')} npm run migrate`);
+      const shardUrls = [...nodes.filter((n) => n.role === 'shard'), ...addedShards].map((n) => url(n.port)).join(',');
+      // The app's database gets the shard's schema, identity row (2) and partitions, once the catalog has its
+      // bucket map (a stack never migrated would get a three-shard default map: migrate with two shards first).
+      const mapped = await sql(primaryNode(), 'SELECT COUNT(*) FROM mallscale.shard_buckets').catch(() => '0');
+      if (row.state === 'up' && mapped !== '0') {
+        const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'run.mjs'), 'tools/migrate.js'], { stdio: 'inherit', cwd: REPO, env: { ...process.env, DB_SHARD_URLS: shardUrls } });
+        if (r.status !== 0) return 1;
+      } else console.log('the catalog has no bucket map yet: run `npm run migrate` (two shards) first, then add-shard again');
+      console.log(`${row.name} ${row.state} on :${row.port}. Give the app three shards, then move buckets:\n  DB_SHARD_URLS=${shardUrls}\n  npm run shards -- rebalance --to-shards 3 --dry-run`);
       return row.state === 'up' ? 0 : 1;
     }
     case 'cap': {
