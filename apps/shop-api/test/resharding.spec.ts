@@ -271,6 +271,16 @@ describe('moving buckets under live writes', () => {
       // After the grace period (`npm run shards -- cleanup`), the old copy is gone.
       expect(await mover(0).cleanupDue()).toEqual([bucket]);
       expect([await on(0, o1.body.id), await on(1, o1.body.id)]).toEqual([0, 1]);
+
+      // An instance still started with two shards, now that the map names shard-2: a clear 503, never a 500.
+      const two = await startApi({ ...topo.env, DB_SHARD_URLS: topo.env.DB_SHARD_URLS.split(',').slice(0, 2).join(',') });
+      try {
+        const res = await post(two, user.token, randomUUID(), lineFor(0));
+        expect(res.status).toBe(503);
+        expect((await json(res)).error.code).toBe('shard_not_configured');
+      } finally {
+        await two.close();
+      }
     } finally {
       await Promise.all([C.close(), D.close()]);
     }

@@ -15,6 +15,9 @@ export function bucketOf(userId: bigint | number | string): number {
   return createHash('sha1').update(String(userId)).digest().readUInt32BE(0) % BUCKETS;
 }
 
+/** The map names a shard this instance was not given (DB_SHARD_URLS lists fewer): it must not route at all. */
+export class ShardNotConfigured extends Error {}
+
 export class OrderShardRouter {
   private map: number[] = [];
   private loadedAt = 0;
@@ -55,7 +58,7 @@ export class OrderShardRouter {
     for (const r of rows) map[Number(r.bucket)] = Number(r.shard);
     for (let b = 0; b < BUCKETS; b++) {
       if (map[b] === -1) map[b] = b % this.shardCount;
-      if (map[b] >= this.shardCount) throw new Error(`bucket ${b} maps to shard ${map[b]} but only ${this.shardCount} shards are configured`);
+      if (map[b] >= this.shardCount) throw new ShardNotConfigured(`bucket ${b} maps to shard ${map[b]} but only ${this.shardCount} shards are configured`);
     }
     this.map = map;
     this.mapVersion = Number(versions[0]?.version ?? 0);

@@ -30,6 +30,7 @@ import {
   parseOrderId,
   partitionName,
   precheckWriteFence,
+  ShardNotConfigured,
 } from '#libs/db';
 import type { AuthUser } from '../auth/auth.guard.js';
 import type { CreateOrderDto } from './dto/create-order.dto.js';
@@ -129,6 +130,10 @@ export class OrdersService {
       try {
         return await attempt();
       } catch (e) {
+        if (e instanceof ShardNotConfigured) {
+          // A bucket moved to a shard added after this instance started: restart it with every DB_SHARD_URLS.
+          throw new ApiError(503, 'shard_not_configured', 'the order shard of this user is not configured on this server; retry later', undefined, { cause: e });
+        }
         if (!(e instanceof BucketFenced)) throw e;
         this.metrics.counter('orders_fenced_total', 'order reads and writes refused by a bucket fence and re-routed, by fence state', ['state']).inc({ state: e.state });
         if (n >= this.config.resharding.fenceRetries) {
