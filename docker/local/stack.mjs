@@ -6,12 +6,12 @@
 // replication (lag, failover, read-your-writes) rather than one server pretending to be five.
 // No npm dependencies on purpose: jest globalSetup imports it before anything is built.
 //
-//   node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
+//   node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
 // (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
 // (where the cgroup filesystem is, default /sys/fs/cgroup).
-import { spawn, execFile, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -44,7 +44,7 @@ const TOPOLOGY = [
 ];
 
 /** Resolved config. `pid` is a getter: the live server pid, or null when the node is down. */
-export const nodes = TOPOLOGY.map(([name, role, kind, port, serverId]) => {
+const nodeOf = ([name, role, kind, port, serverId]) => {
   const dir = path.join(STACK_DIR, name);
   const isRedis = kind === 'redis';
   const n = {
@@ -59,9 +59,10 @@ export const nodes = TOPOLOGY.map(([name, role, kind, port, serverId]) => {
   };
   Object.defineProperty(n, 'pid', { enumerable: true, get: () => livePid(n) });
   return n;
-});
-const byName = (name) => nodes.find((n) => n.name === name) ?? sentinelTopology().nodes.find((n) => n.name === name)
-  ?? fail(`unknown node "${name}" (one of: ${[...nodes, ...sentinelTopology().nodes].map((n) => n.name).join(', ')})`);
+};
+export const nodes = TOPOLOGY.map(nodeOf);
+const byName = (name) => [...nodes, ...addedShards].find((n) => n.name === name) ?? sentinelTopology().nodes.find((n) => n.name === name)
+  ?? fail(`unknown node "${name}" (one of: ${[...nodes, ...addedShards, ...sentinelTopology().nodes].map((n) => n.name).join(', ')})`);
 const isDb = (n) => n.kind === 'mariadb';
 const primaryNode = () => byName('primary');
 
@@ -522,7 +523,7 @@ export function capMechanism() {
 export async function setCpuCap(cpu, names) { return applyCaps(cpu, names); }
 function applyCaps(cpu, names) {
   const cap = parseCpu(cpu);
-  const targets = names?.length ? names.map(byName) : nodes.filter(isDb);
+  const targets = names?.length ? names.map(byName) : [...nodes, ...addedShardsInUse()].filter(isDb);
   const cg = cgroup();
   const result = { applied: false, mechanism: cg.mechanism, cpu: cap, nodes: targets.map((n) => n.name), periodUs: cfsQuota(cap).periodUs, reason: cg.reason };
   if (cg.mechanism === 'none') return result;
@@ -534,13 +535,13 @@ function applyCaps(cpu, names) {
 }
 function applyEnvCaps() {
   for (const [env, pick] of [['STACK_DB_CPU', isDb], ['STACK_REDIS_CPU', (n) => !isDb(n)]]) {
-    if (process.env[env]) applyCaps(process.env[env], nodes.filter(pick).map((n) => n.name));
+    if (process.env[env]) applyCaps(process.env[env], [...nodes, ...addedShardsInUse()].filter(pick).map((n) => n.name));
   }
 }
 function removeCgroups() {
   const cg = detectCgroup();
   if (cg.mechanism === 'none') return;
-  for (const n of nodes) try { fs.rmdirSync(path.join(cg.dir, n.name)); } catch { /* absent */ }
+  for (const n of [...nodes, ...addedShards]) try { fs.rmdirSync(path.join(cg.dir, n.name)); } catch { /* absent */ }
   try { fs.rmdirSync(cg.dir); } catch { /* absent or busy */ }
 }
 
@@ -581,7 +582,7 @@ export async function up(opts = {}) {
 
 /** One row per node: { name, role, kind, port, pid, state: up|down|unresponsive|replication-down, cap, detail, replication? }. */
 export async function status() {
-  return Promise.all(nodes.map(async (n) => {
+  return Promise.all([...nodes, ...addedShardsInUse()].map(async (n) => {
     const pid = livePid(n);
     const row = { name: n.name, role: n.role, kind: n.kind, port: n.port, pid, state: 'down', cap: pid ? readCap(pid) : null, detail: '' };
     if (!pid) { row.detail = fs.existsSync(n.pidFile) ? 'stale pid file' : ''; return row; }
@@ -615,7 +616,7 @@ async function stopOne(n) {
 export async function down() {
   await withLock(async () => {
     await downSentinel();
-    await Promise.all(nodes.map(stopOne));
+    await Promise.all([...nodes, ...addedShards].map(stopOne));
   });
   removeCgroups();
 }
@@ -810,6 +811,26 @@ export async function downSentinel(opts = {}) {
   if (opts.purge) fs.rmSync(topo.dir, { recursive: true, force: true });
 }
 
+// ---------------------------------------------------------------- add-shard (the third order shard, started on demand)
+// Not part of `up`: the default topology stays two shards. `add-shard` starts shard-2 like the others (same
+// my.cnf, accounts and grants), then (CLI) runs the app's migrate with three DB_SHARD_URLS: schema,
+// shard_identity = 2, partitions. Once its datadir exists, status, kill/start, cap and down know it too.
+const ADDED_SHARDS = [['shard-2', 'shard', 'mariadb', 3312, 12]];
+export const addedShards = ADDED_SHARDS.map(nodeOf);
+const addedShardsInUse = () => addedShards.filter((n) => fs.existsSync(path.join(n.dir, '.initialized')));
+/** Start shard-2 (idempotent) with the app's accounts; returns its status row. */
+export async function addShard(opts = {}) {
+  const log = opts.quiet ? () => {} : opts.log ?? console.log;
+  const n = addedShards[0];
+  binaries();
+  return withLock(async () => {
+    await startOne(n, log);
+    await ensureUsers(n);
+    applyEnvCaps();
+    return (await status()).find((r) => r.name === n.name);
+  });
+}
+
 // ---------------------------------------------------------------- CLI
 export function printTable(rows) {
   const head = ['node', 'role', 'port', 'pid', 'state', 'cpu cap', 'detail'];
@@ -849,6 +870,21 @@ async function main([cmd, ...args]) {
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
     case 'kill': { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
     case 'start': await startNode(needName()); printTable(await status()); return 0;
+    case 'add-shard': {
+      const row = await addShard();
+      printTable(await status());
+      const url = (p) => `mysql://mallscale_app:mallscale_app@127.0.0.1:${p}/mallscale`;
+      const shardUrls = [...nodes.filter((n) => n.role === 'shard'), ...addedShards].map((n) => url(n.port)).join(',');
+      // The app's database gets the shard's schema, identity row (2) and partitions, once the catalog has its
+      // bucket map (a stack never migrated would get a three-shard default map: migrate with two shards first).
+      const mapped = await sql(primaryNode(), 'SELECT COUNT(*) FROM mallscale.shard_buckets').catch(() => '0');
+      if (row.state === 'up' && mapped !== '0') {
+        const r = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'run.mjs'), 'tools/migrate.js'], { stdio: 'inherit', cwd: REPO, env: { ...process.env, DB_SHARD_URLS: shardUrls } });
+        if (r.status !== 0) return 1;
+      } else console.log('the catalog has no bucket map yet: run `npm run migrate` (two shards) first, then add-shard again');
+      console.log(`${row.name} ${row.state} on :${row.port}. Give the app three shards, then move buckets:\n  DB_SHARD_URLS=${shardUrls}\n  npm run shards -- rebalance --to-shards 3 --dry-run`);
+      return row.state === 'up' ? 0 : 1;
+    }
     case 'cap': {
       if (args[0] == null) fail('usage: stack.mjs cap <cpu|off> [node...]');
       const r = await setCpuCap(args[0], args.slice(1));
@@ -857,7 +893,7 @@ async function main([cmd, ...args]) {
       return r.applied ? 0 : 1;
     }
     default:
-      console.error('usage: node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]');
+      console.error('usage: node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard');
       return cmd ? 1 : 0;
   }
 }

@@ -59,7 +59,10 @@ export interface Scenario {
   beforeMeasure?: (ctx: BenchContext, mode: string, data: unknown) => Promise<unknown>;
   afterMeasure?: (ctx: BenchContext, mode: string, data: unknown, state: unknown, durationS: number, result: ModeResult) => Promise<Record<string, number> | void>;
   /** A measurement that is not an HTTP load (e.g. database experiments): returns its own modes/ratios/tables. */
-  run?: (ctx: BenchContext, opts: Record<string, string>) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown }>;
+  run?: (
+    ctx: BenchContext,
+    opts: Record<string, string>,
+  ) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown; /** caps the run applied itself (its provenance line says so) */ caps?: Partial<Provenance['caps']> }>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
 }
 
@@ -466,6 +469,7 @@ async function runCustom(root: string, name: string, scenario: Scenario, opts: R
     await cleanup.done();
   }
   prov.modeDurationsS.run = Math.round((Date.now() - t0) / 100) / 10;
+  if (r.caps) Object.assign(prov.caps, r.caps);
   const out = { scenario: name, description: scenario.description, startedAt: prov.date, provenance: finishProvenance(prov), settings: opts, modes: r.modes ?? {}, ratios: r.ratios, tables: r.tables ?? [], details: r.details };
   const file = resultFile(root, name, opts);
   writeFileSync(file, JSON.stringify(out, null, 2) + '\n');

@@ -94,6 +94,12 @@ export interface AppConfig {
    * failpoint (ORDER_FAILPOINT; always '' unless NODE_ENV=test).
    */
   orders: { leaseMs: number; reconcileIntervalSeconds: number; reservationRetentionHours: number; failpoint: '' | OrderFailpoint };
+  /**
+   * Online resharding (issue 14): how long a router trusts its cached bucket map, how often a write refused
+   * by a bucket fence re-routes before it answers 503, and the mover's copy chunk, pause between chunks,
+   * buckets moved at once and the grace period before a moved bucket's source rows are deleted.
+   */
+  resharding: { mapTtlMs: number; fenceRetries: number; chunkRows: number; throttleMs: number; concurrency: number; cleanupGraceSeconds: number };
   storage: {
     driver: 'fs' | 's3';
     fsRoot: string;
@@ -457,6 +463,14 @@ export function loadConfig(env: Env = process.env): AppConfig {
       reservationRetentionHours: int(env, 'ORDER_RESERVATION_RETENTION_H', 24, 1, 24 * 365),
       // A crash switch must never reach a real deployment: outside NODE_ENV=test it is ignored.
       failpoint: nodeEnv === 'test' && env.ORDER_FAILPOINT ? oneOf(env, 'ORDER_FAILPOINT', ORDER_FAILPOINTS, 'after-claim') : '',
+    },
+    resharding: {
+      mapTtlMs: int(env, 'SHARD_MAP_TTL_MS', 5000, 0, 3_600_000),
+      fenceRetries: int(env, 'SHARD_FENCE_RETRIES', 50, 1, 1000),
+      chunkRows: int(env, 'RESHARD_CHUNK_ROWS', 500, 1, 100_000),
+      throttleMs: int(env, 'RESHARD_THROTTLE_MS', 5, 0, 60_000),
+      concurrency: int(env, 'RESHARD_CONCURRENCY', 4, 1, 64),
+      cleanupGraceSeconds: int(env, 'RESHARD_CLEANUP_GRACE_S', 300, 0, 7 * 24 * 3600),
     },
     storage: {
       driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),

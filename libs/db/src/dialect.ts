@@ -36,6 +36,8 @@ export abstract class SqlDialect {
   abstract stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD'): string;
   /** EXPLAIN that reports the partitions a query touches. */
   abstract explainPartitionsSql(select: string): string;
+  /** A shared row lock after a SELECT (the bucket fence): MySQL 8's FOR SHARE; MariaDB 10.11 only has LOCK IN SHARE MODE. */
+  abstract readonly sharedLock: string;
 
   // ---- GTID arithmetic for replica routing (ReplicaRouter, ReplicaMonitor, ConsistencyToken)
   /** Is `text` a GTID position in this dialect's format (what a consistency token carries)? */
@@ -65,6 +67,7 @@ export abstract class SqlDialect {
 
 export class MariaDbDialect extends SqlDialect {
   readonly name = 'mariadb' as const;
+  readonly sharedLock = 'LOCK IN SHARE MODE';
 
   async lastWriteGtid(conn: Queryable) {
     const [row] = await conn.query('SELECT @@last_gtid AS gtid');
@@ -132,6 +135,7 @@ export class MariaDbDialect extends SqlDialect {
 
 export class MySqlDialect extends SqlDialect {
   readonly name = 'mysql' as const;
+  readonly sharedLock = 'FOR SHARE';
 
   async lastWriteGtid(conn: Queryable) {
     // gtid_executed after our commit contains our own GTID; waiting for the whole set is a safe superset.

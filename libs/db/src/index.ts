@@ -9,3 +9,5 @@ export * from './consistency-token.js';
 export * from './replica-monitor.js';
 export * from './replica-router.js';
 export * from './sql-results.js';
+export * from './bucket-fence.js';
+export * from './bucket-mover.js';

@@ -1,7 +1,10 @@
 /**
  * OrderShardRouter: user id -> logical bucket (a stable hash, 1024 buckets) -> physical shard (the
  * bucket map on the catalog primary, cached in memory). Shards are added by moving buckets, never by
- * rehashing users; an order id carries its bucket, so it routes without a lookup.
+ * rehashing users; an order id carries its bucket, and the bucket goes through the map like a user's does,
+ * so an order whose bucket moved resolves to its new shard. The map is cached for `ttlMs`; a router that
+ * has not seen a move yet is stopped by the bucket fence on the old shard (BucketFenced), reloads and
+ * retries (`refresh`). The map's version (shard_map_version, bumped with every flip) says how old it is.
  */
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
@@ -12,9 +15,14 @@ export function bucketOf(userId: bigint | number | string): number {
   return createHash('sha1').update(String(userId)).digest().readUInt32BE(0) % BUCKETS;
 }
 
+/** The map names a shard this instance was not given (DB_SHARD_URLS lists fewer): it must not route at all. */
+export class ShardNotConfigured extends Error {}
+
 export class OrderShardRouter {
   private map: number[] = [];
   private loadedAt = 0;
+  private mapVersion = 0;
+  private loading: Promise<void> | null = null;
 
   constructor(
     private readonly catalog: DataSource,
@@ -30,15 +38,30 @@ export class OrderShardRouter {
     await this.reload();
   }
 
+  /** The version of the cached map (0 before the first load). */
+  get version(): number {
+    return this.mapVersion;
+  }
+
+  /** A fence refused us: reload now (concurrent callers share one load). */
+  async refresh(): Promise<void> {
+    this.loading ??= this.reload().finally(() => (this.loading = null));
+    await this.loading;
+  }
+
   async reload(): Promise<void> {
-    const rows: { bucket: number; shard: number }[] = await this.catalog.query('SELECT bucket, shard FROM shard_buckets');
+    const [rows, versions]: [{ bucket: number; shard: number }[], { version: string }[]] = await Promise.all([
+      this.catalog.query('SELECT bucket, shard FROM shard_buckets'),
+      this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1').catch(() => [] as { version: string }[]),
+    ]);
     const map = new Array<number>(BUCKETS).fill(-1);
     for (const r of rows) map[Number(r.bucket)] = Number(r.shard);
     for (let b = 0; b < BUCKETS; b++) {
       if (map[b] === -1) map[b] = b % this.shardCount;
-      if (map[b] >= this.shardCount) throw new Error(`bucket ${b} maps to shard ${map[b]} but only ${this.shardCount} shards are configured`);
+      if (map[b] >= this.shardCount) throw new ShardNotConfigured(`bucket ${b} maps to shard ${map[b]} but only ${this.shardCount} shards are configured`);
     }
     this.map = map;
+    this.mapVersion = Number(versions[0]?.version ?? 0);
     this.loadedAt = Date.now();
   }
 

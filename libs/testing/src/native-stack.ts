@@ -28,6 +28,8 @@ export interface NativeStack {
   stopReplicaSql(name: string): Promise<unknown>;
   startReplicaSql(name: string): Promise<unknown>;
   setCpuCap(cpu: number | 'off' | null, nodes?: string[]): Promise<unknown>;
+  /** Start the optional third order shard (shard-2, :3312); idempotent. */
+  addShard(opts?: Record<string, unknown>): Promise<StackNode & { state: string }>;
   nodes: StackNode[];
   /** Redis Sentinel groups (a private one: `{ dir, ownPrimaries: { cache, queue } }`, so no shared node is killed). */
   upSentinel(opts?: SentinelOpts): Promise<StackNode[]>;

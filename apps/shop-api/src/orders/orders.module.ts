@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { Settings } from '#libs/core';
 import { DbNodes, OrderShardRouter } from '#libs/db';
 import { CatalogModule } from '../catalog/catalog.module.js';
 import { OrdersController } from './orders.controller.js';
@@ -13,8 +14,13 @@ import { StockReservation } from './stock-reservation.js';
   imports: [CatalogModule], // the product cache, invalidated when an order changes stock
   controllers: [OrdersController],
   providers: [
-    // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached 5 s.
-    { provide: OrderShardRouter, inject: [DbNodes], useFactory: (db: DbNodes) => new OrderShardRouter(db.primary.ds, db.shards.length) },
+    // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached
+    // SHARD_MAP_TTL_MS (5 s) and reloaded at once when a shard's bucket fence refuses a stale route.
+    {
+      provide: OrderShardRouter,
+      inject: [DbNodes, Settings],
+      useFactory: (db: DbNodes, config: Settings) => new OrderShardRouter(db.primary.ds, db.shards.length, config.resharding.mapTtlMs),
+    },
     OrdersRepository,
     IdempotencyStore,
     OrdersService,

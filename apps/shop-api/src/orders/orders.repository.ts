@@ -89,8 +89,16 @@ export class OrdersRepository {
     return rows.length > 0;
   }
 
-  /** The newest `limit` orders of one shard (ids are time-ordered, so the primary key gives the order). */
+  /**
+   * The newest `limit` orders of one shard (ids are time-ordered, so the primary key gives the order), leaving
+   * out buckets this shard does not own (being copied here, or moved away and not cleaned up yet).
+   */
   async recent(on: Runner, limit: number): Promise<OrderRow[]> {
-    return (await on.query(`SELECT ${ORDER_COLUMNS} FROM orders ORDER BY id DESC LIMIT ?`, [limit])).map(toOrder);
+    return (
+      await on.query(
+        `SELECT ${ORDER_COLUMNS} FROM orders WHERE bucket NOT IN (SELECT bucket FROM bucket_fence WHERE state IN ('incoming', 'moved')) ORDER BY id DESC LIMIT ?`,
+        [limit],
+      )
+    ).map(toOrder);
   }
 }

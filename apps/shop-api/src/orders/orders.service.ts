@@ -1,14 +1,37 @@
 /**
  * OrdersService: orders sharded by user. A user's orders, items and idempotency keys live on the shard
  * that owns the user's bucket; an order id carries its bucket, so GET /orders/:id routes from the id
- * alone. Cross-shard reads exist only for admins (scatter-gather with the limit pushed down and a
- * k-way merge); everything a user does touches one shard and, for stock, the catalog primary.
+ * alone (its bucket through the map, so a moved bucket's old orders follow it). Cross-shard reads exist
+ * only for admins (scatter-gather with the limit pushed down and a k-way merge); everything a user does
+ * touches one shard and, for stock, the catalog primary.
+ * Online resharding: every write and read checks its bucket's fence on the shard, inside its transaction
+ * (BucketFenced: this shard no longer, or not yet, owns the bucket); the order then re-routes with a fresh
+ * map and retries, SHARD_FENCE_RETRIES times, before a retryable 503.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { ApiError, Metrics, Settings, type OrderFailpoint } from '#libs/core';
-import { DbNodes, decodeOrderId, OrderIdGenerator, OrderShardRouter, parseOrderId, partitionName, monthStart, listPartitions, listArchiveTables, BUCKETS } from '#libs/db';
+import {
+  BucketFenced,
+  bucketOf,
+  BUCKETS,
+  checkReadFence,
+  checkWriteFence,
+  DbNodes,
+  decodeOrderId,
+  fenceStates,
+  listArchiveTables,
+  listPartitions,
+  logChange,
+  monthStart,
+  OrderIdGenerator,
+  OrderShardRouter,
+  parseOrderId,
+  partitionName,
+  precheckWriteFence,
+  ShardNotConfigured,
+} from '#libs/db';
 import type { AuthUser } from '../auth/auth.guard.js';
 import type { CreateOrderDto } from './dto/create-order.dto.js';
 import { kWayMerge } from './k-way-merge.js';
@@ -38,6 +61,7 @@ export interface CreateResult {
 }
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,64}$/;
+const ER_LOCK_DEADLOCK = 1213;
 
 /** The key is no longer this attempt's (taken over after its lease, or fenced): its order must not be written. */
 class KeyLost extends Error {}
@@ -89,10 +113,43 @@ export class OrdersService {
       if (seen.has(l.productId)) throw ApiError.badRequest(`product ${l.productId} appears twice: send one line per product`);
       seen.add(l.productId);
     }
-    const { bucket, shard } = await this.router.shardFor(user.id);
-    const ds = this.db.shards[shard].ds;
     const requestHash = createHash('sha256').update(JSON.stringify(dto.items.map((l) => [l.productId, l.quantity]))).digest('hex');
+    return this.fenced(async () => {
+      const { bucket, shard } = await this.router.shardFor(user.id);
+      return this.createOn(user, key, dto, requestHash, bucket, shard);
+    });
+  }
 
+  /**
+   * Runs `attempt` again with a fresh bucket map while a shard's fence refuses it (a stale map, or the
+   * bucket's cut-over in progress: frozen for tens of milliseconds). A write refused by a fence wrote
+   * nothing, so the retry is a new attempt on the bucket's current shard.
+   */
+  private async fenced<T>(attempt: () => Promise<T>): Promise<T> {
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt();
+      } catch (e) {
+        if (e instanceof ShardNotConfigured) {
+          // A bucket moved to a shard added after this instance started: restart it with every DB_SHARD_URLS.
+          throw new ApiError(503, 'shard_not_configured', 'the order shard of this user is not configured on this server; retry later', undefined, { cause: e });
+        }
+        if (!(e instanceof BucketFenced)) throw e;
+        this.metrics.counter('orders_fenced_total', 'order reads and writes refused by a bucket fence and re-routed, by fence state', ['state']).inc({ state: e.state });
+        if (n >= this.config.resharding.fenceRetries) {
+          throw new ApiError(503, 'bucket_moving', 'this order bucket is being moved between shards; retry (with the same Idempotency-Key)', undefined, { cause: e });
+        }
+        await this.router.refresh();
+        // A frozen bucket is mid cut-over: give the mover a moment instead of spinning on the shard.
+        if (e.state === 'frozen' || e.state === 'incoming') await new Promise((r) => setTimeout(r, Math.min(5 * n, 50)));
+      }
+    }
+  }
+
+  private async createOn(user: AuthUser, key: string, dto: CreateOrderDto, requestHash: string, bucket: number, shard: number): Promise<CreateResult> {
+    const ds = this.db.shards[shard].ds;
+    // Optimistic: a stale map learns here, before it claims a key on a shard that gave the bucket away.
+    await precheckWriteFence(ds, shard, bucket);
     const claim = await this.keys.claim(ds, user.id, key, requestHash, () => this.ids.next(bucket).toString());
     if (claim.kind === 'replay') return { status: claim.status, body: claim.body as OrderView, replayed: true };
     const { orderId } = claim;
@@ -116,8 +173,15 @@ export class OrdersService {
     const { order, items } = this.newOrder(orderId, user.id, bucket, lines, prices);
     const body = this.view(order, shard, items);
     try {
-      await this.writeOrder(ds, owner, order, items, body);
+      await this.writeOrder(shard, owner, order, items, body);
     } catch (e) {
+      if (e instanceof BucketFenced) {
+        // The fence is the transaction's first statement: nothing of this attempt committed. Give the key
+        // and the stock back here, then the caller re-routes.
+        await this.keys.release(ds, user.id, key, orderId).catch(() => undefined);
+        await this.stock.release(orderId).catch(() => undefined); // else the reconciler releases it
+        throw e;
+      }
       return this.compensate(orderId, owner, body, e);
     }
     this.crashAt('after-shard-commit');
@@ -166,11 +230,39 @@ export class OrdersService {
     return { order, items };
   }
 
-  /** The key first (its row lock is what settlement waits on), then the order rows: one local transaction. */
-  private async writeOrder(ds: DataSource, owner: { userId: string; key: string }, order: OrderRow, items: OrderItemRow[], body: OrderView): Promise<void> {
-    await ds.transaction(async (em) => {
-      if (!(await this.keys.complete(em, owner.userId, owner.key, order.id, 201, body))) throw new KeyLost();
-      await this.repo.insertOrder(em, order, items);
+  /**
+   * The bucket's fence first (a shared lock: a cut-over's freeze waits for this transaction, and refuses
+   * every later one), the key (its row lock is what settlement waits on), then the order rows, and the
+   * change row while the bucket is being copied away: one local transaction.
+   */
+  private async writeOrder(shard: number, owner: { userId: string; key: string }, order: OrderRow, items: OrderItemRow[], body: OrderView): Promise<void> {
+    const node = this.db.shards[shard];
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await node.ds.transaction(async (em) => {
+          const { logging } = await checkWriteFence(em, node.dialect, shard, order.bucket);
+          if (!(await this.keys.complete(em, owner.userId, owner.key, order.id, 201, body))) throw new KeyLost();
+          await this.repo.insertOrder(em, order, items);
+          if (logging) await logChange(em, { bucket: order.bucket, orderId: order.id, createdAt: order.createdAt, ...owner });
+        });
+        return;
+      } catch (e) {
+        // InnoDB chose this transaction as a deadlock victim (e.g. next to the mover's clean-up of another
+        // bucket): it was rolled back whole, the key is still this attempt's, so the same write runs again.
+        if ((e as { errno?: number }).errno !== ER_LOCK_DEADLOCK || attempt >= 3) throw e;
+        this.metrics.counter('orders_write_deadlock_retries_total', 'order shard transactions rolled back by a deadlock and run again').inc();
+      }
+    }
+  }
+
+  /** A read of one bucket, on its shard, in a snapshot that starts with the bucket's fence: never half a moved bucket. */
+  private readBucket<T>(bucket: number, read: (em: EntityManager, shard: number) => Promise<T>): Promise<T> {
+    return this.fenced(async () => {
+      const shard = await this.router.shardForBucket(bucket);
+      return this.db.shards[shard].ds.transaction('REPEATABLE READ', async (em) => {
+        await checkReadFence(em, shard, bucket);
+        return read(em, shard);
+      });
     });
   }
 
@@ -187,9 +279,8 @@ export class OrdersService {
   async get(user: AuthUser, rawId: string): Promise<OrderView> {
     const id = parseOrderId(rawId);
     if (id === null) throw ApiError.badRequest('order id must be a positive 64-bit integer');
-    const { shard } = await this.router.shardForOrder(id);
     const decoded = decodeOrderId(id);
-    const order = await this.repo.findById(this.db.shards[shard].ds, id.toString(), new Date(decoded.timestampMs));
+    const { order, shard } = await this.readBucket(decoded.bucket, async (em, shard) => ({ shard, order: await this.repo.findById(em, id.toString(), new Date(decoded.timestampMs)) }));
     // Another user's order answers 404, exactly like a missing one: no hint that it exists.
     if (!order || (user.role !== 'admin' && order.userId !== user.id)) throw ApiError.notFound('order');
     return this.view(order, shard, order.items);
@@ -205,8 +296,7 @@ export class OrdersService {
     // The cursor is bound to its user (HMAC), not to the range: `to` defaults to now and moves between pages.
     const scope = `orders-cursor|${user.id}`;
     const after = q.cursor ? this.openCursor(q.cursor, scope) : null;
-    const { shard } = await this.router.shardFor(user.id);
-    const rows = await this.repo.listForUser(this.db.shards[shard].ds, user.id, from, to, after, limit + 1);
+    const { rows, shard } = await this.readBucket(bucketOf(user.id), async (em, shard) => ({ shard, rows: await this.repo.listForUser(em, user.id, from, to, after, limit + 1) }));
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
@@ -241,8 +331,11 @@ export class OrdersService {
     const t0 = process.hrtime.bigint();
     // Scatter: every shard in parallel, each asked for `limit` rows (the limit pushed down).
     const perShard = await Promise.all(this.db.shards.map((s, i) => this.repo.recent(s.ds, limit).then((rows) => rows.map((o) => this.view(o, i)))));
-    // Gather: k sorted lists -> the global newest `limit` (ids are time-ordered).
-    const merged = kWayMerge(perShard, (a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0), limit);
+    // Gather: k sorted lists -> the global newest `limit` (ids are time-ordered). Each shard leaves out the
+    // buckets it does not own; for the instant of a cut-over both may answer one order: kept once.
+    const seenIds = new Set<string>();
+    const unique = perShard.map((rows) => rows.filter((o) => !seenIds.has(o.id) && !!seenIds.add(o.id)));
+    const merged = kWayMerge(unique, (a, b) => (BigInt(b.id) > BigInt(a.id) ? 1 : BigInt(b.id) < BigInt(a.id) ? -1 : 0), limit);
     return {
       orders: merged,
       scatter: { shards: this.db.shards.length, rowsFetched: perShard.reduce((s, l) => s + l.length, 0), ms: Number(process.hrtime.bigint() - t0) / 1e6 },
@@ -264,9 +357,11 @@ export class OrdersService {
         estimatedOrders: partitions.reduce((n, p) => n + p.rows, 0),
         partitions,
         archiveTables: await listArchiveTables(s.ds),
+        // Buckets with a fence row here (the others are owned by default): moves in flight and done.
+        fences: await fenceStates(s.ds),
       });
     }
-    return { buckets: BUCKETS, shards: out };
+    return { buckets: BUCKETS, mapVersion: this.router.version, shards: out };
   }
 }
 

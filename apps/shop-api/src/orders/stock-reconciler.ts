@@ -16,8 +16,8 @@
  */
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { LOGGER, BackgroundLoop, Metrics, Settings, type Logger } from '#libs/core';
-import { DbNodes, decodeOrderId, OrderShardRouter } from '#libs/db';
-
+import type { DataSource } from 'typeorm';
+import { BucketFenced, DbNodes, decodeOrderId, OrderShardRouter, type SqlDialect } from '#libs/db';
 import { IdempotencyStore } from './idempotency-store.js';
 import { OrdersRepository } from './orders.repository.js';
 import { StockReservation, type StaleReservation } from './stock-reservation.js';
@@ -60,12 +60,40 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
    * lease is live alone (the sweep); the attempt itself, compensating its own failure, passes false.
    */
   async settle(r: StaleReservation, opts: { respectLease: boolean }): Promise<Settlement> {
+    const verdict = await this.decide(r, opts);
+    if (verdict === 'committed') await this.stock.commit(r.reservationId);
+    if (verdict === 'released') await this.stock.release(r.reservationId);
+    return verdict;
+  }
+
+  /**
+   * The shard's answer. The bucket's fence comes first (shared lock): a shard that gave the bucket away (or
+   * is receiving it) must not say "no such order" for an order that lives on the bucket's new shard, so a
+   * fenced answer re-routes with a fresh map. A frozen bucket still answers: its rows are all there.
+   */
+  private async decide(r: StaleReservation, opts: { respectLease: boolean }): Promise<Settlement> {
     const id = BigInt(r.reservationId);
-    const { shard } = await this.shards.shardForOrder(id);
     const createdAt = new Date(decodeOrderId(id).timestampMs);
+    for (let n = 1; ; n++) {
+      const { bucket, shard } = await this.shards.shardForOrder(id);
+      const node = this.db.shards[shard];
+      try {
+        return await this.decideOn(node.ds, node.dialect, shard, bucket, r, createdAt, opts);
+      } catch (e) {
+        if (!(e instanceof BucketFenced) || n >= this.config.resharding.fenceRetries) throw e;
+        await this.shards.refresh();
+        await new Promise((res) => setTimeout(res, Math.min(5 * n, 50)));
+      }
+    }
+  }
+
+  private async decideOn(ds: DataSource, dialect: SqlDialect, shard: number, bucket: number, r: StaleReservation, createdAt: Date, opts: { respectLease: boolean }): Promise<Settlement> {
     // READ COMMITTED: the decision rests on the key's row lock and on locking reads of the latest committed
     // rows; gap locks on absent rows would only hold up other users' claims and orders.
-    const verdict = await this.db.shards[shard].ds.transaction('READ COMMITTED', async (em): Promise<Settlement> => {
+    return ds.transaction('READ COMMITTED', async (em): Promise<Settlement> => {
+      const fence = await em.query(`SELECT state FROM bucket_fence WHERE bucket = ? ${dialect.sharedLock}`, [bucket]);
+      const state = fence[0]?.state ?? 'owned';
+      if (state === 'incoming' || state === 'moved') throw new BucketFenced(bucket, shard, state, 0);
       const key = await this.keys.find(em, r.userId, r.key, { forUpdate: true });
       if (await this.orders.exists(em, r.reservationId, createdAt, r.userId)) return 'committed';
       if (key?.status === 'pending' && key.orderId === r.reservationId) {
@@ -74,9 +102,6 @@ export class StockReconciler implements OnApplicationBootstrap, OnApplicationShu
       }
       return 'released';
     });
-    if (verdict === 'committed') await this.stock.commit(r.reservationId);
-    if (verdict === 'released') await this.stock.release(r.reservationId);
-    return verdict;
   }
 
   onApplicationBootstrap(): void {

@@ -1,0 +1,288 @@
+/**
+ * Online resharding on the real shards (issue 14): a third shard, 32 buckets moved to it while two API
+ * instances (one with its map invalidation delayed by an hour) place orders, the mover killed mid-copy and
+ * mid-cut-over and run again, a stale router's writes and reads refused by the fence and re-routed.
+ * The topology is this spec's own (reshard-support.ts): other specs keep their two-shard map.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { BucketMover, bucketOf, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
+import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
+import { StockReconciler } from '../src/orders/stock-reconciler.js';
+import { allOrders, bucketMap, reshardTopology, runShards, type Topology } from './reshard-support.js';
+import { startApi } from './support.js';
+
+let topo: Topology;
+let apiA: TestApi; // map cached 100 ms
+let apiB: TestApi; // map cached 1 h: only the fence tells it that a bucket moved
+const products: { id: string; stock: number }[] = [];
+// One bucket at a time where a run is killed (so the test knows which bucket it stopped in), four in the run that finishes.
+const moverEnv = { RESHARD_CHUNK_ROWS: '2', RESHARD_THROTTLE_MS: '1', RESHARD_CLEANUP_GRACE_S: '0', RESHARD_CONCURRENCY: '1' };
+
+beforeAll(async () => {
+  topo = await reshardTopology('live');
+  const common = { ...topo.env, SHARD_FENCE_RETRIES: '1000', ORDER_RECONCILE_INTERVAL_S: '0' };
+  apiA = await startApi({ ...common, SHARD_MAP_TTL_MS: '100' });
+  apiB = await startApi({ ...common, SHARD_MAP_TTL_MS: '3600000' });
+  const cat = topo.admin.primary.ds;
+  await cat.query(`INSERT INTO categories (code, name, attribute_schema) VALUES ('reshard', 'Reshard goods', '{"type":"object"}')`);
+  const [{ id: categoryId }] = await cat.query(`SELECT id FROM categories WHERE code = 'reshard'`);
+  for (const price of [1000, 250, 4999]) {
+    const res = await cat.query("INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES (?, 'reshard item', ?, 100000, '{}')", [categoryId, price]);
+    products.push({ id: String(res.insertId), stock: 100000 });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await apiA?.close();
+  await apiB?.close();
+  await topo?.close();
+});
+
+function post(api: TestApi, token: string, key: string, items: { productId: string; quantity: number }[]) {
+  return fetch(`${api.url}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'idempotency-key': key, ...bearer(token) },
+    body: JSON.stringify({ items }),
+  });
+}
+
+/** POST /orders until it is answered: a 503 bucket_moving is the retryable answer of a fenced bucket. */
+async function placeOrder(api: TestApi, token: string, key: string, items: { productId: string; quantity: number }[]): Promise<{ status: number; body: any; fencedRetries: number }> {
+  for (let n = 0; ; n++) {
+    const res = await post(api, token, key, items);
+    const body = await json(res);
+    if (res.status === 503 && body?.error?.code === 'bucket_moving' && n < 20) continue;
+    return { status: res.status, body, fencedRetries: n };
+  }
+}
+
+const lineFor = (i: number) => [{ productId: products[i % 3].id, quantity: 1 + (i % 2) }];
+
+describe('a third shard', () => {
+  it('shard-2 is migrated like the others, and /admin/shards and /health show it', async () => {
+    const admin = await createAdmin(apiA);
+    const shards = await json(await fetch(`${apiA.url}/admin/shards`, { headers: bearer(admin.token) }));
+    expect(shards.shards.map((s: any) => s.name)).toEqual(['shard-0', 'shard-1', 'shard-2']);
+    expect(shards.shards[2]).toMatchObject({ host: expect.stringMatching(/:3312$/), buckets: 0 });
+    expect(shards.shards[2].partitions.length).toBeGreaterThan(1); // the PartitionMaintainer ran on it
+    const [identity] = await topo.admin.shards[2].ds.query('SELECT shard FROM shard_identity');
+    expect(Number(identity.shard)).toBe(2);
+    const health = await json(await fetch(`${apiA.url}/health`));
+    expect(health.nodes.find((n: any) => n.name === 'shard-2')).toMatchObject({ role: 'shard', ready: true });
+  });
+
+  it('bucket lists and the rebalance plan', () => {
+    expect(parseBucketList('3,1,5-7')).toEqual([1, 3, 5, 6, 7]);
+    expect(() => parseBucketList('5-2')).toThrow(/bad bucket range/);
+    expect(() => parseBucketList('1024')).toThrow(/0-1023/);
+    const two = Array.from({ length: BUCKETS }, (_, b) => b % 2);
+    const plan = rebalancePlan(two, 3);
+    expect(plan.every((p) => p.to === 2)).toBe(true);
+    expect(plan.length).toBe(341); // 1024 / 3, shard-0 keeps one more
+    const after = [...two];
+    for (const p of plan) after[p.bucket] = p.to;
+    expect([0, 1, 2].map((s) => after.filter((x) => x === s).length)).toEqual([342, 341, 341]);
+  });
+
+  it('the shards tool: status, a rebalance dry run, and bad input refused with a clear message; nothing changes', async () => {
+    const bad = [
+      [['move', '--buckets', '1,x', '--to', '2'], /bad bucket list/],
+      [['move', '--buckets', '1', '--to', '7'], /--to 7: DB_SHARD_URLS lists 3 shards/],
+    ] as const;
+    const [status, rebalance, ...runs] = await Promise.all([
+      runShards(topo, ['status']),
+      runShards(topo, ['rebalance', '--to-shards', '3', '--dry-run']),
+      ...bad.map(([args]) => runShards(topo, [...args])),
+    ]);
+    for (const [i, [args, message]] of bad.entries()) {
+      expect({ args, code: runs[i].code }).toEqual({ args, code: 2 });
+      expect(runs[i].stderr).toMatch(message);
+    }
+    expect(status.stdout).toContain('map version 1; buckets per shard: shard-0=512 shard-1=512 shard-2=0');
+    expect(rebalance.stdout).toContain('plan: 341 buckets to shard-2 (0 already there)');
+    expect(rebalance.stdout).toContain('dry run: nothing was changed');
+    const [{ n }] = await topo.admin.primary.ds.query('SELECT COUNT(*) AS n FROM shard_moves');
+    expect(Number(n)).toBe(0);
+  });
+});
+
+describe('moving buckets under live writes', () => {
+  it('32 buckets move to shard-2 while two API instances write; the mover is killed mid-copy and mid-cut-over; every order ends on exactly one shard, the one the map names', async () => {
+    // Users and their orders before the move.
+    const users = await Promise.all(Array.from({ length: 8 }, () => signUp(apiA)));
+    const first: { user: (typeof users)[number]; key: string; id: string; items: ReturnType<typeof lineFor> }[] = [];
+    for (const [i, user] of users.entries()) {
+      for (let k = 0; k < 2; k++) {
+        const key = randomUUID();
+        const r = await placeOrder(apiA, user.token, key, lineFor(i + k));
+        expect(r.status).toBe(201);
+        if (k === 0) first.push({ user, key, id: r.body.id, items: lineFor(i + k) });
+      }
+    }
+    // apiB loads its map now, and keeps it for an hour.
+    for (const f of first) expect((await fetch(`${apiB.url}/orders/${f.id}`, { headers: bearer(f.user.token) })).status).toBe(200);
+    const before = await allOrders(topo.admin);
+    const userBuckets = [...new Set(users.map((u) => bucketOf(u.id)))];
+    const moving = [...userBuckets];
+    for (let b = 0; moving.length < 32; b++) if (!moving.includes(b)) moving.push(b);
+    const list = moving.sort((a, b) => a - b).join(',');
+
+    // Dry run: the plan, nothing changed.
+    const dry = await runShards(topo, ['move', '--buckets', list, '--to', '2', '--dry-run'], moverEnv);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('plan: 32 buckets to shard-2');
+    expect(dry.stdout).toContain('dry run: nothing was changed');
+    expect((await bucketMap(topo.admin)).filter((s) => s === 2).length).toBe(0);
+
+    // Writers: 4 loops, alternating instances, until the mover is done.
+    let stop = false;
+    const placed: { id: string; userId: string }[] = [];
+    const errors: unknown[] = [];
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const user = users[(w + i * 4) % users.length];
+        const r = await placeOrder(w % 2 ? apiB : apiA, user.token, randomUUID(), lineFor(i));
+        if (r.status === 201) placed.push({ id: r.body.id, userId: user.id });
+        else errors.push({ status: r.status, body: r.body });
+      }
+    });
+
+    try {
+    // 1: killed after its first copied chunk.
+    const t0 = Date.now();
+    const run1 = await runShards(topo, ['move', '--buckets', list, '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-copy' });
+    expect(run1.signal).toBe('SIGKILL');
+    const [copying] = await topo.admin.primary.ds.query("SELECT bucket, copy_cursor FROM shard_moves WHERE state = 'copying'");
+    expect(BigInt(copying.copy_cursor)).toBeGreaterThan(0n);
+
+    // 2: resumes that bucket's copy, killed in its cut-over: the source is frozen, the map not flipped.
+    const run2 = await runShards(topo, ['move', '--buckets', list, '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-cutover' });
+    expect(run2.signal).toBe('SIGKILL');
+    const [cut] = await topo.admin.primary.ds.query("SELECT bucket, from_shard FROM shard_moves WHERE state = 'cutover'");
+    expect(Number(cut.bucket)).toBe(Number(copying.bucket));
+    const [fence] = await topo.admin.shards[Number(cut.from_shard)].ds.query('SELECT state FROM bucket_fence WHERE bucket = ?', [cut.bucket]);
+    expect(fence.state).toBe('frozen');
+    // A write to the frozen bucket through the stale instance: refused and retried until the cut-over ends.
+    const frozenUser = users.find((u) => bucketOf(u.id) === Number(cut.bucket))!;
+    const duringCutover = placeOrder(apiB, frozenUser.token, randomUUID(), lineFor(1));
+
+    // 3: resumes the cut-over and finishes every bucket (grace 0: source rows cleaned up at once).
+    const run3 = await runShards(topo, ['move', '--buckets', list, '--to', '2'], { ...moverEnv, RESHARD_CONCURRENCY: '4' });
+    expect(run3.stderr).not.toContain('failed');
+    expect(run3.code).toBe(0);
+    expect(run3.stdout).toMatch(/moved \d+ buckets to shard-2: \d+ rows copied/);
+    expect(run3.stderr).toMatch(/\] \d+% bucket \d+\/\d+ .* rows\/s ETA/); // the progress line
+    if (process.env.RESHARD_TEST_VERBOSE) console.log(`mover runs took ${Date.now() - t0} ms; placed ${placed.length}\n${run3.stdout}`);
+    const stale = await duringCutover;
+    expect(stale.status).toBe(201);
+    expect(stale.body.shard).toBe('shard-2');
+    const onOld = await topo.admin.shards[Number(cut.from_shard)].ds.query('SELECT COUNT(*) AS n FROM orders WHERE id = ?', [stale.body.id]);
+    expect(Number(onOld[0].n)).toBe(0); // never landed on the old shard
+    placed.push({ id: stale.body.id, userId: frozenUser.id });
+    // A few more orders after the move, then the writers stop.
+    const more = placed.length + 4;
+    while (placed.length < more && errors.length === 0) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    expect(errors).toEqual([]);
+
+    // Every order exactly once, on the shard the map names; the old ones unchanged; nothing lost.
+    const map = await bucketMap(topo.admin);
+    for (const b of moving) expect(map[b]).toBe(2);
+    const after = await allOrders(topo.admin);
+    const ids = after.map((o) => o.id);
+    expect(new Set(ids).size).toBe(ids.length); // 0 duplicated
+    for (const o of after) expect(o.shard).toBe(map[o.bucket]);
+    const expected = new Set([...before.map((o) => o.id), ...placed.map((p) => p.id)]);
+    expect(new Set(ids)).toEqual(expected); // 0 lost, nothing extra
+    const sumBefore = new Map(before.map((o) => [o.id, o.sum]));
+    for (const o of after) if (sumBefore.has(o.id)) expect(o.sum).toBe(sumBefore.get(o.id));
+    const moves = await topo.admin.primary.ds.query('SELECT state, COUNT(*) AS n FROM shard_moves GROUP BY state');
+    expect(moves.map((m: any) => [m.state, Number(m.n)])).toEqual([['cleaned', 32]]);
+    const rowsLeft = await Promise.all(
+      [0, 1].map(async (s) => Number((await topo.admin.shards[s].ds.query(`SELECT COUNT(*) AS n FROM orders WHERE bucket IN (${moving.join(',')})`))[0].n)),
+    );
+    expect(rowsLeft).toEqual([0, 0]); // cleaned up on the sources
+
+    // Idempotency-Key replays after the move return the original order, through either instance.
+    for (const f of first.slice(0, 4)) {
+      for (const api of [apiA, apiB]) {
+        const res = await post(api, f.user.token, f.key, f.items);
+        expect(res.status).toBe(201);
+        expect(res.headers.get('idempotent-replayed')).toBe('true');
+        expect((await json(res)).id).toBe(f.id);
+      }
+      // And the id still resolves (through the map, to shard-2).
+      const got = await json(await fetch(`${apiB.url}/orders/${f.id}`, { headers: bearer(f.user.token) }));
+      expect(got).toMatchObject({ id: f.id, shard: 'shard-2' });
+    }
+
+    // Stock reconciles: what left the shelves is what the orders hold, and no reservation is left open.
+    await apiA.app.get(StockReconciler).reconcileOnce({ olderThanMs: 0 });
+    const sold = new Map<string, number>();
+    for (const s of topo.admin.shards) {
+      for (const r of await s.ds.query('SELECT product_id, SUM(quantity) AS q FROM order_items GROUP BY product_id')) sold.set(String(r.product_id), (sold.get(String(r.product_id)) ?? 0) + Number(r.q));
+    }
+    for (const p of products) {
+      const [{ stock }] = await topo.admin.primary.ds.query('SELECT stock FROM products WHERE id = ?', [p.id]);
+      expect(p.stock - Number(stock)).toBe(sold.get(p.id) ?? 0);
+    }
+    const [open] = await topo.admin.primary.ds.query("SELECT COUNT(*) AS n FROM stock_reservations WHERE state = 'reserved'");
+    expect(Number(open.n)).toBe(0);
+  });
+
+  it("a stale router's write to a moved bucket is refused by the old shard and re-routed; its reads never see the old shard's copy", async () => {
+    // C and D cache their maps for an hour; the move keeps the source rows for its grace period.
+    const [C, D] = await Promise.all([startApi({ ...topo.env, SHARD_MAP_TTL_MS: '3600000' }), startApi({ ...topo.env, SHARD_MAP_TTL_MS: '3600000' })]);
+    try {
+      const map = await bucketMap(topo.admin);
+      let user: Awaited<ReturnType<typeof signUp>>;
+      do user = await signUp(C);
+      while (map[bucketOf(user.id)] !== 0);
+      const bucket = bucketOf(user.id);
+      const o1 = await placeOrder(C, user.token, randomUUID(), lineFor(0));
+      expect(o1.body.shard).toBe('shard-0');
+      const routers = [C, D].map((api) => api.app.get(OrderShardRouter));
+      await routers[1].reload();
+      const version = routers[0].version;
+
+      const mover = (grace: number) => new BucketMover(topo.admin.primary.ds, topo.admin.shards, { chunkRows: 2, throttleMs: 0, cleanupGraceSeconds: grace });
+      await mover(3600).move([bucket], 1);
+      expect(routers.map((r) => r.version)).toEqual([version, version]); // neither has seen the move
+      const on = async (s: number, id: string) => Number((await topo.admin.shards[s].ds.query('SELECT COUNT(*) AS n FROM orders WHERE id = ?', [id]))[0].n);
+      expect([await on(0, o1.body.id), await on(1, o1.body.id)]).toEqual([1, 1]); // the old copy waits for its grace period
+
+      // Write: shard-0's fence says moved; C reloads its map and writes on shard-1.
+      const o2 = await placeOrder(C, user.token, randomUUID(), lineFor(1));
+      expect(o2).toMatchObject({ status: 201, fencedRetries: 0 });
+      expect(o2.body.shard).toBe('shard-1');
+      expect(routers[0].version).toBeGreaterThan(version);
+      expect([await on(0, o2.body.id), await on(1, o2.body.id)]).toEqual([0, 1]);
+
+      // Reads: D asks shard-0 (which still holds o1 but not o2), is refused, and answers from shard-1: both orders.
+      const mine = await json(await fetch(`${D.url}/me/orders`, { headers: bearer(user.token) }));
+      expect(mine.orders.map((o: any) => o.id).sort()).toEqual([o1.body.id, o2.body.id].sort());
+      expect(mine.orders.every((o: any) => o.shard === 'shard-1')).toBe(true);
+      expect(await json(await fetch(`${D.url}/orders/${o1.body.id}`, { headers: bearer(user.token) }))).toMatchObject({ id: o1.body.id, shard: 'shard-1' });
+
+      // After the grace period (`npm run shards -- cleanup`), the old copy is gone.
+      expect(await mover(0).cleanupDue()).toEqual([bucket]);
+      expect([await on(0, o1.body.id), await on(1, o1.body.id)]).toEqual([0, 1]);
+
+      // An instance still started with two shards, now that the map names shard-2: a clear 503, never a 500.
+      const two = await startApi({ ...topo.env, DB_SHARD_URLS: topo.env.DB_SHARD_URLS.split(',').slice(0, 2).join(',') });
+      try {
+        const res = await post(two, user.token, randomUUID(), lineFor(0));
+        expect(res.status).toBe(503);
+        expect((await json(res)).error.code).toBe('shard_not_configured');
+      } finally {
+        await two.close();
+      }
+    } finally {
+      await Promise.all([C.close(), D.close()]);
+    }
+  });
+});

@@ -1,0 +1,521 @@
+/**
+ * BucketMover: moves order buckets from shard to shard while orders keep being written (ADR 0014).
+ *
+ * Per bucket, every step persisted in the catalog's shard_moves row, so a rerun resumes where a crash left:
+ *   copying  the target's fence says `incoming`, the source's says `owned` + logging (each write to the bucket
+ *            also records its order in bucket_changes, same transaction); a keyset copy of orders + items in
+ *            chunks of `chunkRows` (INSERT IGNORE: a chunk copied twice is the same chunk), `throttleMs` apart,
+ *            then the bucket's finished idempotency keys (through the orders they name).
+ *   copied   catch-up: the orders in bucket_changes the target lacks; then verify, VDiff style: per chunk
+ *            of ids, count + checksum on both sides (a chunk that differs is caught up and compared again).
+ *   verified cut-over: freeze the source fence (an UPDATE: it waits for the writes in flight, and every later
+ *            write is refused, retryable), copy the last delta, compare counts and the checksum of the rows
+ *            after the verified high-water mark, flip the bucket in the map and bump the map version (one
+ *            catalog transaction), target fence `owned`, source fence `moved`.
+ *   moved    after `cleanupGraceSeconds`: delete the source's rows (chunks), keys and change rows → cleaned.
+ * Orders are insert-only today (no UPDATE path): a change row names an order, and "present on the target"
+ * means "copied". An order update path would have to log too, and the catch-up compare checksums.
+ */
+import type { DataSource } from 'typeorm';
+import type { DbNode } from './db-nodes.js';
+import { BUCKETS } from './order-id.js';
+
+export type MoveState = 'copying' | 'copied' | 'verified' | 'cutover' | 'moved' | 'cleaned';
+export type MoverFailpoint = '' | 'mid-copy' | 'mid-cutover';
+
+export interface MoverOptions {
+  chunkRows: number;
+  /** Buckets moved at the same time (each bucket's steps stay in order); default 1. */
+  concurrency?: number;
+  throttleMs: number;
+  cleanupGraceSeconds: number;
+  /** Test-only: SIGKILL this process at that point, once (tools/shards.ts reads it under NODE_ENV=test). */
+  failpoint?: MoverFailpoint;
+  log?: (line: string) => void;
+  /** Called as rows are copied: for the progress line. */
+  onProgress?: (p: Progress) => void;
+}
+
+export interface Progress {
+  bucket: number;
+  bucketIndex: number;
+  buckets: number;
+  rowsCopied: number;
+  rowsTotal: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  phase: MoveState;
+}
+
+export interface PlannedMove {
+  bucket: number;
+  from: number;
+  to: number;
+  /** The bucket's state in shard_moves ('new' when no move is recorded, or the last one is cleaned). */
+  state: MoveState | 'new' | 'in place';
+  orders: number;
+}
+
+export interface BucketResult {
+  bucket: number;
+  from: number;
+  to: number;
+  rowsCopied: number;
+  deltaRows: number;
+  chunksVerified: number;
+  /** From the freeze to the target taking writes: the longest a write to this bucket waited. */
+  pauseMs: number | null;
+  /** Wall clock (ms since epoch) of this run's freeze and of the target taking writes (null when not cut over in this run). */
+  cutoverFrom: number | null;
+  cutoverTo: number | null;
+  mapVersion: number | null;
+  cleaned: boolean;
+}
+
+export interface MoveResult {
+  buckets: BucketResult[];
+  rowsCopied: number;
+  copySeconds: number;
+  rowsPerSecond: number;
+}
+
+export class VerifyFailed extends Error {}
+
+const ORDER_COLS = ['id', 'user_id', 'bucket', 'status', 'total_cents', 'item_count', 'created_at'];
+const ITEM_COLS = ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price_cents', 'created_at'];
+const KEY_COLS = ['user_id', 'idem_key', 'request_hash', 'status', 'response_status', 'response_body', 'order_id', 'claimed_at', 'lease_until', 'created_at'];
+const ORDER_SUM = `COUNT(*) AS n, COALESCE(SUM(CRC32(CONCAT_WS('|', o.id, o.user_id, o.bucket, o.status, o.total_cents, o.item_count, o.created_at))), 0) AS c`;
+const ITEM_SUM = `COUNT(*) AS n, COALESCE(SUM(CRC32(CONCAT_WS('|', i.order_id, i.line_no, i.product_id, i.quantity, i.unit_price_cents, i.created_at))), 0) AS c`;
+const MOVE_LOCK = 'mallscale_reshard';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** "1,2,5-9" -> [1,2,5,6,7,8,9]; throws on anything else. */
+export function parseBucketList(text: string): number[] {
+  const out = new Set<number>();
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const m = /^(\d{1,4})(?:-(\d{1,4}))?$/.exec(part);
+    if (!m) throw new Error(`bad bucket list '${text}': use numbers and ranges like 1,2,10-19`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (lo > hi || hi >= BUCKETS) throw new Error(`bad bucket range '${part}': buckets are 0-${BUCKETS - 1}`);
+    for (let b = lo; b <= hi; b++) out.add(b);
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The moves that leave every one of `shardCount` shards with its share of the buckets (1024 / N, the first
+ * 1024 % N shards one more), taking the highest-numbered buckets from the shards that own too many.
+ */
+export function rebalancePlan(map: number[], shardCount: number): { bucket: number; to: number }[] {
+  const want = Array.from({ length: shardCount }, (_, s) => Math.floor(BUCKETS / shardCount) + (s < BUCKETS % shardCount ? 1 : 0));
+  const owned: number[][] = Array.from({ length: shardCount }, () => []);
+  for (const [b, s] of map.entries()) {
+    if (s >= shardCount) throw new Error(`bucket ${b} is on shard-${s}, beyond --to-shards ${shardCount}`);
+    owned[s].push(b);
+  }
+  const surplus: number[] = [];
+  for (let s = 0; s < shardCount; s++) while (owned[s].length > want[s]) surplus.push(owned[s].pop()!);
+  surplus.sort((a, b) => a - b);
+  const moves: { bucket: number; to: number }[] = [];
+  for (let s = 0; s < shardCount; s++) {
+    for (let have = owned[s].length; have < want[s]; have++) moves.push({ bucket: surplus.shift()!, to: s });
+  }
+  return moves.sort((a, b) => a.bucket - b.bucket);
+}
+
+export class BucketMover {
+  private failpointArmed: boolean;
+
+  constructor(
+    private readonly catalog: DataSource,
+    private readonly shards: DbNode[],
+    private readonly o: MoverOptions,
+  ) {
+    this.failpointArmed = !!o.failpoint;
+  }
+
+  private log(line: string) {
+    this.o.log?.(line);
+  }
+
+  async map(): Promise<number[]> {
+    const map = new Array<number>(BUCKETS).fill(-1);
+    for (const r of await this.catalog.query('SELECT bucket, shard FROM shard_buckets')) map[Number(r.bucket)] = Number(r.shard);
+    return map;
+  }
+
+  private async moveRow(bucket: number): Promise<{ state: MoveState; from: number; to: number; copyCursor: string; highWater: string; rowsCopied: number; mapVersion: number | null; movedAt: Date | null; pauseMs: number | null } | null> {
+    const [r] = await this.catalog.query('SELECT * FROM shard_moves WHERE bucket = ?', [bucket]);
+    if (!r) return null;
+    return {
+      state: r.state,
+      from: Number(r.from_shard),
+      to: Number(r.to_shard),
+      copyCursor: String(r.copy_cursor),
+      highWater: String(r.high_water),
+      rowsCopied: Number(r.rows_copied),
+      mapVersion: r.map_version == null ? null : Number(r.map_version),
+      movedAt: r.moved_at ? new Date(r.moved_at) : null,
+      pauseMs: r.pause_ms == null ? null : Number(r.pause_ms),
+    };
+  }
+
+  private async setState(bucket: number, state: MoveState, extra: Record<string, unknown> = {}) {
+    const cols = Object.keys(extra);
+    await this.catalog.query(`UPDATE shard_moves SET state = ?${cols.map((c) => `, ${c} = ?`).join('')} WHERE bucket = ?`, [state, ...cols.map((c) => extra[c]), bucket]);
+  }
+
+  private shard(i: number): DbNode {
+    const s = this.shards[i];
+    if (!s) throw new Error(`shard-${i} is not configured (DB_SHARD_URLS has ${this.shards.length})`);
+    return s;
+  }
+
+  /** What `move` would do, per bucket, without doing it. */
+  async plan(buckets: number[], to: number): Promise<PlannedMove[]> {
+    this.shard(to);
+    const map = await this.map();
+    const recorded = new Map<number, { state: MoveState; from: number; to: number }>();
+    if (buckets.length) {
+      for (const r of await this.catalog.query(`SELECT bucket, state, from_shard, to_shard FROM shard_moves WHERE state <> 'cleaned' AND bucket IN (${buckets.map(() => '?').join(',')})`, buckets)) {
+        recorded.set(Number(r.bucket), { state: r.state, from: Number(r.from_shard), to: Number(r.to_shard) });
+      }
+    }
+    const out: PlannedMove[] = [];
+    for (const bucket of buckets) {
+      const live = recorded.get(bucket);
+      if (live && live.to !== to) throw new Error(`bucket ${bucket} is being moved to shard-${live.to} (${live.state}); finish that move first (--to ${live.to})`);
+      const from = live ? live.from : map[bucket];
+      out.push({ bucket, from, to, state: live ? live.state : from === to ? 'in place' : 'new', orders: 0 });
+    }
+    // One count per source shard, not one per bucket.
+    for (const from of new Set(out.filter((p) => p.state !== 'in place').map((p) => p.from))) {
+      const mine = out.filter((p) => p.from === from && p.state !== 'in place');
+      const counts = new Map<number, number>();
+      for (const r of await this.shard(from).ds.query(`SELECT bucket, COUNT(*) AS n FROM orders WHERE bucket IN (${mine.map(() => '?').join(',')}) GROUP BY bucket`, mine.map((p) => p.bucket))) {
+        counts.set(Number(r.bucket), Number(r.n));
+      }
+      for (const p of mine) p.orders = counts.get(p.bucket) ?? 0;
+    }
+    return out;
+  }
+
+  /** Move `buckets` to shard `to`, one bucket after another, resuming recorded moves. One mover at a time. */
+  async move(buckets: number[], to: number): Promise<MoveResult> {
+    const qr = this.catalog.createQueryRunner();
+    await qr.connect();
+    try {
+      const [lock] = await qr.query('SELECT GET_LOCK(?, 0) AS ok', [MOVE_LOCK]);
+      if (Number(lock.ok) !== 1) throw new Error('another mover is running (lock mallscale_reshard is held)');
+      try {
+        const plan = await this.plan(buckets, to);
+        const total = plan.reduce((n, p) => n + p.orders, 0);
+        const t0 = performance.now();
+        let copied = 0;
+        let done = 0;
+        const results: BucketResult[] = [];
+        const todo = plan.filter((p) => p.state !== 'in place');
+        // `concurrency` workers take the next bucket; rows in flight count towards the progress line.
+        const inFlight = new Map<number, number>();
+        const worker = async () => {
+          for (let p = todo.shift(); p; p = todo.shift()) {
+            const bucket = p.bucket;
+            const progress = (rows: number, phase: MoveState) => {
+              inFlight.set(bucket, rows);
+              const now = copied + [...inFlight.values()].reduce((a, b) => a + b, 0);
+              const secs = (performance.now() - t0) / 1000;
+              const rate = secs > 0 ? now / secs : 0;
+              this.o.onProgress?.({ bucket, bucketIndex: done + 1, buckets: plan.length, rowsCopied: now, rowsTotal: total, rowsPerSecond: rate, etaSeconds: rate > 0 ? Math.max(0, (total - now) / rate) : null, phase });
+            };
+            const r = await this.moveOne(bucket, to, progress);
+            inFlight.delete(bucket);
+            copied += r.rowsCopied;
+            done++;
+            results.push(r);
+          }
+        };
+        await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 1) }, worker));
+        results.sort((a, b) => a.bucket - b.bucket);
+        const copySeconds = (performance.now() - t0) / 1000;
+        return { buckets: results, rowsCopied: copied, copySeconds, rowsPerSecond: copySeconds > 0 ? copied / copySeconds : 0 };
+      } finally {
+        await qr.query('SELECT RELEASE_LOCK(?)', [MOVE_LOCK]);
+      }
+    } finally {
+      await qr.release();
+    }
+  }
+
+  /** Clean up every moved bucket whose grace period is over; returns the buckets cleaned. */
+  async cleanupDue(): Promise<number[]> {
+    const rows = await this.catalog.query("SELECT bucket FROM shard_moves WHERE state = 'moved' AND moved_at <= NOW(3) - INTERVAL ? SECOND ORDER BY bucket", [this.o.cleanupGraceSeconds]);
+    const done: number[] = [];
+    for (const r of rows) {
+      const row = (await this.moveRow(Number(r.bucket)))!;
+      await this.cleanup(Number(r.bucket), row.from);
+      done.push(Number(r.bucket));
+    }
+    return done;
+  }
+
+  private async moveOne(bucket: number, to: number, progress: (rows: number, phase: MoveState) => void): Promise<BucketResult> {
+    let row = await this.moveRow(bucket);
+    if (!row || row.state === 'cleaned') {
+      const from = (await this.map())[bucket];
+      await this.start(bucket, from, to);
+      row = (await this.moveRow(bucket))!;
+    }
+    const { from } = row;
+    const S = this.shard(from).ds;
+    const T = this.shard(to).ds;
+    const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, cutoverFrom: null, cutoverTo: null, mapVersion: row.mapVersion, cleaned: false };
+    if (row.state === 'copying') {
+      result.rowsCopied = await this.copy(bucket, S, T, row.copyCursor, (n) => progress(n, 'copying'));
+      await this.copyKeys(bucket, S, T);
+      await this.setState(bucket, 'copied');
+      row.state = 'copied';
+    }
+    if (row.state === 'copied') {
+      result.deltaRows += await this.catchUp(bucket, S, T);
+      const { chunks, highWater } = await this.verify(bucket, S, T);
+      result.chunksVerified = chunks;
+      await this.setState(bucket, 'verified', { high_water: highWater });
+      row.state = 'verified';
+      row.highWater = highWater;
+    }
+    if (row.state === 'verified' || row.state === 'cutover') {
+      const c = await this.cutover(bucket, from, to, row.highWater, row.state === 'cutover');
+      result.deltaRows += c.deltaRows;
+      result.pauseMs = c.pauseMs;
+      result.cutoverFrom = c.from;
+      result.cutoverTo = c.to;
+      result.mapVersion = c.mapVersion;
+      row.state = 'moved';
+      row.movedAt = new Date();
+      progress(0, 'moved');
+    }
+    if (row.state === 'moved' && this.o.cleanupGraceSeconds === 0) {
+      await this.cleanup(bucket, from);
+      result.cleaned = true;
+    }
+    this.log(`bucket ${bucket}: shard-${from} -> shard-${to} ${result.cleaned ? 'cleaned' : row.state} (copied ${result.rowsCopied}, delta ${result.deltaRows}, ${result.chunksVerified} chunks verified, pause ${result.pauseMs ?? '-'} ms)`);
+    return result;
+  }
+
+  private async start(bucket: number, from: number, to: number) {
+    if (from === to) throw new Error(`bucket ${bucket} is already on shard-${to}`);
+    const S = this.shard(from).ds;
+    const T = this.shard(to).ds;
+    const [tf] = await T.query('SELECT state FROM bucket_fence WHERE bucket = ?', [bucket]);
+    const [tc] = await T.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]);
+    if (Number(tc.n) > 0 && tf?.state !== 'incoming') throw new Error(`shard-${to} already holds ${tc.n} orders of bucket ${bucket} (fence ${tf?.state ?? 'none'}): clean it up first`);
+    // Target first: it refuses the bucket until the cut-over. Then the source starts logging; the UPDATE/INSERT
+    // waits for writes in flight, so every write that commits after it is in bucket_changes.
+    await T.query("INSERT INTO bucket_fence (bucket, state, logging) VALUES (?, 'incoming', 0) ON DUPLICATE KEY UPDATE state = 'incoming', logging = 0", [bucket]);
+    await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
+    await S.query("INSERT INTO bucket_fence (bucket, state, logging) VALUES (?, 'owned', 1) ON DUPLICATE KEY UPDATE state = 'owned', logging = 1", [bucket]);
+    await this.catalog.query(
+      "REPLACE INTO shard_moves (bucket, from_shard, to_shard, state, copy_cursor, high_water, rows_copied) VALUES (?, ?, ?, 'copying', 0, 0, 0)",
+      [bucket, from, to],
+    );
+  }
+
+  /** Keyset copy from `cursor`; returns rows copied. */
+  private async copy(bucket: number, S: DataSource, T: DataSource, cursor: string, progress: (rows: number) => void): Promise<number> {
+    let copied = 0;
+    let chunks = 0;
+    for (;;) {
+      const orders = await S.query(`SELECT ${ORDER_COLS.join(', ')} FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT ?`, [bucket, cursor, this.o.chunkRows]);
+      if (!orders.length) return copied;
+      const last = String(orders[orders.length - 1].id);
+      const items = await S.query(
+        `SELECT ${ITEM_COLS.map((c) => `i.${c}`).join(', ')} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE o.bucket = ? AND o.id > ? AND o.id <= ?`,
+        [bucket, cursor, last],
+      );
+      await T.transaction(async (em) => {
+        await insertRows(em, 'orders', ORDER_COLS, orders, 'ignore');
+        await insertRows(em, 'order_items', ITEM_COLS, items, 'ignore');
+      });
+      cursor = last;
+      copied += orders.length;
+      await this.catalog.query('UPDATE shard_moves SET copy_cursor = ?, rows_copied = rows_copied + ? WHERE bucket = ?', [cursor, orders.length, bucket]);
+      progress(copied);
+      if (++chunks === 1) this.crashAt('mid-copy');
+      if (this.o.throttleMs) await sleep(this.o.throttleMs);
+    }
+  }
+
+  /**
+   * The bucket's finished idempotency keys (pending ones belong to attempts the source will refuse). A finished
+   * key names the order it wrote, so the keys are found from the bucket's orders (index on bucket, then the
+   * keys' primary key on user_id), never by hashing every key of the shard.
+   */
+  private async copyKeys(bucket: number, S: DataSource, T: DataSource) {
+    const keys = await S.query(
+      `SELECT STRAIGHT_JOIN ${KEY_COLS.map((c) => `k.${c}`).join(', ')} FROM orders o JOIN idempotency_keys k ON k.user_id = o.user_id AND k.order_id = o.id WHERE o.bucket = ? AND k.status = 'done'`,
+      [bucket],
+    );
+    for (let i = 0; i < keys.length; i += this.o.chunkRows) await insertRows(T, 'idempotency_keys', KEY_COLS, keys.slice(i, i + this.o.chunkRows), 'upsert');
+  }
+
+  /** Copies the logged orders the target lacks (with their items and keys); returns how many. */
+  private async catchUp(bucket: number, S: DataSource, T: DataSource): Promise<number> {
+    const changes: { order_id: string }[] = await S.query('SELECT DISTINCT order_id FROM bucket_changes WHERE bucket = ?', [bucket]);
+    let n = 0;
+    for (let i = 0; i < changes.length; i += 500) {
+      const ids = changes.slice(i, i + 500).map((c) => String(c.order_id));
+      const present = new Set((await T.query(`SELECT id FROM orders WHERE id IN (${ids.map(() => '?').join(',')})`, ids)).map((r: { id: string }) => String(r.id)));
+      const missing = ids.filter((id) => !present.has(id));
+      if (!missing.length) continue;
+      const marks = missing.map(() => '?').join(',');
+      const orders = await S.query(`SELECT ${ORDER_COLS.join(', ')} FROM orders WHERE id IN (${marks})`, missing);
+      const items = await S.query(`SELECT ${ITEM_COLS.join(', ')} FROM order_items WHERE order_id IN (${marks})`, missing);
+      const keys = await S.query(
+        `SELECT ${KEY_COLS.map((c) => `k.${c}`).join(', ')} FROM idempotency_keys k JOIN bucket_changes c ON c.user_id = k.user_id AND c.idem_key = k.idem_key WHERE c.bucket = ? AND c.order_id IN (${marks}) AND k.status = 'done'`,
+        [bucket, ...missing],
+      );
+      await T.transaction(async (em) => {
+        await insertRows(em, 'orders', ORDER_COLS, orders, 'ignore');
+        await insertRows(em, 'order_items', ITEM_COLS, items, 'ignore');
+        await insertRows(em, 'idempotency_keys', KEY_COLS, keys, 'upsert');
+      });
+      n += orders.length;
+    }
+    return n;
+  }
+
+  private async sums(ds: DataSource, bucket: number, lo: string, hi: string | null): Promise<string> {
+    const range = `o.bucket = ? AND o.id > ?${hi === null ? '' : ' AND o.id <= ?'}`;
+    const params = hi === null ? [bucket, lo] : [bucket, lo, hi];
+    const [[o], [i]] = await Promise.all([
+      ds.query(`SELECT ${ORDER_SUM} FROM orders o WHERE ${range}`, params),
+      ds.query(`SELECT ${ITEM_SUM} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE ${range}`, params),
+    ]);
+    return `${o.n}/${o.c}/${i.n}/${i.c}`;
+  }
+
+  /**
+   * VDiff-style: chunks of `chunkRows` ids up to the source's current last id; each chunk's counts and
+   * checksums (orders, items) equal on both sides. A chunk that differs (a write landed in it since the
+   * copy) is caught up and compared again, three times at most.
+   */
+  private async verify(bucket: number, S: DataSource, T: DataSource): Promise<{ chunks: number; highWater: string }> {
+    const [m] = await S.query('SELECT COALESCE(MAX(id), 0) AS hw FROM orders WHERE bucket = ?', [bucket]);
+    const highWater = String(m.hw);
+    let lo = '0';
+    let chunks = 0;
+    while (BigInt(lo) < BigInt(highWater)) {
+      const [b] = await S.query('SELECT id FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?', [bucket, lo, this.o.chunkRows - 1]);
+      const hi = b && BigInt(b.id) < BigInt(highWater) ? String(b.id) : highWater;
+      for (let attempt = 1; ; attempt++) {
+        const [a, z] = await Promise.all([this.sums(S, bucket, lo, hi), this.sums(T, bucket, lo, hi)]);
+        if (a === z) break;
+        if (attempt === 3) throw new VerifyFailed(`bucket ${bucket}: chunk (${lo}, ${hi}] differs: shard ${a} vs target ${z} (orders n/checksum/items n/checksum)`);
+        await this.catchUp(bucket, S, T);
+      }
+      chunks++;
+      lo = hi;
+    }
+    return { chunks, highWater };
+  }
+
+  /**
+   * Freeze, last delta, final check, flip, fences. `resumed`: a crash left the bucket in cut-over; every step
+   * is idempotent, and a map already flipped is not flipped twice.
+   */
+  private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; mapVersion: number; from: number; to: number }> {
+    const S = this.shard(from).ds;
+    const T = this.shard(to).ds;
+    // One more catch-up while writes still run: the delta under the freeze is only what comes after it.
+    if (!resumed) await this.catchUp(bucket, S, T);
+    await this.setState(bucket, 'cutover');
+    const t0 = performance.now();
+    const from0 = Date.now();
+    let deltaRows = 0;
+    const flipped = resumed && (await this.map())[bucket] === to;
+    if (!flipped) {
+      // The freeze waits for the writes in flight (their shared lock on the fence row), then refuses the rest.
+      await withLockWait(S, 10, (q) => q.query("UPDATE bucket_fence SET state = 'frozen' WHERE bucket = ?", [bucket]));
+      deltaRows = await this.catchUp(bucket, S, T);
+      // Everything compared at once (one round trip of the pause): the tail's checksums and the whole count.
+      const count = async (ds: DataSource) => String((await ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n);
+      const [a, z, ca, cz] = await Promise.all([this.sums(S, bucket, highWater, null), this.sums(T, bucket, highWater, null), count(S), count(T)]);
+      if (a !== z || ca !== cz) {
+        // Not the same data: give the bucket back to the source and stop; a rerun catches up and verifies again.
+        await S.query("UPDATE bucket_fence SET state = 'owned', logging = 1 WHERE bucket = ?", [bucket]);
+        await this.setState(bucket, 'copied');
+        throw new VerifyFailed(`bucket ${bucket}: after the last delta the source has ${ca} orders (${a}) and the target ${cz} (${z}); cut-over undone`);
+      }
+      this.crashAt('mid-cutover');
+      await this.catalog.transaction(async (em) => {
+        await em.query('UPDATE shard_buckets SET shard = ? WHERE bucket = ?', [to, bucket]);
+        await em.query('UPDATE shard_map_version SET version = version + 1 WHERE id = 1');
+        const [v] = await em.query('SELECT version FROM shard_map_version WHERE id = 1');
+        await em.query('UPDATE shard_moves SET map_version = ? WHERE bucket = ?', [v.version, bucket]);
+      });
+    }
+    const [v] = await this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]);
+    const mapVersion = Number(v.map_version);
+    // Both fences at once: a write the source refuses as `moved` before the target is `owned` retries once more.
+    await Promise.all([
+      T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+      S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+    ]);
+    const pauseMs = Math.round(performance.now() - t0);
+    const to0 = Date.now();
+    await this.setState(bucket, 'moved', { moved_at: new Date(), pause_ms: pauseMs });
+    return { deltaRows, pauseMs, mapVersion, from: from0, to: to0 };
+  }
+
+  /** Deletes the moved bucket's rows from its old shard, in chunks; its fence stays `moved`. */
+  private async cleanup(bucket: number, from: number) {
+    const S = this.shard(from).ds;
+    // Keys first, found through the orders they wrote (the orders go next). Keys without an order (attempts
+    // the fence refused) are the PartitionMaintainer's daily purge's.
+    // READ COMMITTED: record locks only, no gap locks next to the live inserts of the buckets this shard keeps.
+    await S.transaction('READ COMMITTED', (em) => em.query('DELETE k FROM idempotency_keys k JOIN orders o ON k.user_id = o.user_id AND k.order_id = o.id WHERE o.bucket = ?', [bucket]));
+    for (;;) {
+      const ids: { id: string }[] = await S.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
+      if (!ids.length) break;
+      const marks = ids.map(() => '?').join(',');
+      const list = ids.map((r) => String(r.id));
+      await S.transaction('READ COMMITTED', async (em) => {
+        await em.query(`DELETE FROM order_items WHERE order_id IN (${marks})`, list);
+        await em.query(`DELETE FROM orders WHERE id IN (${marks})`, list);
+      });
+      if (this.o.throttleMs) await sleep(this.o.throttleMs);
+    }
+    await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
+    await this.setState(bucket, 'cleaned', { cleaned_at: new Date() });
+  }
+
+  private crashAt(point: MoverFailpoint) {
+    if (this.failpointArmed && this.o.failpoint === point) {
+      this.failpointArmed = false;
+      process.kill(process.pid, 'SIGKILL');
+    }
+  }
+}
+
+async function insertRows(on: Pick<DataSource, 'query'>, table: string, cols: string[], rows: Record<string, unknown>[], mode: 'ignore' | 'upsert') {
+  if (!rows.length) return;
+  const tuple = `(${cols.map(() => '?').join(', ')})`;
+  const sql = `INSERT ${mode === 'ignore' ? 'IGNORE ' : ''}INTO ${table} (${cols.join(', ')}) VALUES ${rows.map(() => tuple).join(', ')}${
+    mode === 'upsert' ? ` ON DUPLICATE KEY UPDATE ${cols.map((c) => `${c} = VALUES(${c})`).join(', ')}` : ''
+  }`;
+  await on.query(sql, rows.flatMap((r) => cols.map((c) => r[c])));
+}
+
+/** Run `fn` on one connection with a short lock wait (the freeze must not hang on a stuck transaction). */
+async function withLockWait<T>(ds: DataSource, seconds: number, fn: (q: { query: (sql: string, p?: unknown[]) => Promise<any> }) => Promise<T>): Promise<T> {
+  const qr = ds.createQueryRunner();
+  await qr.connect();
+  try {
+    await qr.query(`SET SESSION innodb_lock_wait_timeout = ${Number(seconds)}`);
+    return await fn(qr);
+  } finally {
+    await qr.query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => undefined);
+    await qr.release();
+  }
+}

@@ -1,0 +1,251 @@
+// Scenario `reshard`: POST /orders before, during and after an online move of a third of the buckets from
+// 2 shards to 3 (issue 14). The three order shards are CPU-capped equally (--cap, default 0.05 CPU each) so the
+// shards, not this box, bound the writes; the catalog primary is not capped (it would cap every mode alike).
+// Two shop-api instances take the load, one with its bucket map cached for an hour (only the fences tell it
+// that buckets moved). The move is `npm run shards -- rebalance --to-shards 3` run in this process
+// (BucketMover): 341 buckets to shard-2, chunked keyset copy, catch-up, verify, fenced cut-over per bucket.
+// Phases (one run, ratios between them): before (2 shards), during (the move), after (3 shards). Numbers:
+// writes/s, p50/p99 and error rate per phase; the cut-over pause (freeze → target takes writes, per bucket,
+// and the slowest write that overlapped its bucket's cut-over); rows copied per second; 0 lost orders checked.
+// Own databases mallscale_bench_rs on the primary and the three shards (dropped and re-created each run).
+// Node only (`run`); plain ESM without imports like every scenario. Options: --cap 0.05 --phase 10s
+// --orders 30000 (seeded before the run) --connections 32.
+const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
+const DB = 'mallscale_bench_rs';
+const url = (p) => `mysql://mallscale:mallscale@127.0.0.1:${p}/${DB}`;
+const SECRET = 'reshard-bench-secret-0123456789abcdef-xyz';
+const USERS = 3000;
+const PRODUCTS = 200;
+const SHARDS = ['shard-0', 'shard-1', 'shard-2'];
+
+function env(ttlMs) {
+  return {
+    DB_PRIMARY_URL: url(port('PRIMARY', 3307)),
+    DB_REPLICA_URLS: '',
+    DB_SHARD_URLS: [url(port('SHARD_0', 3310)), url(port('SHARD_1', 3311)), url(port('SHARD_2', 3312))].join(','),
+    JWT_SECRET: SECRET,
+    PARTITION_MAINTENANCE_INTERVAL_S: '0',
+    CACHE_PREFIX: 'bench-rs:',
+    DB_POOL_SIZE: '32',
+    SHARD_MAP_TTL_MS: String(ttlMs),
+    SHARD_FENCE_RETRIES: '1000',
+  };
+}
+
+const secs = (s) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(String(s));
+  if (!m) throw new Error(`bad duration '${s}'`);
+  return m[2] === 'ms' ? Number(m[1]) / 1000 : Number(m[1]);
+};
+const pct = (xs, p) => {
+  if (!xs.length) return null;
+  const a = [...xs].sort((x, y) => x - y);
+  return Math.round(a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] * 10) / 10;
+};
+
+export default {
+  name: 'reshard',
+  description: 'POST /orders before / during / after moving 341 of 1024 buckets from 2 shards to a third, online (shards capped)',
+  modes: {},
+  request() {
+    return { method: 'GET', path: '/health/live' };
+  },
+
+  async run(ctx, opts) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { createHmac, randomUUID } = await import('node:crypto');
+    const core = await import(pathToFileURL(join(ctx.root, 'dist/libs/core/src/index.js')).href);
+    const db = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
+    const stack = await import(pathToFileURL(join(ctx.root, 'docker/local/stack.mjs')).href);
+    const mysql = await ctx.load('mysql2/promise');
+    const cap = opts.cap === 'off' ? null : Number(opts.cap ?? 0.05);
+    const phaseS = secs(opts.phase ?? '10s');
+    const seedOrders = Number(opts.orders ?? 30000);
+    const connections = Number(opts.connections ?? 32);
+
+    // ---- topology: shard-2 up, fresh databases, all buckets on shards 0/1 (bucket % 2)
+    await stack.addShard({ quiet: true });
+    for (const p of [port('PRIMARY', 3307), port('SHARD_0', 3310), port('SHARD_1', 3311), port('SHARD_2', 3312)]) {
+      const c = await mysql.createConnection({ host: '127.0.0.1', port: p, user: 'mallscale', password: 'mallscale' });
+      await c.query(`DROP DATABASE IF EXISTS ${DB}`);
+      await c.end();
+    }
+    const config = core.loadConfig(env(5000));
+    await db.migrateAll(config, () => undefined);
+    const nodes = await db.DbNodes.connect({ ...config.db, poolSize: 6 });
+    ctx.onCleanup(() => nodes.close());
+    const cat = nodes.primary.ds;
+    await cat.query('UPDATE shard_buckets SET shard = bucket % 2');
+    await cat.query(`INSERT INTO categories (id, code, name, attribute_schema) VALUES (1, 'bench', 'Bench', '{"type":"object"}')`);
+    await cat.query(`INSERT INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ${Array.from({ length: PRODUCTS }, (_, i) => `(${i + 1}, 1, 'p${i + 1}', ${100 + i}, 1000000000, '{}')`).join(',')}`);
+    for (let i = 0; i < USERS; i += 1000) {
+      const rows = Array.from({ length: Math.min(1000, USERS - i) }, (_, k) => `(${i + k + 1}, 'bench-rs-${i + k + 1}@example.test', '!', 'user', 0)`);
+      await cat.query(`INSERT INTO users (id, email, password_hash, role, token_version) VALUES ${rows.join(',')}`);
+    }
+    // Orders already there (the rows the move copies): spread over the last 60 days, one item each.
+    const now = Date.now();
+    const perShard = [[], []];
+    for (let i = 0; i < seedOrders; i++) {
+      const user = 1 + (i % USERS);
+      const bucket = db.bucketOf(user);
+      const ts = now - 60_000 - Math.floor((i / seedOrders) * 60 * 86400_000);
+      const id = db.encodeOrderId(ts, bucket, i % 4096).toString();
+      perShard[bucket % 2].push([id, user, bucket, new Date(ts), 1 + (i % PRODUCTS), 100 + (i % PRODUCTS)]);
+    }
+    for (const [s, rows] of perShard.entries()) {
+      for (let i = 0; i < rows.length; i += 2000) {
+        const chunk = rows.slice(i, i + 2000);
+        await nodes.shards[s].ds.query(`INSERT INTO orders (id, user_id, bucket, status, total_cents, item_count, created_at) VALUES ${chunk.map(() => "(?, ?, ?, 'placed', ?, 1, ?)").join(',')}`, chunk.flatMap((r) => [r[0], r[1], r[2], r[5], r[3]]));
+        await nodes.shards[s].ds.query(`INSERT INTO order_items (order_id, line_no, product_id, quantity, unit_price_cents, created_at) VALUES ${chunk.map(() => '(?, 1, ?, 1, ?, ?)').join(',')}`, chunk.flatMap((r) => [r[0], r[4], r[5], r[3]]));
+      }
+    }
+    ctx.log(`reshard: ${USERS} users, ${PRODUCTS} products, ${seedOrders} orders seeded on shards 0/1; db ${DB}`);
+
+    // ---- two API instances (one with its map cached for an hour), tokens minted as TokenService does
+    const apiFresh = await ctx.startTarget({ target: 'api', env: env(5000) });
+    const apiStale = await ctx.startTarget({ target: 'api', env: env(3_600_000) });
+    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const iat = Math.floor(Date.now() / 1000);
+    const { issuer, audience } = config.auth;
+    const tokens = Array.from({ length: USERS }, (_, i) => {
+      const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), typ: 'access', ver: 0, iat, exp: iat + 86400, iss: issuer, aud: audience })}`;
+      return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
+    });
+
+    // ---- caps on the three shards (undone at the end, or on Ctrl-C)
+    let capInfo = { applied: false, reason: 'uncapped run (--cap off)', cpu: null, mechanism: 'none' };
+    if (cap != null) {
+      ctx.onCleanup(() => stack.setCpuCap('off', SHARDS));
+      capInfo = await stack.setCpuCap(cap, SHARDS);
+      if (!capInfo.applied && opts['uncapped-ok'] !== 'true') throw new Error(`CPU caps not applied (${capInfo.reason}); rerun with --uncapped-ok to measure uncapped`);
+    }
+
+    // ---- load: `connections` loops, alternating instances, every request timed
+    const log = [];
+    let stop = false;
+    const loops = Array.from({ length: connections }, async (_, w) => {
+      const base = w % 2 ? apiStale.url : apiFresh.url;
+      let r = w * 7919;
+      while (!stop) {
+        r = (r * 1103515245 + 12345) % 2147483648;
+        const user = 1 + (r % USERS);
+        const t0 = Date.now();
+        const p0 = performance.now();
+        let status = 0;
+        try {
+          const res = await fetch(`${base}/orders`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${tokens[user - 1]}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' },
+            body: JSON.stringify({ items: [{ productId: String(1 + (r % PRODUCTS)), quantity: 1 }] }),
+          });
+          status = res.status;
+          await res.arrayBuffer();
+        } catch {
+          status = -1;
+        }
+        log.push({ t0, ms: performance.now() - p0, status, user, api: w % 2 });
+      }
+    });
+    const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+    const marks = {};
+    let move;
+    let cleanup;
+    try {
+      await sleep(3000); // warm-up, not measured
+      marks.before = [Date.now()];
+      await sleep(phaseS * 1000);
+      marks.before.push(Date.now());
+      // ---- the move: rebalance to 3 shards; source rows are cleaned up after the run (grace period)
+      const mover = new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, concurrency: config.resharding.concurrency, cleanupGraceSeconds: 3600 });
+      const plan = db.rebalancePlan(await mover.map(), 3);
+      marks.during = [Date.now()];
+      move = await mover.move(plan.map((p) => p.bucket), 2);
+      marks.during.push(Date.now());
+      ctx.log(`moved ${move.buckets.length} buckets, ${move.rowsCopied} rows in ${move.copySeconds.toFixed(1)} s`);
+      marks.after = [Date.now()];
+      await sleep(phaseS * 1000);
+      marks.after.push(Date.now());
+    } finally {
+      stop = true;
+      await Promise.all(loops);
+      if (cap != null) await stack.setCpuCap('off', SHARDS);
+    }
+    // Cleanup (uncapped, after the load): the moved buckets' rows leave their old shards.
+    const c0 = performance.now();
+    const cleaned = await new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: 0, cleanupGraceSeconds: 0 }).cleanupDue();
+    cleanup = { buckets: cleaned.length, seconds: Math.round((performance.now() - c0) / 100) / 10 };
+
+    // ---- correctness: every 201 is on exactly one shard, the one the map names; nothing lost
+    const map = await new db.BucketMover(cat, nodes.shards, { chunkRows: 1, throttleMs: 0, cleanupGraceSeconds: 0 }).map();
+    let stored = 0;
+    let misplaced = 0;
+    for (const [s, n] of nodes.shards.entries()) {
+      for (const r of await n.ds.query('SELECT bucket, COUNT(*) AS n FROM orders GROUP BY bucket')) {
+        stored += Number(r.n);
+        if (map[Number(r.bucket)] !== s) misplaced += Number(r.n);
+      }
+    }
+    const created = log.filter((l) => l.status === 201).length;
+    const lost = seedOrders + created - stored;
+
+    // ---- numbers per phase
+    const phase = (name) => {
+      const [a, b] = marks[name];
+      const xs = log.filter((l) => l.t0 >= a && l.t0 < b);
+      const ok = xs.filter((l) => l.status === 201);
+      const lat = ok.map((l) => l.ms);
+      return {
+        rps: Math.round((ok.length / ((b - a) / 1000)) * 10) / 10,
+        p50_ms: pct(lat, 50),
+        p99_ms: pct(lat, 99),
+        errors: xs.length - ok.length,
+        requests: xs.length,
+        extra: { error_pct: xs.length ? Math.round(((xs.length - ok.length) / xs.length) * 10000) / 100 : 0, seconds: Math.round((b - a) / 100) / 10 },
+      };
+    };
+    const modes = { before: phase('before'), during: phase('during'), after: phase('after') };
+    const pauses = move.buckets.map((b) => b.pauseMs ?? 0);
+    const windows = new Map(move.buckets.filter((b) => b.cutoverFrom != null).map((b) => [b.bucket, [b.cutoverFrom, b.cutoverTo]]));
+    const overlapped = log.filter((l) => {
+      const w = windows.get(db.bucketOf(l.user));
+      return w && l.t0 <= w[1] && l.t0 + l.ms >= w[0];
+    });
+    const overlappedMs = overlapped.map((l) => l.ms);
+    modes.during.extra.writes_in_cutover = overlapped.length;
+    modes.during.extra.cutover_write_p99_ms = pct(overlappedMs, 99) ?? 0;
+    modes.during.extra.cutover_write_max_ms = overlappedMs.length ? Math.round(Math.max(...overlappedMs)) : 0;
+    const ratios = {
+      during_vs_before: Math.round((modes.during.rps / modes.before.rps) * 100) / 100,
+      cutover_pause_p99_ms: pct(pauses, 99),
+      cutover_pause_max_ms: Math.max(...pauses),
+      three_vs_two_shards: Math.round((modes.after.rps / modes.before.rps) * 100) / 100,
+      rows_copied_per_s: Math.round(move.rowsPerSecond),
+      orders_lost: lost,
+      orders_misplaced: misplaced,
+    };
+    const table = [
+      '| phase | shards | writes/s | p50 ms | p99 ms | errors | error % | seconds |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...['before', 'during', 'after'].map((m, i) => `| ${m} | ${['2', '2 → 3', '3'][i]} | ${modes[m].rps} | ${modes[m].p50_ms} | ${modes[m].p99_ms} | ${modes[m].errors} | ${modes[m].extra.error_pct} | ${modes[m].extra.seconds} |`),
+      '',
+      `| the move | value |`,
+      '|---|---:|',
+      `| buckets moved to shard-2 | ${move.buckets.length} |`,
+      `| rows copied (orders) | ${move.rowsCopied} |`,
+      `| rows copied per second (chunk ${config.resharding.chunkRows}, ${config.resharding.throttleMs} ms apart, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
+      `| cut-over pause per bucket, p99 / max (freeze → target takes writes) | ${ratios.cutover_pause_p99_ms} / ${ratios.cutover_pause_max_ms} ms |`,
+      `| writes that overlapped their bucket's cut-over: count, p99, max | ${overlapped.length}, ${modes.during.extra.cutover_write_p99_ms} ms, ${modes.during.extra.cutover_write_max_ms} ms |`,
+      `| orders lost / on a shard the map does not name | ${lost} / ${misplaced} |`,
+      `| source clean-up after the run (uncapped) | ${cleanup.buckets} buckets in ${cleanup.seconds} s |`,
+      `| shard CPU cap | ${cap == null ? 'none' : capInfo.applied ? `${cap} CPU each (cgroup ${capInfo.mechanism})` : `${cap} requested, NOT applied`} |`,
+    ].join('\n');
+    return {
+      modes,
+      ratios,
+      caps: cap == null ? undefined : { mechanism: capInfo.mechanism, ...(capInfo.applied ? {} : { reason: capInfo.reason }) },
+      tables: [table],
+      details: { cap: capInfo, seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
+    };
+  },
+};
