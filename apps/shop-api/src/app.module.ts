@@ -9,6 +9,7 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { ShortsModule } from './shorts/shorts.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
 import { OrdersModule } from './orders/orders.module.js';
+import { ConsoleModule } from './console/console.module.js';
 
 @Module({})
 export class AppModule {
@@ -23,6 +24,7 @@ export class AppModule {
         CatalogModule,
         ShortsModule,
         OrdersModule,
+        ConsoleModule.forRoot(config),
       ],
       controllers: [UsersController, AdminController],
     };
