@@ -181,3 +181,16 @@ describe('console experiments (CONSOLE_EXPERIMENTS=on)', () => {
     expect(run.undone).toEqual([{ what: 'cache mode back to l1l2', ok: true }]);
   }, 60_000);
 });
+
+describe('console stream at shutdown', () => {
+  it('when the server shuts down with a console stream open, then the stream ends and the server closes (an open SSE response must not hold close)', async () => {
+    const api = await startApi();
+    const admin = await createAdmin(api);
+    const res = await fetch(`${api.url}/admin/console/stream`, { headers: bearer(admin.token) });
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = '';
+    while (!buf.includes('event: snapshot')) buf += (await reader.read()).value ?? '';
+    await api.close();
+    for (;;) if ((await reader.read()).done) break;
+  }, 30_000);
+});

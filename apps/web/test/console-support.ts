@@ -25,6 +25,8 @@ export interface ConsoleRig {
   baseUrl: string;
   context: BrowserContext;
   admin: { email: string; password: string; token: string };
+  /** The shop-api process (a test may stop it mid-run). */
+  api: ChildProcess;
   close(): Promise<void>;
 }
 
@@ -54,7 +56,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
   };
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  start('dist/apps/shop-api/src/main.js', { PORT: String(port) });
+  const api = start('dist/apps/shop-api/src/main.js', { PORT: String(port) });
   start('dist/apps/shorts-worker/src/main.js', { SHORTS_WORK_DIR: join(dir, 'work') });
   const email = `console-admin-${randomUUID().slice(0, 8)}@example.test`;
   const password = 'password-123';
@@ -76,6 +78,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
   return {
     baseUrl,
     context,
+    api,
     admin: { email, password, token: accessToken },
     async close() {
       await context.close().catch(() => undefined);

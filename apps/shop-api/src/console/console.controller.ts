@@ -47,13 +47,14 @@ export class ConsoleController {
     });
     raw.write('retry: 2000\n\n');
     const experiments = this.config.console.experiments;
-    const unsubscribe = this.sampler.subscribe((s) => {
-      raw.write(`event: snapshot\ndata: ${JSON.stringify({ ...s, experiments: experiments ? this.runner.status() : null })}\n\n`);
-    });
+    let unsubscribe = () => undefined as void;
     const close = () => {
       unsubscribe();
       raw.end();
     };
+    unsubscribe = this.sampler.subscribe((s) => {
+      raw.write(`event: snapshot\ndata: ${JSON.stringify({ ...s, experiments: experiments ? this.runner.status() : null })}\n\n`);
+    }, close);
     raw.on('close', close);
     raw.on('error', close);
   }

@@ -5,7 +5,7 @@
  * no second source of truth. Rates are deltas between two ticks; one timer serves every open stream and
  * runs only while someone listens.
  */
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
 import { Metrics, Settings } from '#libs/core';
 import { DbNodes, OrderShardRouter, type DbNode } from '#libs/db';
 import { HealthService, type NodeHealth } from '../health/health.service.js';
@@ -64,10 +64,11 @@ const perSAll = (now: Record<string, number>, prev: Record<string, number> | und
   Object.fromEntries(Object.entries(now).map(([k, v]) => [k, perS(v, prev?.[k] ?? (prev ? 0 : undefined), s)]));
 
 @Injectable()
-export class ConsoleSampler implements OnApplicationShutdown {
+export class ConsoleSampler implements BeforeApplicationShutdown {
   private prev: Raw | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly listeners = new Set<(s: ConsoleSnapshot) => void>();
+  private readonly closers = new Set<() => void>();
   private ticking = false;
   private readonly startedAt = Date.now();
 
@@ -81,15 +82,20 @@ export class ConsoleSampler implements OnApplicationShutdown {
     private readonly config: Settings,
   ) {}
 
-  /** Calls `fn` with a snapshot every CONSOLE_STREAM_INTERVAL_MS until the returned function is called. */
-  subscribe(fn: (s: ConsoleSnapshot) => void): () => void {
+  /**
+   * Calls `fn` with a snapshot every CONSOLE_STREAM_INTERVAL_MS until the returned function is called;
+   * `end` is called at shutdown (an open stream would otherwise hold the HTTP server's close forever).
+   */
+  subscribe(fn: (s: ConsoleSnapshot) => void, end: () => void = () => undefined): () => void {
     this.listeners.add(fn);
+    this.closers.add(end);
     if (!this.timer) {
       this.timer = setInterval(() => void this.tick(), this.config.console.streamIntervalMs);
       this.timer.unref();
     }
     return () => {
       this.listeners.delete(fn);
+      this.closers.delete(end);
       if (this.listeners.size === 0 && this.timer) {
         clearInterval(this.timer);
         this.timer = null;
@@ -215,9 +221,12 @@ export class ConsoleSampler implements OnApplicationShutdown {
     };
   }
 
-  onApplicationShutdown(): void {
+  /** Before the HTTP server closes: end every open stream (the page reconnects to another instance). */
+  beforeApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    for (const end of [...this.closers]) end();
     this.listeners.clear();
+    this.closers.clear();
   }
 }

@@ -1,0 +1,88 @@
+/**
+ * The console's replica experiment in headless Chromium, on the real stack: the admin presses "stop a
+ * replica's SQL thread", the page shows the replica leave rotation, and the page is CLOSED mid-run. The run
+ * belongs to the server: it finishes, reports 0 stale token reads (naive reads went stale, counted), and
+ * leaves the replica's SQL thread running (read from the replica itself, SHOW SLAVE/REPLICA STATUS).
+ * A reopened page shows the result. It stops a shared replica's SQL thread: a chaos test, run alone.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DbNodes } from '#libs/db';
+import { nativeStack, testAdminConfig, waitFor } from '#libs/testing';
+import { CHROMIUM, hasBrowser, openConsole, runOf, startConsoleRig, type ConsoleRig } from './console-support.js';
+
+const describeWithBrowser = hasBrowser ? describe : describe.skip;
+if (!hasBrowser) console.warn(`${CHROMIUM} is missing (apt-get install -y chromium): the console chaos browser test is skipped`);
+
+let rig: ConsoleRig;
+let db: DbNodes;
+beforeAll(async () => {
+  if (!hasBrowser) return;
+  db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 2 });
+  rig = await startConsoleRig({ LOG_LEVEL: process.env.CONSOLE_LOG_LEVEL || 'warn' });
+}, 180_000);
+afterAll(async () => {
+  await rig?.close(); // shop-api's shutdown waits for the run's undos
+  // Whatever failed above, the shared replica replicates again.
+  const stack = await nativeStack();
+  for (const r of ['replica-1', 'replica-2']) await stack.startReplicaSql(r).catch(() => undefined);
+  await db?.close();
+}, 120_000);
+
+describeWithBrowser('console replica experiment (stops a replica SQL thread)', () => {
+  it('when the page is closed mid-run, then the run still ends with 0 stale token reads, counted stale naive reads, and the SQL thread running again', async () => {
+    const page = await openConsole(rig);
+    await page.waitForSelector('[data-node="replica-1"] [data-rotation="in"]', { timeout: 20_000 });
+    await page.click('#exp-replica-lag .run');
+    // The page follows the stack live: replica-1 leaves rotation.
+    await page.waitForSelector('[data-node="replica-1"] [data-rotation="out"]', { timeout: 30_000 });
+    // As /health says: a replica that does not replicate is not ready.
+    expect(await page.getAttribute('[data-node="replica-1"]', 'data-state')).toBe('down');
+    expect((await runOf(rig, 'replica-lag')).state).toBe('running');
+    await page.close();
+
+    let run: any;
+    await waitFor(async () => {
+      run = await runOf(rig, 'replica-lag');
+      return run.state !== 'running';
+    }, 90_000, 250);
+    expect(run.error).toBeUndefined();
+    expect(run.state).toBe('done');
+    const n = run.result.numbers;
+    expect(n.cycles).toBeGreaterThan(20);
+    expect(n.staleTokenReads).toBe(0);
+    expect(n.tokenReadsOnStopped).toBe(0);
+    expect(n.staleNaiveReads).toBeGreaterThan(0);
+    expect(n.leftRotationMs).not.toBeNull();
+    expect(n.rejoinMs).not.toBeNull();
+    expect(run.undone.map((u: any) => [u.what, u.ok])).toEqual([
+      ['start the SQL thread of replica-1', true],
+      ['delete the experiment’s rows and category', true],
+    ]);
+    const replica = db.replicas[0];
+    const st = await replica.dialect.replicaStatus(replica.ds);
+    expect([st.ioRunning, st.sqlRunning]).toEqual([true, true]);
+
+    // A reopened page shows the server's result.
+    const again = await openConsole(rig);
+    await again.waitForSelector('#exp-replica-lag[data-state="done"] [data-number="staleTokenReads"]', { state: 'attached', timeout: 20_000 });
+    expect(await again.textContent('#exp-replica-lag [data-number="staleTokenReads"]')).toBe('0');
+    await again.waitForSelector('[data-node="replica-1"] [data-rotation="in"]', { timeout: 20_000 });
+  }, 240_000);
+
+  it('when shop-api is stopped (SIGTERM) mid-run, then it starts the SQL thread again and deletes the experiment rows before it exits', async () => {
+    const res = await fetch(`${rig.baseUrl}/admin/console/experiments/replica-lag`, { method: 'POST', headers: { authorization: `Bearer ${rig.admin.token}` } });
+    expect(res.status).toBe(202);
+    await waitFor(async () => {
+      const s = (await (await fetch(`${rig.baseUrl}/admin/console/snapshot`, { headers: { authorization: `Bearer ${rig.admin.token}` } })).json()) as any;
+      return s.nodes.find((n: any) => n.name === 'replica-1').routing.inRotation === false;
+    }, 30_000, 200);
+    const exited = new Promise((r) => rig.api.once('exit', r));
+    rig.api.kill('SIGTERM');
+    await exited;
+    const replica = db.replicas[0];
+    const st = await replica.dialect.replicaStatus(replica.ds);
+    expect([st.ioRunning, st.sqlRunning]).toEqual([true, true]);
+    const [left] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM categories WHERE name = 'console experiment'");
+    expect(Number(left.n)).toBe(0);
+  }, 120_000);
+});
