@@ -9,7 +9,7 @@ import { runLoad, zipf } from './load.js';
 import { comSelect, productIds } from './server-counters.js';
 
 const RANK = { off: 0, l2: 1, l1l2: 2 } as const;
-const WARM_MS = 1000;
+const WARM_MS = 3000;
 const PHASE_MS = 5000;
 
 export const cacheModes: Experiment = {
