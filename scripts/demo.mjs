@@ -94,7 +94,7 @@ async function main() {
     ensureBuild();
     stackUp();
     sh(process.execPath, [join(root, 'dist/tools/migrate.js')]);
-    process.exit(await run(process.execPath, [join(root, 'dist/apps/shop-api/src/console/cli.js'), page.slice('console-'.length)], {}));
+    process.exit(await run(process.execPath, [join(root, 'dist/apps/shop-api/src/console/cli.js'), page.slice('console-'.length), ...process.argv.slice(3)], {}));
   }
   if (!PAGES[page]) {
     console.error(`unknown page '${page}'`);
