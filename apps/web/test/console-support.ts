@@ -25,8 +25,9 @@ export interface ConsoleRig {
   baseUrl: string;
   context: BrowserContext;
   admin: { email: string; password: string; token: string };
-  /** The shop-api process (a test may stop it mid-run). */
+  /** The shop-api process (a test may stop it mid-run), and a way to start it again on the same port. */
   api: ChildProcess;
+  restartApi(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -56,7 +57,8 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
   };
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
-  const api = start('dist/apps/shop-api/src/main.js', { PORT: String(port) });
+  const startApi = () => start('dist/apps/shop-api/src/main.js', { PORT: String(port) });
+  const api = startApi();
   start('dist/apps/shorts-worker/src/main.js', { SHORTS_WORK_DIR: join(dir, 'work') });
   const email = `console-admin-${randomUUID().slice(0, 8)}@example.test`;
   const password = 'password-123';
@@ -66,7 +68,8 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     await db.primary.ds.query("INSERT INTO products (category_id, name, price_cents, attributes) VALUES (?, 'console e2e product', 100, '{}')", [c.insertId]);
     await waitForReplicas(db);
   });
-  await waitFor(async () => (await fetch(`${baseUrl}/health/live`).catch(() => undefined))?.ok, 60000, 250);
+  const live = () => waitFor(async () => (await fetch(`${baseUrl}/health/live`).catch(() => undefined))?.ok, 60000, 250);
+  await live();
   const signIn = await fetch(`${baseUrl}/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
   const { accessToken } = (await signIn.json()) as { accessToken: string };
   const context = await chromium.launchPersistentContext(join(dir, 'profile'), {
@@ -75,10 +78,14 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 1000 },
   });
-  return {
+  const rig: ConsoleRig = {
     baseUrl,
     context,
     api,
+    async restartApi() {
+      rig.api = startApi();
+      await live();
+    },
     admin: { email, password, token: accessToken },
     async close() {
       await context.close().catch(() => undefined);
@@ -93,6 +100,7 @@ export async function startConsoleRig(env: Record<string, string> = {}): Promise
       await rm(dir, { recursive: true, force: true });
     },
   };
+  return rig;
 }
 
 /** Opens /console and signs the admin in through the page's form. */

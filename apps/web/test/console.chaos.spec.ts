@@ -7,7 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DbNodes } from '#libs/db';
-import { nativeStack, testAdminConfig, waitFor } from '#libs/testing';
+import type { Redis } from 'ioredis';
+import { createRedis } from '#libs/core';
+import { nativeStack, testAdminConfig, testConfig, waitFor } from '#libs/testing';
 import { CHROMIUM, hasBrowser, openConsole, runOf, startConsoleRig, type ConsoleRig } from './console-support.js';
 
 const describeWithBrowser = hasBrowser ? describe : describe.skip;
@@ -15,10 +17,15 @@ if (!hasBrowser) console.warn(`${CHROMIUM} is missing (apt-get install -y chromi
 
 let rig: ConsoleRig;
 let db: DbNodes;
+let journal: Redis;
+/** ExperimentRunner's undo journal on redis-queue for this test database. */
+const JOURNAL = `${testConfig().cache.prefix}console:undo`;
 beforeAll(async () => {
   if (!hasBrowser) return;
   db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 2 });
-  rig = await startConsoleRig({ LOG_LEVEL: process.env.CONSOLE_LOG_LEVEL || 'warn' });
+  journal = createRedis(testConfig().redis.queueUrl, { connectionName: 'console-chaos-spec' });
+  // 45 s: the crash test waits for the dead run's deadline before its undo is replayed.
+  rig = await startConsoleRig({ LOG_LEVEL: process.env.CONSOLE_LOG_LEVEL || 'warn', CONSOLE_EXPERIMENT_MAX_S: '45' });
 }, 180_000);
 afterAll(async () => {
   await rig?.close(); // shop-api's shutdown waits for the run's undos
@@ -26,6 +33,7 @@ afterAll(async () => {
   const stack = await nativeStack();
   for (const r of ['replica-1', 'replica-2']) await stack.startReplicaSql(r).catch(() => undefined);
   await db?.close();
+  journal?.disconnect();
 }, 120_000);
 
 describeWithBrowser('console replica experiment (stops a replica SQL thread)', () => {
@@ -85,4 +93,26 @@ describeWithBrowser('console replica experiment (stops a replica SQL thread)', (
     const [left] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM categories WHERE name = 'console experiment'");
     expect(Number(left.n)).toBe(0);
   }, 120_000);
+
+  it('when shop-api is KILLED (SIGKILL) mid-run, then the SQL thread stays stopped until shop-api starts again, which starts it and deletes the rows from the journal', async () => {
+    await rig.restartApi();
+    const res = await fetch(`${rig.baseUrl}/admin/console/experiments/replica-lag`, { method: 'POST', headers: { authorization: `Bearer ${rig.admin.token}` } });
+    expect(res.status).toBe(202);
+    await waitFor(async () => {
+      const s = (await (await fetch(`${rig.baseUrl}/admin/console/snapshot`, { headers: { authorization: `Bearer ${rig.admin.token}` } })).json()) as any;
+      return s.nodes.find((n: any) => n.name === 'replica-1').routing.inRotation === false;
+    }, 30_000, 200);
+    const exited = new Promise((r) => rig.api.once('exit', r));
+    rig.api.kill('SIGKILL');
+    await exited;
+    const replica = db.replicas[0];
+    expect((await replica.dialect.replicaStatus(replica.ds)).sqlRunning).toBe(false); // nothing in the dead process ran
+    expect(Object.values(await journal.hgetall(JOURNAL)).map((v) => JSON.parse(v).action.kind).sort()).toEqual(['delete-category', 'start-replica-sql']);
+    await rig.restartApi();
+    // The restarted API replays the journal once the dead run's deadline (45 s) has passed, then empties it.
+    await waitFor(async () => (await journal.hlen(JOURNAL)) === 0, 70_000, 250);
+    expect((await replica.dialect.replicaStatus(replica.ds)).sqlRunning).toBe(true);
+    const [left] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM categories WHERE name = 'console experiment'");
+    expect(Number(left.n)).toBe(0);
+  }, 150_000);
 });

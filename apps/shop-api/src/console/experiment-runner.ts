@@ -4,13 +4,17 @@
  * change before making it; the undos run (in reverse, each once) when the run ends or fails (finally),
  * from a watchdog timer at the hard deadline even if the run hangs, and at shutdown. A closed page changes
  * nothing: the run belongs to the server, the page only watches it.
+ * Changes that outlive the process (a stopped SQL thread, rows) are also journaled on redis-queue
+ * (`<CACHE_PREFIX>console:undo`, never evicted) before they are made: an API killed mid-run (SIGKILL, OOM) undoes
+ * them when it starts again, once the dead run's deadline has passed (a live run elsewhere has its own watchdog).
  */
-import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import { ApiError, Metrics, Settings, type Logger } from '#libs/core';
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { ApiError, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
 import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import { CatalogCache } from '../catalog/product-cache.provider.js';
 import { LOGGER } from '../infra.module.js';
-import { EXPERIMENTS, type Experiment, type ExperimentContext, type ExperimentResult } from './experiments/index.js';
+import { EXPERIMENTS, type DurableUndo, type Experiment, type ExperimentContext, type ExperimentResult } from './experiments/index.js';
 import { NativeStackControl, type StackControl } from './experiments/stack-control.js';
 
 export interface RunState {
@@ -34,7 +38,7 @@ interface Undo {
 }
 
 @Injectable()
-export class ExperimentRunner implements BeforeApplicationShutdown {
+export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit {
   private current: { state: RunState; undos: Undo[]; abort: AbortController; watchdog: NodeJS.Timeout; finished: Promise<void> } | null = null;
   private readonly last = new Map<string, RunState>();
   private seq = 0;
@@ -48,7 +52,45 @@ export class ExperimentRunner implements BeforeApplicationShutdown {
     private readonly router: ReplicaRouter,
     private readonly monitor: ReplicaMonitor,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly redis: RedisClients,
   ) {}
+
+  private get journal(): string {
+    return `${this.config.cache.prefix}console:undo`;
+  }
+
+  /** The one executor of each journaled undo (in a run, and when recovering after a crash). */
+  private async apply(action: DurableUndo): Promise<void> {
+    if (action.kind === 'start-replica-sql') {
+      const node = this.db.replicas.find((r) => r.url.port === action.port);
+      if (!node) throw new Error(`no configured replica on port ${action.port}`);
+      await this.stack.startReplicaSql(node);
+    } else {
+      await this.db.primary.ds.query('DELETE FROM products WHERE category_id = ?', [action.id]);
+      await this.db.primary.ds.query('DELETE FROM categories WHERE id = ?', [action.id]);
+    }
+  }
+
+  /** At start-up: undo what a run of a killed process left journaled, at its deadline at the latest. */
+  async onModuleInit(): Promise<void> {
+    if (!this.config.console.experiments) return;
+    const entries = await this.redis.queue.hgetall(this.journal).catch(() => ({}) as Record<string, string>);
+    for (const [field, raw] of Object.entries(entries)) {
+      const e = JSON.parse(raw) as { what: string; action: DurableUndo; deadline: number };
+      const recover = async () => {
+        try {
+          await this.apply(e.action);
+          await this.redis.queue.hdel(this.journal, field);
+          this.logger.warn({ undo: e.what }, 'console experiment: undone after a crashed run');
+        } catch (err) {
+          this.logger.error({ undo: e.what, err: (err as Error).message }, 'console experiment: could not undo a crashed run');
+        }
+      };
+      const wait = e.deadline - Date.now();
+      if (wait <= 0) await recover();
+      else setTimeout(() => void recover(), wait).unref();
+    }
+  }
 
   list(): Pick<Experiment, 'name' | 'title' | 'explain' | 'doc' | 'seconds'>[] {
     return [...EXPERIMENTS.values()].map(({ name, title, explain, doc, seconds }) => ({ name, title, explain, doc, seconds }));
@@ -99,6 +141,20 @@ export class ExperimentRunner implements BeforeApplicationShutdown {
       stack: this.stack,
       undo: (what, fn) => {
         const u: Undo = { what, fn, done: null };
+        undos.push(u);
+        return () => runUndo(u);
+      },
+      durableUndo: async (what, action) => {
+        const field = `${state.id}:${randomUUID()}`;
+        await this.redis.queue.hset(this.journal, field, JSON.stringify({ what, action, deadline }));
+        const u: Undo = {
+          what,
+          fn: async () => {
+            await this.apply(action);
+            await this.redis.queue.hdel(this.journal, field);
+          },
+          done: null,
+        };
         undos.push(u);
         return () => runUndo(u);
       },

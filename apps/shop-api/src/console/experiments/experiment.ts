@@ -26,10 +26,18 @@ export interface ExperimentContext {
   router: ReplicaRouter;
   monitor: ReplicaMonitor;
   stack: StackControl;
-  /** Registers the undo of a change the experiment is about to make. */
+  /** Registers the undo of a change the experiment is about to make (in-process state: dies with the process). */
   undo(what: string, fn: () => Promise<unknown> | unknown): () => Promise<void>;
+  /**
+   * Registers the undo of a change that outlives this process (a replica's SQL thread, rows): written to a
+   * journal on redis-queue first, so an API that was killed mid-run undoes it when it starts again.
+   */
+  durableUndo(what: string, action: DurableUndo): Promise<() => Promise<void>>;
   progress(message: string): void;
 }
+
+/** The changes that survive a crash, and so are journaled: each has one executor (ExperimentRunner.apply). */
+export type DurableUndo = { kind: 'start-replica-sql'; port: number } | { kind: 'delete-category'; id: number };
 
 export interface ExperimentResult {
   name: string;

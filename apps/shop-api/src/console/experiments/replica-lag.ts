@@ -52,21 +52,16 @@ export const replicaLag: Experiment = {
     if (!target) throw ApiError.conflict('no replica is in rotation right now: nothing to take out');
     const naive = new ReplicaRouter(ctx.db, null, { waitMs: 0 });
     const code = `console-${randomUUID().slice(0, 8)}`;
-    // Undo first: the rows and the category go whatever happens after this line.
-    let categoryId = 0;
-    const cleanup = ctx.undo('delete the experiment’s rows and category', async () => {
-      if (!categoryId) return;
-      await ctx.db.primary.ds.query('DELETE FROM products WHERE category_id = ?', [categoryId]);
-      await ctx.db.primary.ds.query('DELETE FROM categories WHERE id = ?', [categoryId]);
-    });
     const res = await ctx.db.primary.ds.query("INSERT INTO categories (code, name, attribute_schema) VALUES (?, 'console experiment', '{}')", [code]);
-    categoryId = Number(res.insertId);
+    // From here on the rows and the category go whatever happens, even if this process dies.
+    const cleanup = await ctx.durableUndo('delete the experiment’s rows and category', { kind: 'delete-category', id: Number(res.insertId) });
+    const categoryId = Number(res.insertId);
 
     ctx.progress(`both replicas replicating: write-then-read cycles for ${CYCLE_MS / 2000} s`);
     const before = await cycles(ctx, categoryId, target, naive, CYCLE_MS / 2, MAX_CYCLES / 2);
 
     assertTime(ctx, LEAVE_MS + CYCLE_MS + REJOIN_MS);
-    const resume = ctx.undo(`start the SQL thread of ${target.name}`, () => ctx.stack.startReplicaSql(target));
+    const resume = await ctx.durableUndo(`start the SQL thread of ${target.name}`, { kind: 'start-replica-sql', port: target.url.port });
     ctx.progress(`STOP SLAVE SQL_THREAD on ${target.name}; waiting for ReplicaMonitor to take it out of rotation`);
     const t0 = Date.now();
     await ctx.stack.stopReplicaSql(target);
