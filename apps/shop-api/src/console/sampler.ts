@@ -107,7 +107,7 @@ export class ConsoleSampler implements BeforeApplicationShutdown {
     if (this.ticking) return; // a slow round (a node timing out) skips a tick rather than piling up
     this.ticking = true;
     try {
-      const s = await this.snapshot();
+      const s = await this.snapshot(true);
       for (const fn of this.listeners) fn(s);
     } catch {
       /* the next tick tries again */
@@ -163,11 +163,14 @@ export class ConsoleSampler implements BeforeApplicationShutdown {
     }
   }
 
-  /** The topology with its rates since the previous call (the first call has zero rates). */
-  async snapshot(): Promise<ConsoleSnapshot> {
+  /**
+   * The topology with its rates since the previous tick (zero before the first). Only the stream's ticks
+   * (`advance`) move the window, so a GET /admin/console/snapshot never shortens an open stream's interval.
+   */
+  async snapshot(advance = false): Promise<ConsoleSnapshot> {
     const [report, raw, w, buckets] = await Promise.all([this.health.report(), this.raw(), this.workers(), this.shards.bucketCounts().catch(() => [] as number[])]);
     const prev = this.prev;
-    this.prev = raw;
+    if (advance || !this.prev) this.prev = raw;
     const s = prev ? (raw.at - prev.at) / 1000 : 0;
     const totalBuckets = buckets.reduce((a, b) => a + b, 0);
     const nodes: ConsoleNode[] = report.nodes.map((n: NodeHealth) => {
