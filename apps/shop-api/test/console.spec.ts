@@ -86,6 +86,12 @@ describe('console with experiments off (the default)', () => {
     expect(events[2].rates.routes['/health'].rps).toBeGreaterThan(0);
   });
 
+  it('when an admin sends HEAD to the stream, then it answers the headers and ends (found by the fuzz test: it hung)', async () => {
+    const res = await fetch(`${api.url}/admin/console/stream`, { method: 'HEAD', headers: bearer(admin.token), signal: AbortSignal.timeout(5000) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
+  });
+
   it('when a user (not an admin) asks for the snapshot or the stream, then 403; anonymous 401', async () => {
     expect((await fetch(`${api.url}/admin/console/snapshot`, { headers: bearer(user.token) })).status).toBe(403);
     expect((await fetch(`${api.url}/admin/console/stream`, { headers: bearer(user.token) })).status).toBe(403);

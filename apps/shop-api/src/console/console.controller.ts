@@ -45,6 +45,8 @@ export class ConsoleController {
       'x-accel-buffering': 'no',
       'x-request-id': String(req.id),
     });
+    // HEAD: the headers and nothing else (a HEAD response never carries the body that would flush them).
+    if (req.method === 'HEAD') return void raw.end();
     raw.write('retry: 2000\n\n');
     const experiments = this.config.console.experiments;
     let unsubscribe = () => undefined as void;
