@@ -4,6 +4,7 @@
  * belongs to the server: it finishes, reports 0 stale token reads (naive reads went stale, counted), and
  * leaves the replica's SQL thread running (read from the replica itself, SHOW SLAVE/REPLICA STATUS).
  * A reopened page shows the result. It stops a shared replica's SQL thread: a chaos test, run alone.
+ * Last, the redis-cache experiment (kills the shared redis-cache node for a few seconds and starts it again).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DbNodes } from '#libs/db';
@@ -32,11 +33,12 @@ afterAll(async () => {
   // Whatever failed above, the shared replica replicates again.
   const stack = await nativeStack();
   for (const r of ['replica-1', 'replica-2']) await stack.startReplicaSql(r).catch(() => undefined);
+  if ((await stack.status()).some((n) => n.name === 'redis-cache' && n.state !== 'up')) await stack.startNode('redis-cache');
   await db?.close();
   journal?.disconnect();
 }, 120_000);
 
-describeWithBrowser('console replica experiment (stops a replica SQL thread)', () => {
+describeWithBrowser('console experiments that stop shared nodes (a replica SQL thread, redis-cache)', () => {
   it('when the page is closed mid-run, then the run still ends with 0 stale token reads, counted stale naive reads, and the SQL thread running again', async () => {
     const page = await openConsole(rig);
     await page.waitForSelector('[data-node="replica-1"] [data-rotation="in"]', { timeout: 20_000 });
@@ -115,4 +117,27 @@ describeWithBrowser('console replica experiment (stops a replica SQL thread)', (
     const [left] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM categories WHERE name = 'console experiment'");
     expect(Number(left.n)).toBe(0);
   }, 150_000);
+
+  it('when redis-cache is killed under load, then reads keep answering from the database (0 errors), and once it is started again L2 answers again', async () => {
+    const res = await fetch(`${rig.baseUrl}/admin/console/experiments/redis-down`, { method: 'POST', headers: { authorization: `Bearer ${rig.admin.token}` } });
+    expect(res.status).toBe(202);
+    let run: any;
+    await waitFor(async () => {
+      run = await runOf(rig, 'redis-down');
+      return run.state !== 'running';
+    }, 90_000, 250);
+    expect(run.error).toBeUndefined();
+    const n = run.result.numbers;
+    expect(n.requestsDuring).toBeGreaterThan(50);
+    expect(n.errorsDuring).toBe(0);
+    expect(n.fromDbDuring).toBeGreaterThan(0);
+    expect(n.recoverMs).not.toBeNull();
+    expect(n.l2After).toBeGreaterThan(0);
+    expect(run.undone.map((u: any) => [u.what, u.ok])).toEqual([
+      ['start redis-cache again', true],
+      ['cache mode back to l1l2', true],
+    ]);
+    expect((await nativeStack().then((s) => s.status())).find((x) => x.name === 'redis-cache')?.state).toBe('up');
+    expect(await journal.hlen(JOURNAL)).toBe(0);
+  }, 120_000);
 });

@@ -61,7 +61,9 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
 
   /** The one executor of each journaled undo (in a run, and when recovering after a crash). */
   private async apply(action: DurableUndo): Promise<void> {
-    if (action.kind === 'start-replica-sql') {
+    if (action.kind === 'start-redis-cache') {
+      await this.stack.startRedisCache(this.config.redis.cacheUrl);
+    } else if (action.kind === 'start-replica-sql') {
       const node = this.db.replicas.find((r) => r.url.port === action.port);
       if (!node) throw new Error(`no configured replica on port ${action.port}`);
       await this.stack.startReplicaSql(node);

@@ -11,12 +11,17 @@ import type { DbNode } from '#libs/db';
 export interface StackControl {
   stopReplicaSql(node: DbNode): Promise<void>;
   startReplicaSql(node: DbNode): Promise<void>;
+  /** The native stack's redis-cache node behind `url` (SIGKILL / start again), or 409 when it is not one. */
+  killRedisCache(url: string): Promise<void>;
+  startRedisCache(url: string): Promise<void>;
 }
 
 interface StackModule {
   nodes: { name: string; role: string; port: number }[];
   stopReplicaSql(name: string): Promise<unknown>;
   startReplicaSql(name: string): Promise<unknown>;
+  killNode(name: string): Promise<unknown>;
+  startNode(name: string): Promise<unknown>;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -46,5 +51,21 @@ export class NativeStackControl implements StackControl {
   async startReplicaSql(node: DbNode): Promise<void> {
     const name = await this.stackName(node);
     await (await this.load()).startReplicaSql(name);
+  }
+
+  private async redisCacheName(url: string): Promise<string> {
+    const u = new URL(url);
+    const stack = await this.load();
+    const n = stack.nodes.find((s) => s.name === 'redis-cache' && s.port === Number(u.port || 6379));
+    if (!n || !LOOPBACK.has(u.hostname)) throw ApiError.conflict(`REDIS_CACHE_URL (${u.hostname}:${u.port}) is not the native stack's redis-cache on loopback: the console only touches the project's own nodes`);
+    return n.name;
+  }
+
+  async killRedisCache(url: string): Promise<void> {
+    await (await this.load()).killNode(await this.redisCacheName(url));
+  }
+
+  async startRedisCache(url: string): Promise<void> {
+    await (await this.load()).startNode(await this.redisCacheName(url));
   }
 }
