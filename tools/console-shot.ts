@@ -50,7 +50,9 @@ async function main(): Promise<void> {
     await page.fill('#email', email);
     await page.fill('#password', password);
     await page.click('#sign-in');
-    await page.waitForSelector('#app:not([hidden])');
+    await page.waitForSelector('#app:not([hidden])', { timeout: 30_000 }).catch(async (e: Error) => {
+      throw new Error(`sign-in as ${email} failed: ${(await page.textContent('#auth-error')) || e.message}`);
+    });
     for (const name of ['cache-modes', 'stampede']) {
       await page.click(`#exp-${name} .run`);
       await page.waitForSelector(`#exp-${name}[data-state="done"]`, { timeout: 90_000 });
