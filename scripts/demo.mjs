@@ -9,7 +9,7 @@
 //   npm run demo -- q1 | q1a | q1b | q2 | q3 | q3a | q3b      (npm run demo -- list: what each shows)
 //   npm run demo -- console-<experiment>                      (the /console page's experiments, same code:
 //                                                               console-cache-modes | console-stampede | console-replica-lag |
-//                                                               console-redis-down)
+//                                                               console-replica-kill | console-redis-down)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,6 +57,7 @@ export const CONSOLE_EXPERIMENTS = {
   'console-cache-modes': 'Q1 cache off / L2 / L1+L2 at run time under a bounded Zipf load: req/s, p99, DB loads/s',
   'console-stampede': 'Q1 100 concurrent reads of one cold key: DB loads with the cache off vs on (1, not 100)',
   'console-replica-lag': "Q3 stop replica-1's SQL thread: out of rotation, 0 stale token reads, stale naive reads, rejoin",
+  'console-replica-kill': 'Q3 kill a replica under read load (cache off): 0 failed reads, retried on another node, then it rejoins',
   'console-redis-down': 'Q1 kill redis-cache under load (cache L2-only): reads keep answering from the database, then L2 returns',
 };
 

@@ -150,7 +150,7 @@ describe('console experiments (CONSOLE_EXPERIMENTS=on)', () => {
     expect(res.status).toBe(403);
     const list = await json(await fetch(`${api.url}/admin/console/experiments`, { headers: bearer(admin.token) }));
     expect(list.running).toBeNull();
-    expect(list.experiments.map((e: any) => e.name)).toEqual(['cache-modes', 'stampede', 'replica-lag', 'redis-down']);
+    expect(list.experiments.map((e: any) => e.name)).toEqual(['cache-modes', 'stampede', 'replica-lag', 'replica-kill', 'redis-down']);
   });
 
   it('when an unknown experiment is asked for, then 404', async () => {

@@ -4,7 +4,7 @@
  * belongs to the server: it finishes, reports 0 stale token reads (naive reads went stale, counted), and
  * leaves the replica's SQL thread running (read from the replica itself, SHOW SLAVE/REPLICA STATUS).
  * A reopened page shows the result. It stops a shared replica's SQL thread: a chaos test, run alone.
- * Last, the redis-cache experiment (kills the shared redis-cache node for a few seconds and starts it again).
+ * Last, the experiments that kill a shared node for a few seconds and start it again: a replica, redis-cache.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DbNodes } from '#libs/db';
@@ -33,7 +33,7 @@ afterAll(async () => {
   // Whatever failed above, the shared replica replicates again.
   const stack = await nativeStack();
   for (const r of ['replica-1', 'replica-2']) await stack.startReplicaSql(r).catch(() => undefined);
-  if ((await stack.status()).some((n) => n.name === 'redis-cache' && n.state !== 'up')) await stack.startNode('redis-cache');
+  for (const n of await stack.status()) if (['redis-cache', 'replica-1', 'replica-2'].includes(n.name) && n.state !== 'up') await stack.startNode(n.name);
   await db?.close();
   journal?.disconnect();
 }, 120_000);
@@ -138,6 +138,29 @@ describeWithBrowser('console experiments that stop shared nodes (a replica SQL t
       ['cache mode back to l1l2', true],
     ]);
     expect((await nativeStack().then((s) => s.status())).find((x) => x.name === 'redis-cache')?.state).toBe('up');
+    expect(await journal.hlen(JOURNAL)).toBe(0);
+  }, 120_000);
+
+  it('when a replica is killed under read load, then no read fails (retried on another node), and once started again it rejoins and serves reads', async () => {
+    const res = await fetch(`${rig.baseUrl}/admin/console/experiments/replica-kill`, { method: 'POST', headers: { authorization: `Bearer ${rig.admin.token}` } });
+    expect(res.status).toBe(202);
+    let run: any;
+    await waitFor(async () => {
+      run = await runOf(rig, 'replica-kill');
+      return run.state !== 'running';
+    }, 90_000, 250);
+    expect(run.error).toBeUndefined();
+    const n = run.result.numbers;
+    expect(n.requestsDuring).toBeGreaterThan(50);
+    expect(n.failedDuring).toBe(0);
+    expect(n.rejoinMs).not.toBeNull();
+    expect(n.readsOnTargetAfter).toBeGreaterThan(0);
+    expect(run.undone.map((u: any) => [u.what, u.ok])).toEqual([
+      ['start replica-2 again', true],
+      ['cache mode back to l1l2', true],
+    ]);
+    const replica = db.replicas[1];
+    await waitFor(async () => (await replica.dialect.replicaStatus(replica.ds).catch(() => ({ sqlRunning: false }))).sqlRunning, 20_000, 250);
     expect(await journal.hlen(JOURNAL)).toBe(0);
   }, 120_000);
 });

@@ -63,10 +63,10 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
   private async apply(action: DurableUndo): Promise<void> {
     if (action.kind === 'start-redis-cache') {
       await this.stack.startRedisCache(this.config.redis.cacheUrl);
-    } else if (action.kind === 'start-replica-sql') {
+    } else if (action.kind === 'start-replica-sql' || action.kind === 'start-replica') {
       const node = this.db.replicas.find((r) => r.url.port === action.port);
       if (!node) throw new Error(`no configured replica on port ${action.port}`);
-      await this.stack.startReplicaSql(node);
+      await (action.kind === 'start-replica' ? this.stack.startReplica(node) : this.stack.startReplicaSql(node));
     } else {
       await this.db.primary.ds.query('DELETE FROM products WHERE category_id = ?', [action.id]);
       await this.db.primary.ds.query('DELETE FROM categories WHERE id = ?', [action.id]);

@@ -37,7 +37,7 @@ export interface ExperimentContext {
 }
 
 /** The changes that survive a crash, and so are journaled: each has one executor (ExperimentRunner.apply). */
-export type DurableUndo = { kind: 'start-replica-sql'; port: number } | { kind: 'delete-category'; id: number } | { kind: 'start-redis-cache' };
+export type DurableUndo = { kind: 'start-replica-sql'; port: number } | { kind: 'delete-category'; id: number } | { kind: 'start-redis-cache' } | { kind: 'start-replica'; port: number };
 
 export interface ExperimentResult {
   name: string;

@@ -11,6 +11,9 @@ import type { DbNode } from '#libs/db';
 export interface StackControl {
   stopReplicaSql(node: DbNode): Promise<void>;
   startReplicaSql(node: DbNode): Promise<void>;
+  /** SIGKILL a replica's server process / start it again (it resumes replicating from its datadir). */
+  killReplica(node: DbNode): Promise<void>;
+  startReplica(node: DbNode): Promise<void>;
   /** The native stack's redis-cache node behind `url` (SIGKILL / start again), or 409 when it is not one. */
   killRedisCache(url: string): Promise<void>;
   startRedisCache(url: string): Promise<void>;
@@ -51,6 +54,16 @@ export class NativeStackControl implements StackControl {
   async startReplicaSql(node: DbNode): Promise<void> {
     const name = await this.stackName(node);
     await (await this.load()).startReplicaSql(name);
+  }
+
+  async killReplica(node: DbNode): Promise<void> {
+    const name = await this.stackName(node);
+    await (await this.load()).killNode(name);
+  }
+
+  async startReplica(node: DbNode): Promise<void> {
+    const name = await this.stackName(node);
+    await (await this.load()).startNode(name);
   }
 
   private async redisCacheName(url: string): Promise<string> {
