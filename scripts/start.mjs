@@ -15,9 +15,9 @@ stackUp();
 sh(process.execPath, [join(root, 'dist/tools/migrate.js')]);
 sh(process.execPath, [join(root, 'dist/tools/seed.js'), '--if-empty']);
 
-// The trade-off console's experiments (/console) are for this native stack only: on here, off by default elsewhere
-// (a NODE_ENV=production start refuses them).
-const env = { CONSOLE_EXPERIMENTS: 'on', ...process.env };
+// The trade-off console's experiments (/console) are for this native stack only: on here unless said otherwise,
+// off by default elsewhere; never with NODE_ENV=production (the config refuses them there).
+const env = { ...(process.env.NODE_ENV === 'production' ? {} : { CONSOLE_EXPERIMENTS: 'on' }), ...process.env };
 
 const children = [
   ['shop-api', 'dist/apps/shop-api/src/main.js'],
