@@ -7,6 +7,9 @@
 // Prints each run's table, then the headline number and one sentence of what it shows.
 //
 //   npm run demo -- q1 | q1a | q1b | q2 | q3 | q3a | q3b      (npm run demo -- list: what each shows)
+//   npm run demo -- console-<experiment>                      (the /console page's experiments, same code:
+//                                                               console-cache-modes | console-stampede | console-replica-lag |
+//                                                               console-replica-kill | console-redis-down)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,9 +51,20 @@ function labHeadline(r) {
   return out.join('\n');
 }
 
+// The trade-off console's experiments (docs/console.md): each runs the module the page's button runs
+// (apps/shop-api/src/console/experiments), through apps/shop-api/src/console/cli.ts.
+export const CONSOLE_EXPERIMENTS = {
+  'console-cache-modes': 'Q1 cache off / L2 / L1+L2 at run time under a bounded Zipf load: req/s, p99, DB loads/s',
+  'console-stampede': 'Q1 100 concurrent reads of one cold key: DB loads with the cache off vs on (1, not 100)',
+  'console-replica-lag': "Q3 stop replica-1's SQL thread: out of rotation, 0 stale token reads, stale naive reads, rejoin",
+  'console-replica-kill': 'Q3 kill a replica under read load (cache off): 0 failed reads, retried on another node, then it rejoins',
+  'console-redis-down': 'Q1 kill redis-cache under load (cache L2-only): reads keep answering from the database, then L2 returns',
+};
+
 function usage(code) {
   console.error('usage: npm run demo -- <page>\n');
   for (const [k, p] of Object.entries(PAGES)) console.error(`  ${k.padEnd(4)} ${p.doc.padEnd(34)} ${p.shows}`);
+  for (const [k, shows] of Object.entries(CONSOLE_EXPERIMENTS)) console.error(`  ${k.padEnd(20)} docs/console.md  ${shows}`);
   process.exit(code);
 }
 
@@ -77,6 +91,14 @@ const flags = (opts) => Object.entries(opts).flatMap(([k, v]) => (v === true ? [
 async function main() {
   const page = process.argv[2];
   if (!page || page === 'list' || page === '--help') usage(page ? 0 : 2);
+  if (CONSOLE_EXPERIMENTS[page]) {
+    await ensureNode();
+    ensureDeps();
+    ensureBuild();
+    stackUp();
+    sh(process.execPath, [join(root, 'dist/tools/migrate.js')]);
+    process.exit(await run(process.execPath, [join(root, 'dist/apps/shop-api/src/console/cli.js'), page.slice('console-'.length), ...process.argv.slice(3)], {}));
+  }
   if (!PAGES[page]) {
     console.error(`unknown page '${page}'`);
     usage(2);

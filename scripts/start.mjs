@@ -15,11 +15,15 @@ stackUp();
 sh(process.execPath, [join(root, 'dist/tools/migrate.js')]);
 sh(process.execPath, [join(root, 'dist/tools/seed.js'), '--if-empty']);
 
+// The trade-off console's experiments (/console) are for this native stack only: on here unless said otherwise,
+// off by default elsewhere; never with NODE_ENV=production (the config refuses them there).
+const env = { ...(process.env.NODE_ENV === 'production' ? {} : { CONSOLE_EXPERIMENTS: 'on' }), ...process.env };
+
 const children = [
   ['shop-api', 'dist/apps/shop-api/src/main.js'],
   ['shorts-worker', 'dist/apps/shorts-worker/src/main.js'],
 ].map(([name, entry]) => {
-  const child = spawn(process.execPath, [join(root, entry)], { cwd: root, stdio: 'inherit', env: process.env });
+  const child = spawn(process.execPath, [join(root, entry)], { cwd: root, stdio: 'inherit', env });
   child.on('exit', (code, signal) => {
     if (!stopping) {
       console.error(`${name} exited (${code ?? signal}); stopping`);

@@ -9,6 +9,7 @@ import { CatalogModule } from './catalog/catalog.module.js';
 import { ShortsModule } from './shorts/shorts.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
 import { OrdersModule } from './orders/orders.module.js';
+import { ConsoleModule } from './console/console.module.js';
 
 @Module({})
 export class AppModule {
@@ -25,6 +26,7 @@ export class AppModule {
         OrdersModule,
         UsersModule,
         AdminModule,
+        ConsoleModule.forRoot(config),
       ],
     };
   }

@@ -37,8 +37,8 @@ export interface CategoryPage<P> {
 export class ProductCache<P extends { id: string; version: number }> {
   readonly redis: GuardedRedis;
   readonly bus: InvalidationBus | null;
-  readonly products: CacheAside<P>;
-  readonly pages: CacheAside<ListPage>;
+  products: CacheAside<P>;
+  pages: CacheAside<ListPage>;
   readonly instanceId = randomUUID();
 
   /**
@@ -49,7 +49,7 @@ export class ProductCache<P extends { id: string; version: number }> {
     readonly settings: CacheSettings,
     redis: Redis,
     private readonly subscriber: Redis | null,
-    metrics: Metrics,
+    private readonly metrics: Metrics,
   ) {
     this.redis = new GuardedRedis(redis, metrics, { timeoutMs: settings.redisTimeoutMs, failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs });
     this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics) : null;
@@ -67,6 +67,24 @@ export class ProductCache<P extends { id: string; version: number }> {
       this.bus,
       metrics,
     );
+  }
+
+  /**
+   * The trade-off console's run-time switch (apps/shop-api/src/console, issue 15): the tiers in use, at most
+   * the configured ones (L1 needs the invalidation bus, which exists only when CACHE_MODE=l1l2). Both key
+   * spaces are rebuilt empty in the new mode; reads in flight finish on the old ones, whose L1 is emptied
+   * (their bus handlers stay registered and cost nothing). Returns the mode now in use.
+   */
+  setMode(mode: CacheSettings['mode']): CacheSettings['mode'] {
+    const rank = { off: 0, l2: 1, l1l2: 2 } as const;
+    if (rank[mode] > rank[this.settings.mode]) throw new Error(`cache mode ${mode} needs CACHE_MODE=${mode} at start (configured: ${this.settings.mode})`);
+    for (const old of [this.products, this.pages]) {
+      old.close();
+      old.clearL1();
+    }
+    this.products = new CacheAside<P>({ ...this.products.opts, mode }, this.redis, this.bus, this.metrics);
+    this.pages = new CacheAside<ListPage>({ ...this.pages.opts, mode }, this.redis, this.bus, this.metrics);
+    return mode;
   }
 
   async start(): Promise<void> {

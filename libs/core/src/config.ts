@@ -160,6 +160,12 @@ export interface AppConfig {
     uploadPerIp: RateLimit;
     passwordChangePerUser: RateLimit;
   };
+  /**
+   * The trade-off console (/console, issue 15): the live stream's tick, and the experiments, which change
+   * the running system (cache mode, a replica's SQL thread): only with CONSOLE_EXPERIMENTS=on, never in
+   * production, bounded in time (maxRunS) and load (loadConnections concurrent requests).
+   */
+  console: { experiments: boolean; streamIntervalMs: number; maxRunS: number; loadConnections: number };
 }
 
 /** At most `max` requests per `windowS` seconds per key; max 0 switches that one limit off. */
@@ -375,6 +381,11 @@ function databases(env: Env, production: boolean): AppConfig['db'] {
 
 export function loadConfig(env: Env = process.env): AppConfig {
   const nodeEnv = oneOf(env, 'NODE_ENV', ['development', 'production', 'test'] as const, 'development');
+  // Refused first, before anything else production asks for: the switch alone must never reach a deployment.
+  const consoleExperiments = oneOf(env, 'CONSOLE_EXPERIMENTS', ['on', 'off'] as const, 'off') === 'on';
+  if (consoleExperiments && nodeEnv === 'production') {
+    throw new ConfigError('CONSOLE_EXPERIMENTS=on is refused when NODE_ENV=production: the console experiments stop replication threads and switch the cache off on the native stack');
+  }
   const host = env.HOST || '127.0.0.1';
   if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or an IP address (got '${host}')`);
   // The built-in development keys are printed in this repository: only a development or test server that
@@ -538,6 +549,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
         uploadPerUser: rateLimit(env, 'RATE_LIMIT_UPLOAD_USER', 30, 3600),
         uploadPerIp: rateLimit(env, 'RATE_LIMIT_UPLOAD_IP', 60, 3600),
         passwordChangePerUser: rateLimit(env, 'RATE_LIMIT_PASSWORD_USER', 5, 900),
+      };
+    })(),
+    console: (() => {
+      const experiments = consoleExperiments;
+      return {
+        experiments,
+        streamIntervalMs: int(env, 'CONSOLE_STREAM_INTERVAL_MS', 1000, 200, 60_000),
+        maxRunS: int(env, 'CONSOLE_EXPERIMENT_MAX_S', 60, 10, 60),
+        loadConnections: int(env, 'CONSOLE_LOAD_CONNECTIONS', 16, 1, 64),
       };
     })(),
   };

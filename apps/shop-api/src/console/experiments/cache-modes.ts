@@ -1,0 +1,68 @@
+/**
+ * Q1 at run time: the same bounded Zipf(1) read load on GET /products/:id with the cache off, L2 (Redis)
+ * only, then L1 + L2, switched on this running instance (ProductCache.setMode) and switched back after.
+ */
+import { ApiError } from '#libs/core';
+import { total } from '../counters.js';
+import { assertTime, type Experiment } from './experiment.js';
+import { runLoad, zipf } from './load.js';
+import { comSelect, productIds } from './server-counters.js';
+
+const RANK = { off: 0, l2: 1, l1l2: 2 } as const;
+const WARM_MS = 3000;
+const PHASE_MS = 5000;
+
+export const cacheModes: Experiment = {
+  name: 'cache-modes',
+  title: 'Q1 · cache off / L2 / L1+L2',
+  explain: 'The same Zipf(1) read load on GET /products/:id with the cache off, Redis only, then in-process L1 + Redis: req/s, p99 and database reads per second.',
+  doc: 'docs/q1-hot-products.md',
+  seconds: 3 * (WARM_MS + PHASE_MS) / 1000,
+  async run(ctx) {
+    const ids = await productIds(ctx.db.primary, 10_000);
+    if (!ids.length) throw ApiError.conflict('no products to read: seed some first (npm run seed)');
+    const configured = ctx.cache.products.opts.mode;
+    const modes = (['off', 'l2', 'l1l2'] as const).filter((m) => RANK[m] <= RANK[configured]);
+    const restore = ctx.undo(`cache mode back to ${configured}`, () => ctx.cache.setMode(configured));
+    const rank = zipf(ids.length, 1);
+    const paths = () => `/products/${ids[rank()]}`;
+    const catalog = [ctx.db.primary, ...ctx.db.replicas];
+    const rows: Record<string, string | number | null>[] = [];
+    const numbers: Record<string, number | null> = {};
+    for (const mode of modes) {
+      assertTime(ctx, WARM_MS + PHASE_MS);
+      ctx.progress(`cache ${mode}: ${PHASE_MS / 1000} s of Zipf(1) over ${ids.length} products, ${ctx.loadConnections} connections`);
+      ctx.cache.setMode(mode);
+      await runLoad({ baseUrl: ctx.baseUrl, paths, connections: ctx.loadConnections, ms: WARM_MS, signal: ctx.signal });
+      const loads0 = await total(ctx.metrics, 'cache_db_loads_total', { cache: 'product' });
+      const sel0 = await comSelect(catalog);
+      const t0 = performance.now();
+      const r = await runLoad({ baseUrl: ctx.baseUrl, paths, connections: ctx.loadConnections, ms: PHASE_MS, signal: ctx.signal });
+      const s = (performance.now() - t0) / 1000;
+      const loads = (await total(ctx.metrics, 'cache_db_loads_total', { cache: 'product' })) - loads0;
+      const selects = (await comSelect(catalog)) - sel0;
+      const row = { mode, 'req/s': r.rps, 'p99 ms': r.p99Ms, 'DB loads/s': Math.round(loads / s), 'selects/s on catalog nodes': Math.round(selects / s), errors: r.errors };
+      rows.push(row);
+      numbers[`rps_${mode}`] = r.rps;
+      numbers[`p99_${mode}`] = r.p99Ms;
+      numbers[`dbLoadsPerS_${mode}`] = row['DB loads/s'];
+    }
+    await restore();
+    const off = numbers.rps_off;
+    const best = numbers[`rps_${configured}`];
+    const loadsOff = numbers.dbLoadsPerS_off;
+    const loadsBest = numbers[`dbLoadsPerS_${configured}`];
+    numbers.ratio = off && best ? Math.round((best / off) * 100) / 100 : null;
+    numbers.dbLoadReduction = loadsOff && loadsBest ? Math.round((loadsOff / loadsBest) * 10) / 10 : null;
+    return {
+      name: this.name,
+      doc: this.doc,
+      rows,
+      numbers,
+      headline:
+        numbers.ratio === null
+          ? `cache ${configured} only (CACHE_MODE=${configured})`
+          : `${configured} cuts database loads from ${loadsOff}/s to ${loadsBest}/s (${numbers.dbLoadReduction ?? '—'}×) and serves ${numbers.ratio}× the reads/s of cache off (same process, same load, one run; on an uncapped database the API process, which also runs this load, bounds req/s: the capped comparison is npm run bench -- hot-products).`,
+    };
+  },
+};
