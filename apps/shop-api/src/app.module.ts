@@ -23,6 +23,8 @@ export class AppModule {
         CatalogModule,
         ShortsModule,
         OrdersModule,
+        // BENCHMARK ONLY (hot-products mode nest_cache_manager): the peer baseline, loaded on demand.
+        ...(config.benchPeerCache === 'nest-cache-manager' ? [import('./bench/nest-cache-manager.module.js').then((m) => m.NestCacheManagerPeerModule.forRoot(config))] : []),
       ],
       controllers: [UsersController, AdminController],
     };

@@ -23,6 +23,8 @@ export interface NativeStack {
   startReplicaSql(name: string): Promise<unknown>;
   setCpuCap(cpu: number | 'off' | null, nodes?: string[]): Promise<unknown>;
   nodes: StackNode[];
+  /** A Varnish edge (docker/varnish/mallscale.vcl) in `dir` on 127.0.0.1:port in front of `backend` (host:port). */
+  startEdge(opts: { port: number; backend: string; dir: string; memory?: string }): Promise<{ pid: number; port: number; url: string; stop: () => Promise<void> }>;
 }
 
 export async function nativeStack(): Promise<NativeStack> {

@@ -9,6 +9,7 @@ import { ProductFilters } from './filters.service.js';
 import { FiltersController } from './filters.controller.js';
 import { CategoryFacets } from './facets.service.js';
 import { FacetsController } from './facets.controller.js';
+import { EdgePurgerLifecycle } from './edge-purger.provider.js';
 
-@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, ProductAttributes, ProductFilters, CategoryFacets, catalogCacheProvider, CatalogCacheLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
+@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, ProductAttributes, ProductFilters, CategoryFacets, catalogCacheProvider, CatalogCacheLifecycle, EdgePurgerLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
 export class CatalogModule {}
