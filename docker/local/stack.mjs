@@ -564,12 +564,16 @@ async function withLock(fn) {
 
 // ---------------------------------------------------------------- edge cache (optional: `up --edge`)
 // Varnish (Debian package `varnish`) in front of shop-api on 127.0.0.1:6081 (STACK_PORT_EDGE), backend
-// STACK_EDGE_BACKEND (default 127.0.0.1:3000, where `npm start` serves). VCL: docker/varnish/mallscale.vcl;
+// STACK_EDGE_BACKEND (default 127.0.0.1:3000, where `npm start` serves), product reads kept STACK_EDGE_TTL_S (10)
+// + STACK_EDGE_GRACE_S (5). VCL: docker/varnish/mallscale.vcl;
 // the backend and the purge ACL (loopback only) go into <STACK_DIR>/edge/site.vcl, written here. Not part of
 // `nodes`: the default topology, caps and status checks stay the six nodes; `down` stops it too.
 // startEdge() also runs private instances (tests, the hot-products `edge` mode) on ports of their own.
 const EDGE_VCL_DIR = path.join(REPO, 'docker', 'varnish');
-export const edge = { name: 'edge', port: Number(process.env.STACK_PORT_EDGE || 6081), dir: path.join(STACK_DIR, 'edge'), backend: process.env.STACK_EDGE_BACKEND || '127.0.0.1:3000' };
+export const edge = {
+  name: 'edge', port: Number(process.env.STACK_PORT_EDGE || 6081), dir: path.join(STACK_DIR, 'edge'), backend: process.env.STACK_EDGE_BACKEND || '127.0.0.1:3000',
+  ttlS: Number(process.env.STACK_EDGE_TTL_S || 10), graceS: Number(process.env.STACK_EDGE_GRACE_S || 5),
+};
 
 function varnishd() {
   let bin = which('varnishd');
@@ -582,10 +586,11 @@ function varnishd() {
   return bin ?? fail('missing varnishd. Install the Debian package: sudo apt-get install -y varnish');
 }
 
-/** The site include: backend `default` at host:port, and the loopback-only `purgers` ACL. */
-export function edgeSiteVcl(backend) {
+/** The site include: backend `default` at host:port, the loopback-only `purgers` ACL, and the TTL + grace of a product read. */
+export function edgeSiteVcl(backend, ttlS = 10, graceS = 5) {
   const [, host, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(backend) ?? fail(`edge backend must be host:port (got '${backend}')`);
-  return `backend default {\n    .host = "${host}";\n    .port = "${port}";\n    .connect_timeout = 2s;\n    .first_byte_timeout = 10s;\n}\n\nacl purgers {\n    "127.0.0.1";\n    "::1";\n}\n`;
+  for (const [k, v] of [['ttl', ttlS], ['grace', graceS]]) if (!Number.isInteger(v) || v < 0 || v > 86_400) fail(`edge ${k} must be whole seconds 0..86400 (got ${v})`);
+  return `backend default {\n    .host = "${host}";\n    .port = "${port}";\n    .connect_timeout = 2s;\n    .first_byte_timeout = 10s;\n}\n\nacl purgers {\n    "127.0.0.1";\n    "::1";\n}\n\nsub site_ttl {\n    set beresp.ttl = ${ttlS}s;\n    set beresp.grace = ${graceS}s;\n}\n`;
 }
 
 function edgePid(dir) {
@@ -597,14 +602,14 @@ function edgePid(dir) {
 }
 
 /** Start varnishd in `dir` on 127.0.0.1:port in front of `backend`; resolves once it accepts connections. */
-export async function startEdge({ port, backend, dir, memory = '64m' }) {
+export async function startEdge({ port, backend, dir, memory = '64m', ttlS = 10, graceS = 5 }) {
   const running = edgePid(dir);
   if (running) return { pid: running, port, dir, url: `http://127.0.0.1:${port}`, stop: () => stopEdge(dir) };
   if (await tcpProbe(port)) fail(`edge: port ${port} is taken by a process that is not ours; set STACK_PORT_EDGE`);
   const bin = varnishd();
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o755); // the VCL compiler runs as the unprivileged varnish user and reads site.vcl from here
-  fs.writeFileSync(path.join(dir, 'site.vcl'), edgeSiteVcl(backend), { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'site.vcl'), edgeSiteVcl(backend, ttlS, graceS), { mode: 0o644 });
   const n = { name: 'edge', dir, logFile: path.join(dir, 'varnishd.log'), pidFile: path.join(dir, 'varnishd.pid') };
   // -F: stays in the foreground, so the pid we keep is the manager (SIGTERM stops it and its child).
   const pid = spawnDetached(n, bin, ['-F', '-n', path.join(dir, 'work'), '-a', `127.0.0.1:${port}`, '-T', '127.0.0.1:0',

@@ -5,7 +5,8 @@
 #   PURGE /products/<id>                           drops that product's copy (all variants, grace too)
 #   BAN /  with  X-Ban-Url: <regex on the URL>     invalidates every copy whose URL matches (list pages)
 # The backend and the ACL are per deployment, in site.vcl (the native launcher writes one into its own
-# folder; compose mounts docker/varnish/site.compose.vcl): it defines `backend default` and `acl purgers`.
+# folder; compose mounts docker/varnish/site.compose.vcl): it defines `backend default`, `acl purgers` and
+# `sub site_ttl` (how long a product read is kept).
 vcl 4.1;
 
 import std;
@@ -56,9 +57,9 @@ sub vcl_backend_response {
         return (deliver);
     }
     if (beresp.status == 200 || beresp.status == 404) {
-        # The staleness budget of the edge when a purge is lost: TTL + grace (purges drop grace copies too).
-        set beresp.ttl = 10s;
-        set beresp.grace = 5s;
+        # site_ttl (site.vcl) sets beresp.ttl and beresp.grace: the edge's staleness budget when a purge is
+        # lost is TTL + grace (a purge drops grace copies too). Default 10 s + 5 s.
+        call site_ttl;
         return (deliver);
     }
     # Errors and everything else: not kept (a short hit-for-miss so a failing key does not queue readers).

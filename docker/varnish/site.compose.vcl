@@ -11,3 +11,8 @@ acl purgers {
     "localhost";
     "shop-api";
 }
+
+sub site_ttl {
+    set beresp.ttl = 10s;
+    set beresp.grace = 5s;
+}
