@@ -92,7 +92,7 @@ describe('edge tier (Varnish in front of shop-api)', () => {
     const res = await patch(id, { priceCents: 2000 });
     expect(res.status).toBe(200);
     const written = await json(res);
-    // PURGE of the product + BAN of the list pages, both confirmed by the edge (200), none failed.
+    // PURGE of the product + BAN of the list pages, both done (the counter rises when the edge has answered), none failed.
     await waitFor(async () => (await metric(api.url, 'edge_purge_requests_total')) >= before.sent + 2, 20_000, 20);
     expect(await metric(api.url, 'edge_purge_failures_total')).toBe(before.failed);
     const fresh = await viaEdge(`/products/${id}`);

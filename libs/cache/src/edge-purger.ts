@@ -36,7 +36,7 @@ export class EdgePurger {
     private readonly opts: EdgePurgerOptions,
     metrics: Metrics,
   ) {
-    this.sent = metrics.counter('edge_purge_requests_total', 'PURGE/BAN requests sent to the edge cache after product writes', ['method']);
+    this.sent = metrics.counter('edge_purge_requests_total', 'PURGE/BAN requests to the edge cache after product writes, counted when done', ['method']);
     this.failed = metrics.counter('edge_purge_failures_total', 'PURGE/BAN requests the edge did not confirm (down, timeout, refused); the write went on', ['method']);
     bus.onInvalidate((key) => {
       if (!key.startsWith(opts.productKeyPrefix)) return;
@@ -55,14 +55,16 @@ export class EdgePurger {
     await Promise.all(this.opts.urls.map((u) => this.send(u, 'BAN', '/', { 'x-ban-url': regex })));
   }
 
+  /** Counted once it is over (answered, refused or timed out): a rise of the counter means the edge is done with it. */
   private async send(base: string, method: 'PURGE' | 'BAN', path: string, headers: Record<string, string> = {}): Promise<void> {
-    this.sent.labels(method).inc();
     try {
       const res = await fetch(`${base}${path}`, { method, headers, signal: AbortSignal.timeout(this.opts.timeoutMs) });
       await res.arrayBuffer();
       if (res.status !== 200) this.failed.labels(method).inc();
     } catch {
       this.failed.labels(method).inc();
+    } finally {
+      this.sent.labels(method).inc();
     }
   }
 
