@@ -6,7 +6,7 @@
 // replication (lag, failover, read-your-writes) rather than one server pretending to be five.
 // No npm dependencies on purpose: jest globalSetup imports it before anything is built.
 //
-//   node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard
+//   node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
 // (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
@@ -564,6 +564,81 @@ async function withLock(fn) {
   try { return await fn(); } finally { if (--lockDepth === 0) fs.rmSync(lock, { force: true }); }
 }
 
+// ---------------------------------------------------------------- edge cache (optional: `up --edge`)
+// Varnish (Debian package `varnish`) in front of shop-api on 127.0.0.1:6081 (STACK_PORT_EDGE), backend
+// STACK_EDGE_BACKEND (default 127.0.0.1:3000, where `npm start` serves), product reads kept STACK_EDGE_TTL_S (10)
+// + STACK_EDGE_GRACE_S (5). VCL: docker/varnish/mallscale.vcl;
+// the backend and the purge ACL (loopback only) go into <STACK_DIR>/edge/site.vcl, written here. Not part of
+// `nodes`: the default topology, caps and status checks stay the six nodes; `down` stops it too.
+// startEdge() also runs private instances (tests, the hot-products `edge` mode) on ports of their own.
+const EDGE_VCL_DIR = path.join(REPO, 'docker', 'varnish');
+export const edge = {
+  name: 'edge', port: Number(process.env.STACK_PORT_EDGE || 6081), dir: path.join(STACK_DIR, 'edge'), backend: process.env.STACK_EDGE_BACKEND || '127.0.0.1:3000',
+  ttlS: Number(process.env.STACK_EDGE_TTL_S || 10), graceS: Number(process.env.STACK_EDGE_GRACE_S || 5),
+};
+
+function varnishd() {
+  let bin = which('varnishd');
+  if (!bin && IS_ROOT && which('apt-get')) {
+    console.log('stack: varnishd missing; installing the Debian package varnish with apt-get');
+    const apt = (...a) => execFileSync('apt-get', a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    try { apt('install', '-y', 'varnish'); } catch { apt('update'); apt('install', '-y', 'varnish'); }
+    bin = which('varnishd');
+  }
+  return bin ?? fail('missing varnishd. Install the Debian package: sudo apt-get install -y varnish');
+}
+
+/** The site include: backend `default` at host:port, the loopback-only `purgers` ACL, and the TTL + grace of a product read. */
+export function edgeSiteVcl(backend, ttlS = 10, graceS = 5) {
+  const [, host, port] = /^\[?([^\]]+?)\]?:(\d+)$/.exec(backend) ?? fail(`edge backend must be host:port (got '${backend}')`);
+  for (const [k, v] of [['ttl', ttlS], ['grace', graceS]]) if (!Number.isInteger(v) || v < 0 || v > 86_400) fail(`edge ${k} must be whole seconds 0..86400 (got ${v})`);
+  return `backend default {\n    .host = "${host}";\n    .port = "${port}";\n    .connect_timeout = 2s;\n    .first_byte_timeout = 10s;\n}\n\nacl purgers {\n    "127.0.0.1";\n    "::1";\n}\n\nsub site_ttl {\n    set beresp.ttl = ${ttlS}s;\n    set beresp.grace = ${graceS}s;\n}\n`;
+}
+
+function edgePid(dir) {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dir, 'varnishd.pid'), 'utf8').trim());
+    if (pid && isAlive(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(path.join(dir, 'work'))) return pid;
+  } catch { /* not running */ }
+  return null;
+}
+
+/** Start varnishd in `dir` on 127.0.0.1:port in front of `backend`; resolves once it accepts connections. */
+export async function startEdge({ port, backend, dir, memory = '64m', ttlS = 10, graceS = 5 }) {
+  const running = edgePid(dir);
+  if (running) return { pid: running, port, dir, url: `http://127.0.0.1:${port}`, stop: () => stopEdge(dir) };
+  if (await tcpProbe(port)) fail(`edge: port ${port} is taken by a process that is not ours; set STACK_PORT_EDGE`);
+  const bin = varnishd();
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(dir, 0o755); // the VCL compiler runs as the unprivileged varnish user and reads site.vcl from here
+  fs.writeFileSync(path.join(dir, 'site.vcl'), edgeSiteVcl(backend, ttlS, graceS), { mode: 0o644 });
+  const n = { name: 'edge', dir, logFile: path.join(dir, 'varnishd.log'), pidFile: path.join(dir, 'varnishd.pid') };
+  // -F: stays in the foreground, so the pid we keep is the manager (SIGTERM stops it and its child).
+  const pid = spawnDetached(n, bin, ['-F', '-n', path.join(dir, 'work'), '-a', `127.0.0.1:${port}`, '-T', '127.0.0.1:0',
+    '-f', path.join(EDGE_VCL_DIR, 'mallscale.vcl'), '-p', `vcl_path=${dir}:${EDGE_VCL_DIR}`, '-s', `malloc,${memory}`]);
+  for (const end = Date.now() + 30_000; !(await tcpProbe(port)); await sleep(100)) {
+    if (!isAlive(pid) || Date.now() > end) fail(`edge did not start on ${port}:\n${logTail(n)}`);
+  }
+  return { pid, port, dir, url: `http://127.0.0.1:${port}`, stop: () => stopEdge(dir) };
+}
+
+export async function stopEdge(dir = edge.dir) {
+  const pid = edgePid(dir);
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    if (!(await waitDead(pid, 15_000))) { process.kill(pid, 'SIGKILL'); await waitDead(pid, 5000); }
+  }
+  fs.rmSync(path.join(dir, 'varnishd.pid'), { force: true });
+}
+
+/** The edge's status row, or null when it is not meant to run (never started, or stopped by stopEdge). */
+async function edgeStatus() {
+  if (!fs.existsSync(path.join(edge.dir, 'varnishd.pid'))) return null; // never started, or stopped by us
+  const pid = edgePid(edge.dir);
+  const state = !pid ? 'down' : (await tcpProbe(edge.port)) ? 'up' : 'unresponsive';
+  return { name: 'edge', role: 'edge', kind: 'varnish', port: edge.port, pid, state, cap: null, detail: `backend ${edge.backend}` };
+}
+
 // ---------------------------------------------------------------- public API
 /** Start every node that is not running, set up users and replication, apply caps. Returns status(). */
 export async function up(opts = {}) {
@@ -574,6 +649,7 @@ export async function up(opts = {}) {
     await Promise.all(nodes.filter((n) => n.role === 'primary' || n.role === 'shard').map(ensureUsers));
     await Promise.all(nodes.filter((n) => n.role === 'replica').map((n) => ensureReplication(n)));
     applyEnvCaps();
+    if (opts.edge) await startEdge(edge);
     return status();
   });
   if (!opts.quiet) printTable(rows);
@@ -582,6 +658,11 @@ export async function up(opts = {}) {
 
 /** One row per node: { name, role, kind, port, pid, state: up|down|unresponsive|replication-down, cap, detail, replication? }. */
 export async function status() {
+  const [rows, edgeRow] = await Promise.all([nodeStatus(), edgeStatus()]);
+  return edgeRow ? [...rows, edgeRow] : rows;
+}
+
+function nodeStatus() {
   return Promise.all([...nodes, ...addedShardsInUse()].map(async (n) => {
     const pid = livePid(n);
     const row = { name: n.name, role: n.role, kind: n.kind, port: n.port, pid, state: 'down', cap: pid ? readCap(pid) : null, detail: '' };
@@ -616,7 +697,7 @@ async function stopOne(n) {
 export async function down() {
   await withLock(async () => {
     await downSentinel();
-    await Promise.all([...nodes, ...addedShards].map(stopOne));
+    await Promise.all([...[...nodes, ...addedShards].map(stopOne), stopEdge()]);
   });
   removeCgroups();
 }
@@ -853,7 +934,7 @@ async function main([cmd, ...args]) {
     case 'up': {
       const redis = args.includes('--redis') ? args[args.indexOf('--redis') + 1] : 'single';
       if (!['single', 'sentinel'].includes(redis)) fail(`--redis must be single or sentinel (got "${redis}")`);
-      await up();
+      await up({ edge: args.includes('--edge') });
       if (redis === 'sentinel') printTable(await upSentinel());
       console.log(`stack up (${secs()}) in ${STACK_DIR}`);
       return 0;
@@ -868,8 +949,8 @@ async function main([cmd, ...args]) {
     }
     case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
-    case 'kill': { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
-    case 'start': await startNode(needName()); printTable(await status()); return 0;
+    case 'kill': if (args[0] === 'edge') { await stopEdge(); console.log('edge: stopped'); return 0; } { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
+    case 'start': if (args[0] === 'edge') await startEdge(edge); else await startNode(needName()); printTable(await status()); return 0;
     case 'add-shard': {
       const row = await addShard();
       printTable(await status());
@@ -893,7 +974,7 @@ async function main([cmd, ...args]) {
       return r.applied ? 0 : 1;
     }
     default:
-      console.error('usage: node docker/local/stack.mjs up [--redis sentinel]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard');
+      console.error('usage: node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard');
       return cmd ? 1 : 0;
   }
 }

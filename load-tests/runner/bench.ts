@@ -63,12 +63,16 @@ export interface Scenario {
     ctx: BenchContext,
     opts: Record<string, string>,
   ) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown; /** caps the run applied itself (its provenance line says so) */ caps?: Partial<Provenance['caps']> }>;
+  /** Put something in front of the mode's targets (e.g. an edge cache): the load then goes to `urls`; `pids` join the CPU accounting; stop() runs after the mode. */
+  front?: (ctx: BenchContext, mode: string, targetUrls: string[]) => Promise<{ urls: string[]; pids?: Record<string, number>; stop: () => Promise<void> } | null>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
 }
 
 export interface BenchContext {
   root: string;
   baseUrl?: string;
+  /** Every target of the current mode (instances > 1), in start order; baseUrl is the first. */
+  urls?: string[];
   log: (msg: string) => void;
   /** Dynamic import from the runner (scenarios stay import-free so k6 can read them), e.g. ctx.load('mysql2/promise'). */
   load: (specifier: string) => Promise<any>;
@@ -360,23 +364,31 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
       prov.caps.modes[mode] = cap;
       const modeDef = requested === def.dbCpu ? def : { ...def, dbCpu: requested };
       const targets = await startTargets(root, modeDef);
-      const stopAll = () => Promise.all(targets.map((t) => stopTarget(t.proc)));
+      let front: Awaited<ReturnType<NonNullable<Scenario['front']>>> = null;
+      const stopAll = async () => {
+        await front?.stop();
+        await Promise.all(targets.map((t) => stopTarget(t.proc)));
+      };
       cleanup.add(stopAll);
       try {
         ctx.baseUrl = targets[0].url;
+        ctx.urls = targets.map((t) => t.url);
+        if (scenario.front) front = await scenario.front(ctx, mode, ctx.urls);
+        const loadUrls = front?.urls ?? ctx.urls;
         if (scenario.beforeMode) await scenario.beforeMode(ctx, mode, data);
         log(`mode ${mode}: warm-up ${warmupS}s`);
-        if (warmupS > 0) await fire(scenario, mode, targets.map((t) => t.url), data, connections, warmupS, 1000 + i);
+        if (warmupS > 0) await fire(scenario, mode, loadUrls, data, connections, warmupS, 1000 + i);
         log(`mode ${mode}: measuring ${durationS}s`);
         const measureState = scenario.beforeMeasure ? await scenario.beforeMeasure(ctx, mode, data) : undefined;
         const pids: Record<string, number | null> = {};
         for (const n of stack?.nodes ?? []) if (n.kind === 'mariadb') pids[n.name] = n.pid;
         targets.forEach((t, k) => (pids[`api-${k}`] = t.proc.pid ?? null));
+        Object.assign(pids, front?.pids ?? {});
         pids.runner = process.pid;
         const snap = cpuSnapshot(pids);
         const throttled0: Record<string, Throttle | null> = def.boundBy && stack ? stack.throttleStats(def.boundBy) : {};
         const tm = Date.now();
-        results[mode] = await fire(scenario, mode, targets.map((t) => t.url), data, connections, durationS, 1 + i);
+        results[mode] = await fire(scenario, mode, loadUrls, data, connections, durationS, 1 + i);
         results[mode].cpu = snap.since();
         const throttle: Record<string, Throttle | null> = {};
         if (def.boundBy && stack) {

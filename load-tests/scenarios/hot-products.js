@@ -5,6 +5,9 @@
 // (0.1 CPU each, 10 ms CFS period), so the database is the bottleneck the cache must remove; the runner
 // checks that `off` really was bound by the primary (else l1l2_vs_off is omitted as "not capacity-bound").
 // Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped.
+// Issue 17 (appended, see EDGE AND PEER below): `edge` (the same load through Varnish in front of l1l2),
+// `nest_cache_manager` (the peer baseline: @nestjs/cache-manager's CacheInterceptor on Redis), and the two
+// over two instances (`*_x2`) with a cold stampede and a stampede right after a write.
 // Per mode the runner also reports the SELECTs the primary ran for the API's database account per 1,000 requests (server-side counter, measured seconds only).
 // Plain ESM without imports: read by k6 (load-tests/k6/hot-products.js) and by the Node runner.
 const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
@@ -79,15 +82,15 @@ async function connect(ctx, url) {
 }
 
 // SELECTs executed by the API's account, counted by the server: MariaDB userstat, MySQL performance_schema.
-async function selectsByBenchUser(conn) {
+async function selectsByBenchUser(conn, user = BENCH_USER) {
   try {
     await conn.query('SET GLOBAL userstat = 1');
-    const [rows] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [BENCH_USER]);
+    const [rows] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [user]);
     return Number(rows[0]?.n ?? 0);
   } catch {
     const [rows] = await conn.query(
       "SELECT COALESCE(SUM(COUNT_STAR), 0) AS n FROM performance_schema.events_statements_summary_by_user_by_event_name WHERE USER = ? AND EVENT_NAME = 'statement/sql/select'",
-      [BENCH_USER],
+      [user],
     );
     return Number(rows[0]?.n ?? 0);
   }
@@ -102,6 +105,243 @@ async function cacheMetrics(baseUrl) {
     l2: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l2"/),
     miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
     bypass: sum(/^cache_redis_bypass_total/),
+  };
+}
+
+// ---------------------------------------------------------------- EDGE AND PEER (issue 17)
+// `edge`: the l1l2 API behind a private Varnish (docker/varnish/mallscale.vcl, started through docker/local/stack.mjs
+// on BENCH_EDGE_PORT, default 16081, never the stack's 6081); the API purges it through EdgePurger. After the load:
+// the edge's hit ratio (varnishstat), the Age of the copies it serves (a sample of Zipf reads) and, for the five
+// hottest products, the time from a PATCH's answer to the first fresh read through the edge.
+// `nest_cache_manager`: THE PEER BASELINE, benchmark only: BENCH_PEER_CACHE=nest-cache-manager loads
+// apps/shop-api/src/bench/nest-cache-manager.module.ts (CacheInterceptor, Keyv on redis-cache, the same TTL as our
+// L2) with our cache off. `*_x2`: the same over two instances (round-robin), connected as their own database account,
+// plus after the load, per key of BENCH_STAMPEDE_KEYS (5) products nobody read: BENCH_STAMPEDE_REQUESTS (500)
+// concurrent cold reads split over both instances, the server's SELECT count for them, then a PATCH of that product
+// and the same stampede again: its SELECTs and the share of answers that still show the old price.
+const EDGE_PORT = Number(env.BENCH_EDGE_PORT || 16081);
+const STAMPEDE_KEYS = Number(env.BENCH_STAMPEDE_KEYS || 5);
+const STAMPEDE_REQUESTS = Number(env.BENCH_STAMPEDE_REQUESTS || 500);
+const STAMPEDE_BASE = BASE + N; // products STAMPEDE_BASE+1 .. +100: outside the Zipf range, never read by the load
+const STAMPEDE_POOL = 100;
+const STAMPEDE_USER = 'bench_stampede';
+const mode17 = (name, cacheMode, extraEnv = {}, dbUser = BENCH_USER, cpu = CPU) => {
+  const d = api(cacheMode, cpu);
+  return { ...d, dbUser, env: { ...d.env, CACHE_PREFIX: `bench-hot-${RUN}-${name}:`, SHORTS_SWEEP_INTERVAL_MS: '0', ...(dbUser === BENCH_USER ? {} : { DB_PRIMARY_URL: withUser(PRIMARY, dbUser, BENCH_PASS) }), ...extraEnv } };
+};
+const PEER = { BENCH_PEER_CACHE: 'nest-cache-manager' };
+const EDGE_URL_ENV = { EDGE_PURGE_URLS: `http://127.0.0.1:${EDGE_PORT}` };
+const EDGE_AND_PEER_MODES = {
+  // Capped (the database at 0.1 CPU, like l1l2): what each tier does for the one server.
+  edge: { ...mode17('edge', 'l1l2', EDGE_URL_ENV), edge: true, edgeTtlS: 10 },
+  nest_cache_manager: mode17('nest_cache_manager', 'off', PEER),
+  // Uncapped (like l1l2_uncapped): what each tier's own path costs when the database is not the limit.
+  edge_uncapped: { ...mode17('edge_uncapped', 'l1l2', EDGE_URL_ENV, BENCH_USER, null), edge: true, edgeTtlS: 10 },
+  // The same edge keeping product reads 60 s: more hits, and a 6x larger budget for a lost purge.
+  edge_ttl60_uncapped: { ...mode17('edge_ttl60_uncapped', 'l1l2', EDGE_URL_ENV, BENCH_USER, null), edge: true, edgeTtlS: 60 },
+  nest_cache_manager_uncapped: mode17('nest_cache_manager_uncapped', 'off', PEER, BENCH_USER, null),
+  // Two instances, for the stampedes (no pre-warm: their load numbers are a cold start, not a tier comparison).
+  l1l2_x2: { ...mode17('l1l2_x2', 'l1l2', {}, STAMPEDE_USER), instances: 2, stampede: true, prewarm: 0 },
+  nest_cache_manager_x2: { ...mode17('nest_cache_manager_x2', 'off', PEER, STAMPEDE_USER), instances: 2, stampede: true, prewarm: 0 },
+};
+const EDGE_AND_PEER_RATIOS = {
+  edge_vs_l1l2: ['edge', 'l1l2'],
+  edge_vs_bare: ['edge', 'bare'],
+  l1l2_vs_nest_cache_manager: ['l1l2', 'nest_cache_manager'],
+  nest_cache_manager_vs_l1l2_p99: ['nest_cache_manager', 'l1l2', 'p99_ms'],
+  edge_vs_l1l2_uncapped: ['edge_uncapped', 'l1l2_uncapped'],
+  edge_ttl60_vs_l1l2_uncapped: ['edge_ttl60_uncapped', 'l1l2_uncapped'],
+  l1l2_vs_nest_cache_manager_uncapped: ['l1l2_uncapped', 'nest_cache_manager_uncapped'],
+};
+
+// The stampede account and products, and an admin for the writes: a fresh e-mail and random password per run,
+// deleted when the run ends (nothing known to anybody is left behind in the database).
+async function edgeAndPeerSetup(ctx, conn, db, categoryId) {
+  await conn.query(`CREATE USER IF NOT EXISTS '${STAMPEDE_USER}'@'%' IDENTIFIED BY '${BENCH_PASS}'`);
+  await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${db}\`.* TO '${STAMPEDE_USER}'@'%'`);
+  const rows = Array.from({ length: STAMPEDE_POOL }, (_, k) => [STAMPEDE_BASE + 1 + k, categoryId, `Stampede product ${k}`, 5000, 100, '{}']);
+  await conn.query('INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
+  const { randomBytes } = await ctx.load('node:crypto');
+  const { hash } = await ctx.load('@node-rs/argon2');
+  const admin = { email: `bench-hot-admin-${RUN}@bench.mallscale`, password: randomBytes(18).toString('hex') };
+  await conn.query("INSERT INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [admin.email, await hash(admin.password)]);
+  ctx.onCleanup(async () => {
+    const c = await connect(ctx, PRIMARY);
+    try {
+      await c.query('DELETE FROM users WHERE email = ?', [admin.email]);
+    } finally {
+      await c.end();
+    }
+  });
+  return { admin, stampedeNext: 0 };
+}
+
+async function adminToken(baseUrl, admin) {
+  const res = await fetch(`${baseUrl}/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
+  if (res.status !== 200) throw new Error(`bench admin sign-in answered ${res.status}: ${await res.text()}`);
+  return (await res.json()).accessToken;
+}
+
+async function patchPrice(baseUrl, token, id, priceCents) {
+  const res = await fetch(`${baseUrl}/products/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ priceCents }) });
+  if (res.status !== 200) throw new Error(`PATCH /products/${id} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+let benchEdge = null;
+async function startBenchEdge(ctx, backendUrl, ttlS) {
+  const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+  const { mkdtempSync, rmSync, readFileSync } = await ctx.load('node:fs');
+  const { tmpdir } = await ctx.load('node:os');
+  const dir = mkdtempSync(`${tmpdir()}/mallscale-bench-edge-`);
+  const e = await stack.startEdge({ port: EDGE_PORT, backend: new URL(backendUrl).host, dir, memory: '256m', ttlS, graceS: 5 });
+  // The cache process (the manager's child) does the work: its CPU joins the mode's row.
+  let child = null;
+  try {
+    child = Number(readFileSync(`/proc/${e.pid}/task/${e.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || null;
+  } catch {
+    /* no /proc */
+  }
+  benchEdge = { ...e, dir };
+  ctx.log(`edge: varnishd on ${e.url} in front of ${backendUrl}, product reads kept ${ttlS} s + 5 s grace`);
+  return {
+    urls: [e.url],
+    pids: child ? { edge: child } : {},
+    stop: async () => {
+      await e.stop();
+      rmSync(dir, { recursive: true, force: true });
+      benchEdge = null;
+    },
+  };
+}
+
+/** varnishstat's hit/miss counters of the bench edge. */
+async function edgeCounters(ctx) {
+  const { execFileSync } = await ctx.load('node:child_process');
+  const out = JSON.parse(execFileSync('varnishstat', ['-n', `${benchEdge.dir}/work`, '-1', '-j', '-f', 'MAIN.cache_hit', '-f', 'MAIN.cache_miss', '-f', 'MAIN.cache_hitpass', '-f', 'MAIN.cache_hitmiss'], { encoding: 'utf8' }));
+  const c = out.counters ?? out;
+  const v = (k) => Number(c[k]?.value ?? 0);
+  return { hit: v('MAIN.cache_hit'), miss: v('MAIN.cache_miss') + v('MAIN.cache_hitpass') + v('MAIN.cache_hitmiss') };
+}
+
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length ? a[Math.floor(a.length / 2)] : 0;
+};
+const round1 = (x) => Math.round(x * 10) / 10;
+
+async function edgeAndPeerAfterMeasure(ctx, def, data, state, durationS, result) {
+  const out = {};
+  // CPU each request cost the API processes (and the edge): what an edge in front takes off the API.
+  const cpuUs = (keys) => {
+    const cores = keys.reduce((sum, k) => sum + (result?.cpu?.[k] ?? NaN), 0);
+    return Number.isFinite(cores) && result?.requests ? Math.round((cores * durationS * 1e6) / result.requests) : undefined;
+  };
+  const apiKeys = Object.keys(result?.cpu ?? {}).filter((k) => k.startsWith('api-'));
+  if (apiKeys.length) out.api_cpu_us_per_req = cpuUs(apiKeys);
+  if (def.edge && result?.cpu?.edge != null) out.edge_cpu_us_per_req = cpuUs(['edge']);
+  if (def.edge) {
+    const after = await edgeCounters(ctx);
+    const hit = after.hit - state.edge.hit;
+    const miss = after.miss - state.edge.miss;
+    out.edge_hit_pct = round1((hit / (hit + miss || 1)) * 100);
+    Object.assign(out, await edgeStaleness(ctx, data));
+  }
+  if (def.stampede) Object.assign(out, await stampedes(ctx, def, data, state.conn));
+  return out;
+}
+
+// What the edge costs in freshness: the Age of the copies it serves (2,000 Zipf reads right after the load),
+// and write → fresh: PATCH one of the 5 hottest products, then read through the edge until the new price shows.
+async function edgeStaleness(ctx, data) {
+  const ages = [];
+  let u = 12345;
+  const rand = () => ((u = (u * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (let i = 0; i < 2000; i += 16) {
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      const r = await fetch(`${benchEdge.url}/products/${productId(zipfRank(rand()))}`);
+      await r.arrayBuffer();
+      ages.push(Number(r.headers.get('age') ?? 0));
+    }));
+  }
+  const token = await adminToken(ctx.baseUrl, data.admin);
+  const fresh = [];
+  for (let rank = 0; rank < 5; rank++) {
+    const id = productId(rank);
+    for (let k = 0; k < 2; k++) await (await fetch(`${benchEdge.url}/products/${id}`)).arrayBuffer(); // cached at the edge
+    const price = 1000 + Math.floor(Math.random() * 9000);
+    await patchPrice(ctx.baseUrl, token, id, price);
+    const t0 = performance.now();
+    for (;;) {
+      const body = await (await fetch(`${benchEdge.url}/products/${id}`)).json();
+      if (body.priceCents === price) break;
+      if (performance.now() - t0 > 30_000) throw new Error(`edge still served the old price of ${id} 30 s after the write`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    fresh.push(performance.now() - t0);
+  }
+  const purgeFailures = await (async () => {
+    const text = await (await fetch(`${ctx.baseUrl}/metrics`)).text();
+    return text.split('\n').filter((l) => l.startsWith('edge_purge_failures_total')).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  })();
+  return {
+    edge_age_p50_s: median(ages),
+    edge_age_max_s: Math.max(...ages),
+    edge_write_to_fresh_ms_median: round1(median(fresh)),
+    edge_write_to_fresh_ms_max: round1(Math.max(...fresh)),
+    edge_purge_failures: purgeFailures,
+  };
+}
+
+// The account's SELECT counter once it has stopped moving: requests the capped database still had queued when
+// the load ended finish first, so a stampede counts its own loads only.
+async function quiet(conn, user) {
+  let last = await selectsByBenchUser(conn, user);
+  for (const end = Date.now() + 30_000; Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 300));
+    const n = await selectsByBenchUser(conn, user);
+    if (n === last) return n;
+    last = n;
+  }
+  throw new Error(`the SELECT counter of ${user} did not settle within 30 s (something else reads as this account)`);
+}
+
+// The cold stampede and the stampede right after a write, over both instances, counted on the server.
+async function stampedes(ctx, def, data, conn) {
+  const urls = ctx.urls;
+  const token = await adminToken(urls[0], data.admin);
+  const cold = [];
+  const afterWrite = [];
+  let stale = 0;
+  let answers = 0;
+  let errors = 0;
+  const burst = async (id) => {
+    const before = await quiet(conn, def.dbUser);
+    const res = await Promise.all(Array.from({ length: STAMPEDE_REQUESTS }, async (_, i) => {
+      const r = await fetch(`${urls[i % urls.length]}/products/${id}`);
+      return { status: r.status, body: r.status === 200 ? await r.json() : (await r.arrayBuffer(), null) };
+    }));
+    const loads = (await selectsByBenchUser(conn, def.dbUser)) - before;
+    errors += res.filter((r) => r.status !== 200).length;
+    return { loads, prices: res.map((r) => r.body?.priceCents) };
+  };
+  for (let k = 0; k < STAMPEDE_KEYS; k++) {
+    const id = String(STAMPEDE_BASE + 1 + (data.stampedeNext++ % STAMPEDE_POOL));
+    cold.push((await burst(id)).loads);
+    const price = 5000 + Math.floor(Math.random() * 4000) + 1;
+    await patchPrice(urls[0], token, id, price);
+    const w = await burst(id);
+    afterWrite.push(w.loads);
+    answers += w.prices.length;
+    stale += w.prices.filter((p) => p !== price).length;
+  }
+  ctx.log(`stampedes (${STAMPEDE_REQUESTS} requests over ${urls.length} instances): cold loads ${cold.join(',')}; after a write ${afterWrite.join(',')}, ${stale}/${answers} answers stale`);
+  return {
+    stampede_db_loads_median: median(cold),
+    stampede_db_loads_max: Math.max(...cold),
+    stampede_after_write_db_loads_max: Math.max(...afterWrite),
+    stampede_after_write_stale_pct: round1((stale / (answers || 1)) * 100),
+    stampede_errors: errors,
   };
 }
 
@@ -124,6 +364,7 @@ export default {
     l1l2: api('l1l2', CPU),
     off_uncapped: api('off', null),
     l1l2_uncapped: api('l1l2', null),
+    ...EDGE_AND_PEER_MODES,
   },
   schema: true,
   ratios: SWEEP ? Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']])) : {
@@ -131,6 +372,7 @@ export default {
     l2_vs_off: ['l2', 'off'],
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
     l1l2_vs_bare: ['l1l2', 'bare'],
+    ...EDGE_AND_PEER_RATIOS,
   },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
   async setup(ctx) {
@@ -156,7 +398,7 @@ export default {
       } else {
         ctx.log(`reusing ${N} products in bench-hot`);
       }
-      return {};
+      return await edgeAndPeerSetup(ctx, conn, db, cat.id);
     } finally {
       await conn.end();
     }
@@ -168,7 +410,7 @@ export default {
   async beforeMode(ctx, mode) {
     const def = this.modes[mode];
     const prewarm = def.prewarm ?? PREWARM;
-    if (def.target !== 'api' || def.env.CACHE_MODE === 'off' || prewarm <= 0) return;
+    if (def.target !== 'api' || (def.env.CACHE_MODE === 'off' && !def.env.BENCH_PEER_CACHE) || prewarm <= 0) return;
     const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
     if (def.dbCpu != null) await stack.setCpuCap('off');
     try {
@@ -189,11 +431,13 @@ export default {
   async beforeMeasure(ctx, mode) {
     if (mode === 'bare') return null;
     const conn = await connect(ctx, PRIMARY);
-    return { conn, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
+    const user = this.modes[mode].dbUser ?? BENCH_USER;
+    return { conn, user, before: await selectsByBenchUser(conn, user), metrics: await cacheMetrics(ctx.baseUrl), edge: this.modes[mode].edge ? await edgeCounters(ctx) : null };
   },
-  async afterMeasure(ctx, mode, _data, state, _durationS, result) {
+  async afterMeasure(ctx, mode, data, state, _durationS, result) {
     if (!state) return;
-    const after = await selectsByBenchUser(state.conn);
+    const after = await selectsByBenchUser(state.conn, state.user);
+    const extra = await edgeAndPeerAfterMeasure(ctx, this.modes[mode], data, state, _durationS, result);
     await state.conn.end();
     const m = await cacheMetrics(ctx.baseUrl);
     const d = (k) => m[k] - state.metrics[k];
@@ -205,7 +449,10 @@ export default {
       out.l2_hit_pct = Math.round((d('l2') / reads) * 1000) / 10;
       out.redis_bypasses = d('bypass');
     }
-    return out;
+    return { ...out, ...extra };
+  },
+  front(ctx, mode, urls) {
+    return this.modes[mode].edge ? startBenchEdge(ctx, urls[0], this.modes[mode].edgeTtlS) : Promise.resolve(null);
   },
   request(rand, _data, mode) {
     if (mode === 'bare') return { method: 'GET', path: '/' };

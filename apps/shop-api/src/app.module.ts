@@ -27,6 +27,8 @@ export class AppModule {
         UsersModule,
         AdminModule,
         ConsoleModule.forRoot(config),
+        // BENCHMARK ONLY (hot-products mode nest_cache_manager): the peer baseline, loaded on demand.
+        ...(config.benchPeerCache === 'nest-cache-manager' ? [import('./bench/nest-cache-manager.module.js').then((m) => m.NestCacheManagerPeerModule.forRoot(config))] : []),
       ],
     };
   }

@@ -3,3 +3,4 @@ export * from './guarded-redis.js';
 export * from './invalidation-bus.js';
 export * from './cache-aside.js';
 export * from './product-cache.js';
+export * from './edge-purger.js';

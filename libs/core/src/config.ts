@@ -50,6 +50,16 @@ export interface AppConfig {
    * through Redis Sentinel by master name, the URL then giving only the password, database number and TLS.
    */
   redis: { cacheUrl: string; queueUrl: string; cache: RedisEndpoint; queue: RedisEndpoint };
+  /**
+   * Edge cache (issue 17, optional Varnish node): EdgePurger (libs/cache) sends PURGE/BAN for written products
+   * to these edges (EDGE_PURGE_URLS, comma-separated http(s) base URLs; empty = no edge, the default).
+   */
+  edge: { purgeUrls: string[]; purgeTimeoutMs: number };
+  /**
+   * BENCHMARK ONLY (hot-products mode nest_cache_manager): the peer baseline @nestjs/cache-manager's
+   * CacheInterceptor on GET /products/:id (BENCH_PEER_CACHE=nest-cache-manager). Refused with NODE_ENV=production.
+   */
+  benchPeerCache: 'none' | 'nest-cache-manager';
   /** Replica read routing (issue 5, libs/db ReplicaRouter + ReplicaMonitor): lag limit, token wait, fallback. */
   replication: { maxLagMs: number; waitMs: number; fallback: 'primary' | '503'; monitorIntervalMs: number; userTokenTtlMs: number };
   /** Hot-products cache (issue 3): tiers, bounds, TTLs, lease and breaker (libs/cache ProductCache). */
@@ -269,6 +279,25 @@ function redisUrl(env: Env, name: string, dflt: string): string {
 
 // Only named proxies: 'true' would trust every X-Forwarded-For entry, including those a client writes itself
 // (and Fastify trusts nobody for a bare hop count, since a direct client could send enough hops).
+/** EDGE_PURGE_URLS: http(s) base URLs (scheme, host, port; no path, no credentials), comma-separated. */
+function edgeUrls(env: Env, cacheMode: string): string[] {
+  const raw = (env.EDGE_PURGE_URLS ?? '').trim();
+  if (!raw) return [];
+  if (cacheMode !== 'l1l2') throw new ConfigError(`EDGE_PURGE_URLS needs CACHE_MODE=l1l2: the purge rides the cache invalidation bus, which only that mode runs (got CACHE_MODE=${cacheMode})`);
+  return raw.split(',').map((s) => {
+    let u: URL;
+    try {
+      u = new URL(s.trim());
+    } catch {
+      throw new ConfigError(`EDGE_PURGE_URLS must be comma-separated http(s) URLs like http://127.0.0.1:6081 (got '${s.trim()}')`);
+    }
+    if (!['http:', 'https:'].includes(u.protocol) || u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) {
+      throw new ConfigError(`EDGE_PURGE_URLS entries are base URLs: http(s), host and port only (got '${s.trim()}')`);
+    }
+    return u.origin;
+  });
+}
+
 const PROXY_NAMES = ['loopback', 'linklocal', 'uniquelocal'];
 /** `host:port,host:port` (IPv6 in brackets: `[::1]:26379`); empty = no Sentinel, the URL is used directly. */
 function sentinelList(env: Env, name: string): RedisEndpoint['sentinels'] {
@@ -435,6 +464,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
         breakerCooldownMs: int(env, 'CACHE_BREAKER_COOLDOWN_MS', 1_000, 10, 600_000),
         xfetchBeta: beta,
       };
+    })(),
+    edge: {
+      purgeUrls: edgeUrls(env, env.CACHE_MODE ?? 'l1l2'),
+      purgeTimeoutMs: int(env, 'EDGE_PURGE_TIMEOUT_MS', 1_000, 10, 60_000),
+    },
+    benchPeerCache: (() => {
+      const peer = oneOf(env, 'BENCH_PEER_CACHE', ['none', 'nest-cache-manager'] as const, 'none');
+      if (peer !== 'none' && nodeEnv === 'production') throw new ConfigError('BENCH_PEER_CACHE is a benchmark baseline (load-tests/scenarios/hot-products.js): refused with NODE_ENV=production');
+      return peer;
     })(),
     replication: {
       maxLagMs: int(env, 'MAX_REPLICA_LAG_MS', 1000, 0, 3_600_000),

@@ -37,6 +37,8 @@ export interface NativeStack {
   sentinelMaster(masterName: string, opts?: SentinelOpts): Promise<number | null>;
   killSentinelNode(name: string, opts?: SentinelOpts): Promise<number | null>;
   downSentinel(opts?: SentinelOpts & { purge?: boolean }): Promise<void>;
+  /** A Varnish edge (docker/varnish/mallscale.vcl) in `dir` on 127.0.0.1:port in front of `backend` (host:port). */
+  startEdge(opts: { port: number; backend: string; dir: string; memory?: string }): Promise<{ pid: number; port: number; url: string; stop: () => Promise<void> }>;
 }
 
 export async function nativeStack(): Promise<NativeStack> {

@@ -9,6 +9,7 @@ import { FiltersService } from './filters.service.js';
 import { FiltersController } from './filters.controller.js';
 import { FacetsService } from './facets.service.js';
 import { FacetsController } from './facets.controller.js';
+import { EdgePurgerLifecycle } from './edge-purger.provider.js';
 
-@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, AttributesService, FiltersService, FacetsService, catalogCacheProvider, CatalogCacheLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
+@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, AttributesService, FiltersService, FacetsService, catalogCacheProvider, CatalogCacheLifecycle, EdgePurgerLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
 export class CatalogModule {}
