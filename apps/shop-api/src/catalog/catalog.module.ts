@@ -10,6 +10,12 @@ import { FiltersController } from './filters.controller.js';
 import { FacetsService } from './facets.service.js';
 import { FacetsController } from './facets.controller.js';
 import { EdgePurgerLifecycle } from './edge-purger.provider.js';
+import { StockReservation } from './stock-reservation.js';
 
-@Module({ controllers: [ProductsController, FiltersController, FacetsController, AttributesController], providers: [ProductsRepository, ProductsService, AttributesService, FiltersService, FacetsService, catalogCacheProvider, CatalogCacheLifecycle, EdgePurgerLifecycle], exports: [ProductsRepository, ProductsService, catalogCacheProvider] })
+/** Products, categories, attributes and stock (StockReservation: the one writer of products.stock, used by orders). */
+@Module({
+  controllers: [ProductsController, FiltersController, FacetsController, AttributesController],
+  providers: [ProductsRepository, ProductsService, AttributesService, FiltersService, FacetsService, StockReservation, catalogCacheProvider, CatalogCacheLifecycle, EdgePurgerLifecycle],
+  exports: [ProductsRepository, ProductsService, StockReservation, catalogCacheProvider],
+})
 export class CatalogModule {}

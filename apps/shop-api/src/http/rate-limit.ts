@@ -65,7 +65,8 @@ export function accountKey(email: string): string {
 
 export function routesToLimit(config: AppConfig, userOf: KeyOf): LimitedRoute[] {
   const rl = config.rateLimit;
-  const ip: KeyOf = (req) => fastifyRateLimit.normalizeIP(req.ip);
+  // req.ip is undefined once the client's socket has gone (a request aborted mid-flight): no address, no key.
+  const ip: KeyOf = (req) => (req.ip ? fastifyRateLimit.normalizeIP(req.ip) : 'gone');
   const account: KeyOf = (req) => {
     const email = (req.body as { email?: unknown } | undefined)?.email;
     return typeof email === 'string' ? accountKey(email) : undefined;

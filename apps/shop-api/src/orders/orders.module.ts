@@ -8,10 +8,9 @@ import { OrdersService } from './orders.service.js';
 import { PartitionScheduler } from './partition.scheduler.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { StockReconciler } from './stock-reconciler.js';
-import { StockReservation } from './stock-reservation.js';
 
 @Module({
-  imports: [CatalogModule], // the product cache, invalidated when an order changes stock
+  imports: [CatalogModule], // StockReservation: the catalog's owner of products.stock
   controllers: [OrdersController],
   providers: [
     // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached
@@ -24,7 +23,6 @@ import { StockReservation } from './stock-reservation.js';
     OrdersRepository,
     IdempotencyStore,
     OrdersService,
-    StockReservation,
     StockReconciler,
     PartitionScheduler,
   ],

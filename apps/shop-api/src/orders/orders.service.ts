@@ -38,7 +38,7 @@ import { kWayMerge } from './k-way-merge.js';
 import { OrdersRepository, type OrderItemRow, type OrderRow } from './orders.repository.js';
 import { IdempotencyStore } from './idempotency-store.js';
 import { StockReconciler } from './stock-reconciler.js';
-import { StockReservation } from './stock-reservation.js';
+import { StockReservation } from '../catalog/stock-reservation.js';
 
 export interface OrderView {
   id: string;

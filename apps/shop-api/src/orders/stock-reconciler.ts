@@ -20,7 +20,7 @@ import type { DataSource } from 'typeorm';
 import { BucketFenced, DbNodes, decodeOrderId, OrderShardRouter, type SqlDialect } from '#libs/db';
 import { IdempotencyStore } from './idempotency-store.js';
 import { OrdersRepository } from './orders.repository.js';
-import { StockReservation, type StaleReservation } from './stock-reservation.js';
+import { StockReservation, type StaleReservation } from '../catalog/stock-reservation.js';
 
 export type Settlement = 'committed' | 'released' | 'in-flight';
 

@@ -16,7 +16,7 @@ import { Injectable, Optional } from '@nestjs/common';
 import { ApiError, Metrics } from '#libs/core';
 import { affectedRows, ReplicaRouter, retryOnDeadlock } from '#libs/db';
 import type { EntityManager } from 'typeorm';
-import { CatalogCache } from '../catalog/product-cache.provider.js';
+import { CatalogCache } from './product-cache.provider.js';
 
 export interface StockLine {
   productId: string;
