@@ -36,6 +36,8 @@ export interface ModeDef {
   instances?: number;
   /** The capped nodes that should be the bottleneck of this mode (e.g. ['replica-1','replica-2']): at least one must be saturated (≥ 85 % of its quota, or throttled in ≥ 90 % of CFS periods), else the mode is "not capacity-bound" and ratios over it are omitted. */
   boundBy?: string[];
+  /** Extra node flags for the target process (e.g. --cpu-prof, used by profile.ts). */
+  nodeArgs?: string[];
 }
 
 export interface Scenario {
@@ -152,7 +154,7 @@ async function freePort(): Promise<number> {
 export async function startTarget(root: string, mode: ModeDef, index = 0): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const entry = mode.target === 'bare' ? join(root, 'load-tests/runner/bare-server.mjs') : join(root, 'dist/apps/shop-api/src/main.js');
-  const proc = spawn(process.execPath, [entry], {
+  const proc = spawn(process.execPath, [...(mode.nodeArgs ?? []), entry], {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: process.env.NODE_ENV || 'development', INSTANCE: String(index), ...mode.env },
     stdio: ['ignore', 'ignore', 'inherit'],
