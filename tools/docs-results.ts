@@ -89,10 +89,15 @@ function modesTable(name: string, r: Result, o: Record<string, string>): string 
 
 function ratiosTable(name: string, r: Result, o: Record<string, string>): string {
   const names = o.only ? o.only.split(',') : [...Object.keys(r.ratios ?? {}), ...Object.keys(r.ratiosOmitted ?? {})];
-  const lines = ['| ratio | value |', '|---|---:|'];
+  // A file with goals (bench Scenario.goals) gets a third column: the target and whether this run met it.
+  const goal = (k: string) => {
+    const g = r.goals?.[k];
+    return g ? ` ${g.op} ${g.target}: ${g.met === null ? 'not measured' : g.met ? 'met' : '**not met**'} |` : ' – |';
+  };
+  const lines = r.goals ? ['| ratio | value | goal |', '|---|---:|---|'] : ['| ratio | value |', '|---|---:|'];
   for (const k of names) {
-    if (r.ratios?.[k] !== undefined) lines.push(`| ${k} | ${r.ratios[k]} |`);
-    else if (r.ratiosOmitted?.[k]) lines.push(`| ${k} | omitted, ${r.ratiosOmitted[k]} |`);
+    if (r.ratios?.[k] !== undefined) lines.push(`| ${k} | ${r.ratios[k]} |${r.goals ? goal(k) : ''}`);
+    else if (r.ratiosOmitted?.[k]) lines.push(`| ${k} | omitted, ${r.ratiosOmitted[k]} |${r.goals ? goal(k) : ''}`);
     else throw new Error(`${name}.json has no ratio '${k}'`);
   }
   return lines.join('\n');

@@ -49,6 +49,8 @@ export interface Scenario {
   modes: Record<string, ModeDef>;
   /** name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better). */
   ratios?: Record<string, [string, string] | [string, string, 'rps' | 'p99_ms']>;
+  /** A target for a ratio, e.g. { l1l2_vs_bare: ['>=', 0.75] }: the result file records each as met or not met. */
+  goals?: Record<string, [Goal['op'], number]>;
   /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
   schema?: boolean;
   /** Pick the cap from a short uncapped probe of `mode` so that `node` is worth `targetRps` requests/s (option --calibrate N|off). */
@@ -62,6 +64,20 @@ export interface Scenario {
   /** A measurement that is not an HTTP load (e.g. database experiments): returns its own modes/ratios/tables. */
   run?: (ctx: BenchContext, opts: Record<string, string>) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown }>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+}
+
+export interface Goal {
+  op: '>=' | '>' | '<=' | '<';
+  target: number;
+  /** The ratio measured in this run (null: omitted or not measured, see ratiosOmitted). */
+  value: number | null;
+  met: boolean | null;
+}
+
+/** Each goal against its ratio of this run. */
+export function checkGoals(goals: Scenario['goals'], ratios: Record<string, number>): Record<string, Goal> {
+  const cmp = { '>=': (a: number, b: number) => a >= b, '>': (a: number, b: number) => a > b, '<=': (a: number, b: number) => a <= b, '<': (a: number, b: number) => a < b };
+  return Object.fromEntries(Object.entries(goals ?? {}).map(([k, [op, target]]) => [k, { op, target, value: ratios[k] ?? null, met: ratios[k] == null ? null : cmp[op](ratios[k], target) }]));
 }
 
 export interface BenchContext {
@@ -424,6 +440,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
     modes: results,
     ratios,
     ...(Object.keys(ratiosOmitted).length ? { ratiosOmitted } : {}),
+    ...(scenario.goals ? { goals: checkGoals(scenario.goals, ratios) } : {}),
   };
   const file = resultFile(root, name, opts);
   // --write false: a CI smoke run asserts its own ratio without replacing the documented results.

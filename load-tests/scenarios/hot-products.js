@@ -5,6 +5,9 @@
 // (0.1 CPU each, 10 ms CFS period), so the database is the bottleneck the cache must remove; the runner
 // checks that `off` really was bound by the primary (else l1l2_vs_off is omitted as "not capacity-bound").
 // Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped.
+// Another mode is one more entry in `modes` (a target and its env) plus its ratios; goals name ratios only.
+// Goals (issue 17), recorded as met / not met in the result file: l1l2 ≥ 0.75 × bare, L1+L2 > L2 alone,
+// l1l2 ≥ 3 × off uncapped, p99 of cached reads ≤ 2 × bare's.
 // Per mode the runner also reports the SELECTs the primary ran for the API's database account per 1,000 requests (server-side counter, measured seconds only).
 // Plain ESM without imports: read by k6 (load-tests/k6/hot-products.js) and by the Node runner.
 const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
@@ -131,7 +134,12 @@ export default {
     l2_vs_off: ['l2', 'off'],
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
     l1l2_vs_bare: ['l1l2', 'bare'],
+    // Issue 17: a cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
+    l1l2_vs_l2: ['l1l2', 'l2'],
+    l1l2_uncapped_vs_bare: ['l1l2_uncapped', 'bare'],
+    l1l2_p99_vs_bare: ['l1l2', 'bare', 'p99_ms'],
   },
+  goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
   async setup(ctx) {
     const conn = await connect(ctx, PRIMARY);
