@@ -24,6 +24,14 @@ interface CallFrame { functionName: string; url: string }
 interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
+/** A socket write (the syscall itself): counted by who writes, the HTTP response, a Redis command or a query. */
+const WRITE = /^(writev|writeUtf8String|writeBuffer|writeLatin1String|writeAsciiString|writeUcs2String)$/;
+const WRITERS: Array<[string, RegExp]> = [
+  ['socket writes: Redis commands (ioredis)', /\/ioredis\//],
+  ['socket writes: MySQL queries (mysql2)', /\/mysql2\//],
+  ['socket writes: HTTP responses', /^node:_http_(outgoing|server)/],
+];
+
 /** Cost centres, matched against one frame; the innermost frame that matches any of them takes the sample. */
 const CENTRES: Array<[string, (f: CallFrame) => boolean]> = [
   ['idle', (f) => f.functionName === '(idle)'],
@@ -41,7 +49,7 @@ const CENTRES: Array<[string, (f: CallFrame) => boolean]> = [
   ['router (find-my-way)', (f) => f.url.includes('/find-my-way/')],
   ['fastify core (hooks, request/reply)', (f) => f.url.includes('/fastify/') || f.url.includes('/avvio/') || f.url.includes('/light-my-request/') || f.url.includes('/@fastify/')],
   ['app code (controllers, services, hooks)', (f) => f.url.includes('/dist/apps/') || f.url.includes('/dist/libs/')],
-  ['node http + net', (f) => /^node:(_http|http|net|stream|internal\/(http|stream|streams|net|timers))/.test(f.url) || f.url.startsWith('node:internal/stream')],
+  ['node http + net (parsing, headers, streams)', (f) => /^node:(_http|http|net|stream|internal\/(http|stream|streams|net|timers))/.test(f.url) || f.url.startsWith('node:internal/stream')],
   ['node other (timers, crypto, process)', (f) => f.url.startsWith('node:')],
 ];
 
@@ -55,6 +63,17 @@ export function summarise(profile: CpuProfile, fromUs = -Infinity, toUs = Infini
     if (known) return known;
     let cur: number | undefined = id;
     let found = 'other (native, program)';
+    if (WRITE.test(byId.get(id)!.callFrame.functionName)) {
+      found = 'socket writes: other';
+      for (let up: number | undefined = id; up !== undefined; up = parent.get(up)) {
+        const w = WRITERS.find(([, re]) => re.test(byId.get(up!)!.callFrame.url));
+        if (w) {
+          found = w[0];
+          break;
+        }
+      }
+      cur = undefined;
+    }
     while (cur !== undefined) {
       const f = byId.get(cur)!.callFrame;
       const hit = CENTRES.find(([, match]) => match(f));
@@ -124,9 +143,12 @@ async function main() {
     log(`warm-up ${warmupS}s`);
     await fire(warmupS);
     log(`profiling ${durationS}s`);
+    // The scenario's own counters around the profiled window (hot-products: L1/L2 hit shares, SELECTs per 1k).
+    const state = scenario.beforeMeasure ? await scenario.beforeMeasure(ctx, mode, data) : undefined;
     const from = Date.now();
     const r = await fire(durationS);
     const to = Date.now();
+    const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, state, durationS, { rps: 0, p50_ms: 0, p99_ms: 0, errors: 0, requests: r.requests.total }) : undefined;
     const exited = new Promise((res) => proc.once('exit', res));
     proc.kill('SIGUSR2');
     await exited;
@@ -142,8 +164,9 @@ async function main() {
       mode,
       description: `CPU profile of one shop-api process (node --cpu-prof) while autocannon drives ${scenario.description}; samples of the measured window only, split by the innermost frame that belongs to a named cost centre`,
       provenance: { ...prov, loadavg: { before: prov.loadavg.before, after: loadavg().map((l) => Math.round(l * 100) / 100) } },
-      load: { durationS, warmupS, connections, rps: Math.round(r.requests.average), p99_ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors },
+      load: { durationS, warmupS, connections, rps: Math.round(r.requests.average), p99_ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, ...(extra ? { extra } : {}) },
       profileFile: join(dir, file),
+      windowUs: [Math.round(offsetUs - (to - from) * 1000), Math.round(offsetUs)],
       ...summary,
     };
     const outFile = resolve(root, o.out ?? `load-tests/results/${scenarioName}-profile-${mode}.json`);
