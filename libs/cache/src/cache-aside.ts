@@ -112,6 +112,8 @@ export class CacheAside<T> {
   private readonly pendingDeletes = new Map<string, number | 'deleted' | undefined>();
   private readonly retryTimer: NodeJS.Timeout;
   private readonly keyPrefix: string;
+  /** The L1-hit counter's child for this key space, looked up once: the hit path does no label hashing. */
+  private readonly l1Hits: { inc: () => void };
   private readonly m: {
     hits: Counter<'cache' | 'tier'>;
     misses: Counter<'cache'>;
@@ -146,6 +148,7 @@ export class CacheAside<T> {
       early: metrics.counter('cache_early_refresh_total', 'XFetch background refreshes before expiry', ['cache']),
       negative: metrics.counter('cache_negative_hits_total', 'Reads answered by a cached "does not exist"', ['cache']),
     };
+    this.l1Hits = this.m.hits.labels(opts.name, 'l1');
     bus?.onInvalidate((key) => {
       if (key.startsWith(this.keyPrefix)) this.dropLocal(key);
     });
@@ -187,7 +190,7 @@ export class CacheAside<T> {
     const key = this.key(id);
     const local = this.l1?.get(key);
     if (local) {
-      this.m.hits.labels(name, 'l1').inc();
+      this.l1Hits.inc();
       return this.answer(local, 'l1');
     }
     const pending = this.inflight.get(key);
