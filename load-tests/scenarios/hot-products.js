@@ -197,16 +197,22 @@ export default {
   async beforeMeasure(ctx, mode) {
     if (mode === 'bare') return null;
     const conn = await connect(ctx, PRIMARY);
-    return { conn, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
+    // The stack is shared: another run may cap the primary during a mode that asked for none. Its cgroup's
+    // throttled CFS periods over the window tell (primary_throttled_pct > 0 in an uncapped mode = capped by someone else).
+    const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+    return { conn, stack, throttle: stack.throttleStats(['primary']).primary, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
   },
   async afterMeasure(ctx, mode, _data, state, _durationS, result) {
     if (!state) return;
     const after = await selectsByBenchUser(state.conn);
     await state.conn.end();
+    const t1 = state.stack.throttleStats(['primary']).primary;
     const m = await cacheMetrics(ctx.baseUrl);
     const d = (k) => m[k] - state.metrics[k];
     const reads = d('l1') + d('l2') + d('miss') || 1;
     const out = { db_selects: after - state.before };
+    // No CFS period elapsed = no quota was in force on the primary during the window.
+    if (state.throttle && t1) out.primary_throttled_pct = t1.periods > state.throttle.periods ? Math.round(((t1.throttled - state.throttle.throttled) / (t1.periods - state.throttle.periods)) * 1000) / 10 : 0;
     if (result && result.requests) out.db_selects_per_1k = Math.round(((after - state.before) / result.requests) * 1000 * 100) / 100;
     if (this.modes[mode].env.CACHE_MODE !== 'off') {
       out.l1_hit_pct = Math.round((d('l1') / reads) * 1000) / 10;
