@@ -96,6 +96,28 @@ async function selectsByBenchUser(conn) {
   }
 }
 
+// Other benchmark runs on this box (their runner processes, from /proc): on the shared stack they cap and
+// uncap the same database nodes and may read through the same bench account, so a mode they overlap is noted.
+async function otherBenches(ctx) {
+  const fs = await ctx.load('node:fs');
+  let n = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      let cmd = '';
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (/dist\/load-tests\/runner\/(bench|profile)\.js/.test(cmd)) n++;
+    }
+  } catch {
+    return null; // no /proc
+  }
+  return n;
+}
+
 // Cache counters of the (first) API process from /metrics: hits per tier, misses, Redis bypasses.
 async function cacheMetrics(baseUrl) {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -105,6 +127,8 @@ async function cacheMetrics(baseUrl) {
     l2: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l2"/),
     miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
     bypass: sum(/^cache_redis_bypass_total/),
+    // A Redis restart (another run's failover test, say) empties L2 and, through the bus's resync, L1.
+    resyncs: sum(/^cache_l1_resyncs_total/),
   };
 }
 
@@ -195,15 +219,19 @@ export default {
     }
   },
   async beforeMeasure(ctx, mode) {
-    if (mode === 'bare') return null;
+    if (mode === 'bare') return { bare: true, others: await otherBenches(ctx) };
     const conn = await connect(ctx, PRIMARY);
     // The stack is shared: another run may cap the primary during a mode that asked for none. Its cgroup's
     // throttled CFS periods over the window tell (primary_throttled_pct > 0 in an uncapped mode = capped by someone else).
     const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
-    return { conn, stack, throttle: stack.throttleStats(['primary']).primary, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
+    return { conn, stack, others: await otherBenches(ctx), throttle: stack.throttleStats(['primary']).primary, before: await selectsByBenchUser(conn), metrics: await cacheMetrics(ctx.baseUrl) };
   },
   async afterMeasure(ctx, mode, _data, state, _durationS, result) {
     if (!state) return;
+    if (state.bare) {
+      const others = await otherBenches(ctx);
+      return others === null ? undefined : { other_benches: Math.max(others, state.others ?? 0) };
+    }
     const after = await selectsByBenchUser(state.conn);
     await state.conn.end();
     const t1 = state.stack.throttleStats(['primary']).primary;
@@ -211,6 +239,8 @@ export default {
     const d = (k) => m[k] - state.metrics[k];
     const reads = d('l1') + d('l2') + d('miss') || 1;
     const out = { db_selects: after - state.before };
+    const others = await otherBenches(ctx);
+    if (others !== null) out.other_benches = Math.max(others, state.others ?? 0);
     // No CFS period elapsed = no quota was in force on the primary during the window.
     if (state.throttle && t1) out.primary_throttled_pct = t1.periods > state.throttle.periods ? Math.round(((t1.throttled - state.throttle.throttled) / (t1.periods - state.throttle.periods)) * 1000) / 10 : 0;
     if (result && result.requests) out.db_selects_per_1k = Math.round(((after - state.before) / result.requests) * 1000 * 100) / 100;
@@ -218,6 +248,7 @@ export default {
       out.l1_hit_pct = Math.round((d('l1') / reads) * 1000) / 10;
       out.l2_hit_pct = Math.round((d('l2') / reads) * 1000) / 10;
       out.redis_bypasses = d('bypass');
+      if (this.modes[mode].env.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
     }
     return out;
   },
