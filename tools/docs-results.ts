@@ -48,6 +48,9 @@ const LABELS: Record<string, Record<string, string>> = {
     redis_bypasses: 'Redis bypasses',
     primary_selects_per_s: 'primary SELECT/s',
     loadavg_1m: 'load 1m',
+    other_benches: 'other bench runs',
+    primary_throttled_pct: 'primary throttled %',
+    l1_resyncs: 'L1 resyncs',
   },
   'attribute-filter': { rps: 'queries/s', rows_examined: 'rows examined / query', storage_mb: 'storage for all attributes, MB', filter_index_mb: 'index used by the filter, MB' },
 };
