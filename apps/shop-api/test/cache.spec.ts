@@ -226,6 +226,7 @@ describe('GET /metrics', () => {
       'cache_redis_bypass_total',
       'cache_redis_breaker_state',
       'cache_invalidation_delay_seconds',
+      'cache_l1_resyncs_total',
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }
