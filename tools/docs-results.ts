@@ -14,6 +14,8 @@
  *   ratios    the ratios (and the ratios the runner omitted, with the reason). Option: only=a,b
  *   table     one of a custom run's pre-rendered tables: index=N
  *   regions   the multi-region lab's per-setup, per-region table
+ *   profile   a CPU profile's cost centres (load-tests/runner/profile.ts): ms and share of the busy time, with the load
+ *             it was taken under
  *   chart     a curve drawn from the file: chart=<name> (see CHARTS). The block holds the image link; the SVG itself
  *             is rendered to docs/charts/<file>-<name>.svg (Vega-Lite compiled to Vega, rendered headless to SVG).
  * Every block ends with a source line naming the file and its provenance (source=off leaves it out).
@@ -46,6 +48,9 @@ const LABELS: Record<string, Record<string, string>> = {
     redis_bypasses: 'Redis bypasses',
     primary_selects_per_s: 'primary SELECT/s',
     loadavg_1m: 'load 1m',
+    other_benches: 'other bench runs',
+    primary_throttled_pct: 'primary throttled %',
+    l1_resyncs: 'L1 resyncs',
   },
   'attribute-filter': { rps: 'queries/s', rows_examined: 'rows examined / query', storage_mb: 'storage for all attributes, MB', filter_index_mb: 'index used by the filter, MB' },
 };
@@ -89,10 +94,15 @@ function modesTable(name: string, r: Result, o: Record<string, string>): string 
 
 function ratiosTable(name: string, r: Result, o: Record<string, string>): string {
   const names = o.only ? o.only.split(',') : [...Object.keys(r.ratios ?? {}), ...Object.keys(r.ratiosOmitted ?? {})];
-  const lines = ['| ratio | value |', '|---|---:|'];
+  // A file with goals (bench Scenario.goals) gets a third column: the target and whether this run met it.
+  const goal = (k: string) => {
+    const g = r.goals?.[k];
+    return g ? ` ${g.op} ${g.target}: ${g.met === null ? 'not measured' : g.met ? 'met' : '**not met**'} |` : ' – |';
+  };
+  const lines = r.goals ? ['| ratio | value | goal |', '|---|---:|---|'] : ['| ratio | value |', '|---|---:|'];
   for (const k of names) {
-    if (r.ratios?.[k] !== undefined) lines.push(`| ${k} | ${r.ratios[k]} |`);
-    else if (r.ratiosOmitted?.[k]) lines.push(`| ${k} | omitted, ${r.ratiosOmitted[k]} |`);
+    if (r.ratios?.[k] !== undefined) lines.push(`| ${k} | ${r.ratios[k]} |${r.goals ? goal(k) : ''}`);
+    else if (r.ratiosOmitted?.[k]) lines.push(`| ${k} | omitted, ${r.ratiosOmitted[k]} |${r.goals ? goal(k) : ''}`);
     else throw new Error(`${name}.json has no ratio '${k}'`);
   }
   return lines.join('\n');
@@ -313,6 +323,19 @@ function sourceLine(name: string, r: Result, docDir: string, root: string): stri
   return `_Source: ${link}, run of ${p.date.slice(0, 16).replace('T', ' ')} UTC, ${commit}, ${p.machine.cores} × ${p.machine.cpuModel}, Node ${p.node}, ${p.database ?? 'database ?'}, ${load}, ${caps}: \`${p.command}\`._`;
 }
 
+function profileTable(name: string, r: Result): string {
+  if (!r.centres) throw new Error(`${name}.json is not a profile summary (no centres)`);
+  const l = r.load;
+  const lines = [
+    `${l.rps} req/s under the profiler (${l.connections} connections, ${l.durationS} s profiled after ${l.warmupS} s warm-up, ${l.errors + l.non2xx} errors/non-2xx${l.extra ? `; ${Object.entries(l.extra).map(([k, v]) => `${label(name, k)} ${v}`).join(', ')}` : ''}); ${r.busyMs} ms busy of a ${r.windowMs} ms window:`,
+    '',
+    '| cost centre | ms | % of busy |',
+    '|---|---:|---:|',
+  ];
+  for (const [c, v] of Object.entries<any>(r.centres)) lines.push(`| ${c} | ${v.ms} | ${v.pct_of_busy ?? '– (idle)'} |`);
+  return lines.join('\n');
+}
+
 /** The generated markdown for one block. */
 export function renderBlock(name: string, kind: string, options: Record<string, string>, load: Load, docDir: string, root: string): string {
   const r = load(name);
@@ -322,8 +345,9 @@ export function renderBlock(name: string, kind: string, options: Record<string, 
     : kind === 'table' ? customTable(name, r, options)
     : kind === 'regions' ? regionsTable(name, r)
     : kind === 'chart' ? chartLink(name, r, options, docDir, root)
+    : kind === 'profile' ? profileTable(name, r)
     : null;
-  if (body == null) throw new Error(`unknown results block kind '${kind}' (modes, ratios, table, regions, chart)`);
+  if (body == null) throw new Error(`unknown results block kind '${kind}' (modes, ratios, table, regions, chart, profile)`);
   return options.source === 'off' ? body : `${body}\n\n${sourceLine(name, r, docDir, root)}`;
 }
 

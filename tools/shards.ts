@@ -1,5 +1,5 @@
 /**
- * `npm run shards -- <command>`: online resharding on the bucket map (BucketMover, ADR 0014).
+ * `npm run shards -- <command>`: online resharding on the bucket map (BucketMover, ADR 0005).
  *
  *   status                                   buckets per shard, the map version, moves not cleaned yet
  *   move --buckets 1,2,10-19 --to 2          copy → catch up → verify → cut over → clean up, bucket by bucket

@@ -37,6 +37,8 @@ export interface ModeDef {
   instances?: number;
   /** The capped nodes that should be the bottleneck of this mode (e.g. ['replica-1','replica-2']): at least one must be saturated (≥ 85 % of its quota, or throttled in ≥ 90 % of CFS periods), else the mode is "not capacity-bound" and ratios over it are omitted. */
   boundBy?: string[];
+  /** Extra node flags for the target process (e.g. --cpu-prof, used by profile.ts). */
+  nodeArgs?: string[];
 }
 
 export interface Scenario {
@@ -48,6 +50,8 @@ export interface Scenario {
   modes: Record<string, ModeDef>;
   /** name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better). */
   ratios?: Record<string, [string, string] | [string, string, 'rps' | 'p99_ms']>;
+  /** A target for a ratio, e.g. { l1l2_vs_bare: ['>=', 0.75] }: the result file records each as met or not met. */
+  goals?: Record<string, [Goal['op'], number]>;
   /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
   schema?: boolean;
   /** Pick the cap from a short uncapped probe of `mode` so that `node` is worth `targetRps` requests/s (option --calibrate N|off). */
@@ -66,6 +70,20 @@ export interface Scenario {
   /** Put something in front of the mode's targets (e.g. an edge cache): the load then goes to `urls`; `pids` join the CPU accounting; stop() runs after the mode. */
   front?: (ctx: BenchContext, mode: string, targetUrls: string[]) => Promise<{ urls: string[]; pids?: Record<string, number>; stop: () => Promise<void> } | null>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+}
+
+export interface Goal {
+  op: '>=' | '>' | '<=' | '<';
+  target: number;
+  /** The ratio measured in this run (null: omitted or not measured, see ratiosOmitted). */
+  value: number | null;
+  met: boolean | null;
+}
+
+/** Each goal against its ratio of this run. */
+export function checkGoals(goals: Scenario['goals'], ratios: Record<string, number>): Record<string, Goal> {
+  const cmp = { '>=': (a: number, b: number) => a >= b, '>': (a: number, b: number) => a > b, '<=': (a: number, b: number) => a <= b, '<': (a: number, b: number) => a < b };
+  return Object.fromEntries(Object.entries(goals ?? {}).map(([k, [op, target]]) => [k, { op, target, value: ratios[k] ?? null, met: ratios[k] == null ? null : cmp[op](ratios[k], target) }]));
 }
 
 export interface BenchContext {
@@ -149,7 +167,7 @@ async function freePort(): Promise<number> {
 export async function startTarget(root: string, mode: ModeDef, index = 0): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
   const entry = mode.target === 'bare' ? join(root, 'load-tests/runner/bare-server.mjs') : join(root, 'dist/apps/shop-api/src/main.js');
-  const proc = spawn(process.execPath, [entry], {
+  const proc = spawn(process.execPath, [...(mode.nodeArgs ?? []), entry], {
     cwd: root,
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', NODE_ENV: process.env.NODE_ENV || 'development', INSTANCE: String(index), ...mode.env },
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -427,6 +445,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
     modes: results,
     ratios,
     ...(Object.keys(ratiosOmitted).length ? { ratiosOmitted } : {}),
+    ...(scenario.goals ? { goals: checkGoals(scenario.goals, ratios) } : {}),
   };
   const file = resultFile(root, name, opts);
   // --write false: a CI smoke run asserts its own ratio without replacing the documented results.

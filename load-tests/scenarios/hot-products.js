@@ -5,6 +5,9 @@
 // (0.1 CPU each, 10 ms CFS period), so the database is the bottleneck the cache must remove; the runner
 // checks that `off` really was bound by the primary (else l1l2_vs_off is omitted as "not capacity-bound").
 // Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped.
+// Another mode is one more entry in `modes` (a target and its env) plus its ratios; goals name ratios only.
+// Goals (issue 17), recorded as met / not met in the result file: l1l2 ≥ 0.75 × bare, L1+L2 > L2 alone,
+// l1l2 ≥ 3 × off uncapped, p99 of cached reads ≤ 2 × bare's.
 // Issue 17 (appended, see EDGE AND PEER below): `edge` (the same load through Varnish in front of l1l2),
 // `nest_cache_manager` (the peer baseline: @nestjs/cache-manager's CacheInterceptor on Redis), and the two
 // over two instances (`*_x2`) with a cold stampede and a stampede right after a write.
@@ -96,6 +99,28 @@ async function selectsByBenchUser(conn, user = BENCH_USER) {
   }
 }
 
+// Other benchmark runs on this box (their runner processes, from /proc): on the shared stack they cap and
+// uncap the same database nodes and may read through the same bench account, so a mode they overlap is noted.
+async function otherBenches(ctx) {
+  const fs = await ctx.load('node:fs');
+  let n = 0;
+  try {
+    for (const pid of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+      let cmd = '';
+      try {
+        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (/dist\/load-tests\/runner\/(bench|profile)\.js/.test(cmd)) n++;
+    }
+  } catch {
+    return null; // no /proc
+  }
+  return n;
+}
+
 // Cache counters of the (first) API process from /metrics: hits per tier, misses, Redis bypasses.
 async function cacheMetrics(baseUrl) {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
@@ -105,6 +130,8 @@ async function cacheMetrics(baseUrl) {
     l2: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l2"/),
     miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
     bypass: sum(/^cache_redis_bypass_total/),
+    // A Redis restart (another run's failover test, say) empties L2 and, through the bus's resync, L1.
+    resyncs: sum(/^cache_l1_resyncs_total/),
   };
 }
 
@@ -373,7 +400,12 @@ export default {
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
     l1l2_vs_bare: ['l1l2', 'bare'],
     ...EDGE_AND_PEER_RATIOS,
+    // Issue 17: a cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
+    l1l2_vs_l2: ['l1l2', 'l2'],
+    l1l2_uncapped_vs_bare: ['l1l2_uncapped', 'bare'],
+    l1l2_p99_vs_bare: ['l1l2', 'bare', 'p99_ms'],
   },
+  goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
   async setup(ctx) {
     const conn = await connect(ctx, PRIMARY);
@@ -429,25 +461,47 @@ export default {
     }
   },
   async beforeMeasure(ctx, mode) {
-    if (mode === 'bare') return null;
+    if (mode === 'bare') return { bare: true, others: await otherBenches(ctx) };
     const conn = await connect(ctx, PRIMARY);
     const user = this.modes[mode].dbUser ?? BENCH_USER;
-    return { conn, user, before: await selectsByBenchUser(conn, user), metrics: await cacheMetrics(ctx.baseUrl), edge: this.modes[mode].edge ? await edgeCounters(ctx) : null };
+    // The stack is shared: another run may cap the primary during a mode that asked for none. Its cgroup's
+    // throttled CFS periods over the window tell (primary_throttled_pct > 0 in an uncapped mode = capped by someone else).
+    const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+    return {
+      conn,
+      user,
+      stack,
+      others: await otherBenches(ctx),
+      throttle: stack.throttleStats(['primary']).primary,
+      before: await selectsByBenchUser(conn, user),
+      metrics: await cacheMetrics(ctx.baseUrl),
+      edge: this.modes[mode].edge ? await edgeCounters(ctx) : null,
+    };
   },
   async afterMeasure(ctx, mode, data, state, _durationS, result) {
     if (!state) return;
+    if (state.bare) {
+      const others = await otherBenches(ctx);
+      return others === null ? undefined : { other_benches: Math.max(others, state.others ?? 0) };
+    }
     const after = await selectsByBenchUser(state.conn, state.user);
     const extra = await edgeAndPeerAfterMeasure(ctx, this.modes[mode], data, state, _durationS, result);
     await state.conn.end();
+    const t1 = state.stack.throttleStats(['primary']).primary;
     const m = await cacheMetrics(ctx.baseUrl);
     const d = (k) => m[k] - state.metrics[k];
     const reads = d('l1') + d('l2') + d('miss') || 1;
     const out = { db_selects: after - state.before };
+    const others = await otherBenches(ctx);
+    if (others !== null) out.other_benches = Math.max(others, state.others ?? 0);
+    // No CFS period elapsed = no quota was in force on the primary during the window.
+    if (state.throttle && t1) out.primary_throttled_pct = t1.periods > state.throttle.periods ? Math.round(((t1.throttled - state.throttle.throttled) / (t1.periods - state.throttle.periods)) * 1000) / 10 : 0;
     if (result && result.requests) out.db_selects_per_1k = Math.round(((after - state.before) / result.requests) * 1000 * 100) / 100;
     if (this.modes[mode].env.CACHE_MODE !== 'off') {
       out.l1_hit_pct = Math.round((d('l1') / reads) * 1000) / 10;
       out.l2_hit_pct = Math.round((d('l2') / reads) * 1000) / 10;
       out.redis_bypasses = d('bypass');
+      if (this.modes[mode].env.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
     }
     return { ...out, ...extra };
   },

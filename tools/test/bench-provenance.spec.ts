@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { computeRatios, markdown, parseArgs, runBench, type ModeResult } from '../../load-tests/runner/bench.js';
+import { checkGoals, computeRatios, markdown, parseArgs, runBench, type ModeResult } from '../../load-tests/runner/bench.js';
 import { baseProvenance, cpuSecondsFromStat, saturationVerdict, type CapRecord } from '../../load-tests/runner/provenance.js';
 import { repoRoot } from '#libs/core';
 
@@ -50,6 +50,16 @@ describe('bench results: provenance, caps and capacity-bound ratios', () => {
     const md = markdown({ scenario: 's', modes: results, ratios, ratiosOmitted, provenance: { caps } });
     expect(md).toContain('| a | 300 | 1 | 2 | 0 | 0.1 CPU requested, **NOT applied** |');
     expect(md).toContain('| a_vs_b | omitted, caps not applied: a');
+  });
+
+  it('a goal is met, not met, or not measured when its ratio was omitted (never guessed)', () => {
+    const g = checkGoals({ up: ['>=', 0.75], more: ['>', 1], tail: ['<=', 2], gone: ['>=', 3] }, { up: 0.74, more: 1.2, tail: 2 });
+    expect(g).toEqual({
+      up: { op: '>=', target: 0.75, value: 0.74, met: false },
+      more: { op: '>', target: 1, value: 1.2, met: true },
+      tail: { op: '<=', target: 2, value: 2, met: true },
+      gone: { op: '>=', target: 3, value: null, met: null },
+    });
   });
 
   it('ratios of capped, capacity-bound modes are reported', () => {

@@ -16,6 +16,8 @@ import { ErrorFilter } from './http/error.filter.js';
 import { depthLimitedJsonParser } from './http/json-body.js';
 import { PinoNestLogger } from './http/pino-nest-logger.js';
 import { registerRateLimits } from './http/rate-limit.js';
+import { registerHotProductRoute } from './catalog/product-http.js';
+import { ProductsService } from './catalog/products.service.js';
 
 export interface CreateAppOptions {
   logger?: Logger;
@@ -83,6 +85,12 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   // Swagger UI's static assets need @fastify/static, which jest's ESM loader cannot load; tests use /docs-json.
   SwaggerModule.setup('docs', app, doc, { ui: config.env !== 'test' });
   await registerRateLimits(app, config, logger);
+  // Anonymous GET /products/:id answered at the Fastify level, before Nest's pipeline (ADR 0004). Not with the
+  // benchmark's peer baseline: its CacheInterceptor sits in that pipeline, so the hook would hide it.
+  if (config.benchPeerCache === 'none') {
+    const products = app.get(ProductsService);
+    registerHotProductRoute(fastify, () => products, config.cache);
+  }
   await app.init();
   return app;
 }

@@ -34,7 +34,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-const get = (api: TestApi, path: string) => fetch(`${api.url}${path}`);
+const get = (api: TestApi, path: string, headers: Record<string, string> = {}) => fetch(`${api.url}${path}`, { headers });
 
 describe('GET /products/:id', () => {
   it('when 500 concurrent requests ask 2 instances for one cold product, then the database runs exactly 1 query', async () => {
@@ -105,6 +105,36 @@ describe('GET /products/:id', () => {
     console.log(`L1 invalidation broadcast: publish→receive ${busDelayMs} ms; PATCH response→B serves new value ${observedMs.toFixed(1)} ms`);
     // A's own L1 and the shared L2 were dropped too.
     expect(await json(await get(a, `/products/${id}`))).toMatchObject({ priceCents: 2000 });
+  });
+
+  it('when a product held encoded in both L1s is updated through A, then the next read on both instances shows the new version and ETag', async () => {
+    // L1 keeps the encoded response (bytes + ETag + version): it must leave with the value on invalidation.
+    const id = await insertProduct(db, CATEGORY, `enc-${randomUUID()}`, 1000);
+    for (const api of [a, b]) {
+      await get(api, `/products/${id}`);
+      expect((await get(api, `/products/${id}`)).headers.get('x-cache')).toBe('l1');
+    }
+    const [oldA, oldB] = await Promise.all([a, b].map(async (api) => (await get(api, `/products/${id}`)).headers.get('etag')));
+    expect(oldA).toBe(oldB); // same row version, same bytes, same tag on both instances
+    const received = await metric(b.url, 'cache_invalidations_received_total');
+    const patched = await fetch(`${a.url}/products/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', ...bearer(admin.token) }, body: JSON.stringify({ priceCents: 3000 }) });
+    expect(patched.status).toBe(200);
+    await waitFor(async () => (await metric(b.url, 'cache_invalidations_received_total')) > received, 20_000, 5);
+    const next = await Promise.all([a, b].map((api) => get(api, `/products/${id}`, { 'if-none-match': oldA! })));
+    const bodies = await Promise.all(next.map((r) => json(r)));
+    expect(next.map((r) => r.status)).toEqual([200, 200]);
+    expect(bodies.map((x) => [x.version, x.priceCents])).toEqual([[2, 3000], [2, 3000]]);
+    const etags = next.map((r) => r.headers.get('etag'));
+    expect(etags[0]).not.toBe(oldA);
+    expect(etags[1]).toBe(etags[0]);
+    expect(etags[0]!.startsWith('"2-')).toBe(true);
+    // And the new entry is what L1 now serves, byte for byte.
+    for (const api of [a, b]) {
+      const again = await get(api, `/products/${id}`);
+      expect(again.headers.get('x-cache')).toBe('l1');
+      expect(again.headers.get('etag')).toBe(etags[0]);
+      expect(await json(again)).toEqual(bodies[0]);
+    }
   });
 
   it('when a product is deleted through A, then both instances answer 404', async () => {
@@ -196,6 +226,7 @@ describe('GET /metrics', () => {
       'cache_redis_bypass_total',
       'cache_redis_breaker_state',
       'cache_invalidation_delay_seconds',
+      'cache_l1_resyncs_total',
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }

@@ -15,6 +15,9 @@
  *   probability rising as expiry nears (scaled by how long a load takes), so hot keys never expire under load.
  * - TTL jitter spreads the expiries of keys filled together; misses are cached briefly (negative entries).
  * - Redis failures are answers, not errors (GuardedRedis): the read goes to the database.
+ * - With `encode`, an L1 entry also keeps the value's encoded response (bytes + ETag + version), made once
+ *   per fill: an L1 hit is then a lookup and a socket write, no serialization. It lives and dies with the
+ *   entry, so invalidation covers it exactly as it covers the value (L2 never stores it).
  */
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
@@ -27,9 +30,19 @@ export type CacheMode = 'off' | 'l2' | 'l1l2';
 /** Which tier answered: the X-Cache header. `coalesced` = waited for another request's load in this process. */
 export type CacheSource = 'l1' | 'l2' | 'db' | 'coalesced' | 'negative';
 
+/** A value's encoded response, made once when it enters L1: the bytes to write and their validator. */
+export interface Encoded {
+  body: Buffer;
+  /** A strong entity tag (quoted), e.g. `"3-q8Yt0mJc1aZr"`: changes with the bytes. */
+  etag: string;
+  version: number | null;
+}
+
 export interface CacheResult<T> {
   value: T | null;
   source: CacheSource;
+  /** Present when the value came from (or just went into) an L1 that encodes (`encode` option). */
+  encoded?: Encoded;
 }
 
 export type Loader<T> = () => Promise<T | null>;
@@ -50,6 +63,8 @@ export interface CacheAsideOptions<T = unknown> {
    * tombstone and fills of older rows are refused: loaders may read lagging replicas.
    */
   versionOf?: (value: T) => number;
+  /** Encode a value for L1 (the response bytes + ETag); see Encoded. Only used in l1l2 mode. */
+  encode?: (value: T) => Encoded;
 }
 
 /** What is stored in L2 (and L1): the value (null = known absent), logical expiry, load time in ms. */
@@ -57,6 +72,8 @@ interface Envelope<T> {
   v: T | null;
   e: number;
   d: number;
+  /** L1 only, never serialized: the encoded response (CacheAsideOptions.encode). */
+  b?: Encoded;
 }
 
 /**
@@ -95,6 +112,8 @@ export class CacheAside<T> {
   private readonly pendingDeletes = new Map<string, number | 'deleted' | undefined>();
   private readonly retryTimer: NodeJS.Timeout;
   private readonly keyPrefix: string;
+  /** The L1-hit counter's child for this key space, looked up once: the hit path does no label hashing. */
+  private readonly l1Hits: { inc: () => void };
   private readonly m: {
     hits: Counter<'cache' | 'tier'>;
     misses: Counter<'cache'>;
@@ -129,6 +148,7 @@ export class CacheAside<T> {
       early: metrics.counter('cache_early_refresh_total', 'XFetch background refreshes before expiry', ['cache']),
       negative: metrics.counter('cache_negative_hits_total', 'Reads answered by a cached "does not exist"', ['cache']),
     };
+    this.l1Hits = this.m.hits.labels(opts.name, 'l1');
     bus?.onInvalidate((key) => {
       if (key.startsWith(this.keyPrefix)) this.dropLocal(key);
     });
@@ -170,14 +190,14 @@ export class CacheAside<T> {
     const key = this.key(id);
     const local = this.l1?.get(key);
     if (local) {
-      this.m.hits.labels(name, 'l1').inc();
+      this.l1Hits.inc();
       return this.answer(local, 'l1');
     }
     const pending = this.inflight.get(key);
     if (pending) {
       this.m.coalesced.labels(name).inc();
       const r = await pending;
-      return { value: r.value, source: r.source === 'negative' ? 'negative' : 'coalesced' };
+      return { ...r, source: r.source === 'negative' ? 'negative' : 'coalesced' };
     }
     const flight = this.fill(key, load, loadFresh).finally(() => this.inflight.delete(key));
     this.inflight.set(key, flight);
@@ -223,7 +243,7 @@ export class CacheAside<T> {
       if (tier !== 'db') this.m.negative.labels(this.opts.name).inc();
       return { value: null, source: tier === 'db' ? 'db' : 'negative' };
     }
-    return { value: env.v, source: tier };
+    return env.b ? { value: env.v, source: tier, encoded: env.b } : { value: env.v, source: tier };
   }
 
   private async fill(key: string, load: Loader<T>, loadFresh?: Loader<T>): Promise<CacheResult<T>> {
@@ -234,8 +254,7 @@ export class CacheAside<T> {
     if (env) {
       this.m.hits.labels(this.opts.name, 'l2').inc();
       if (this.shouldRefreshEarly(env)) void this.refreshEarly(key, load);
-      this.setL1(key, env, cached.value!.length, startSeq);
-      return this.answer(env, 'l2');
+      return this.answer(this.setL1(key, env, cached.value!.length, startSeq), 'l2');
     }
     this.m.misses.labels(this.opts.name).inc();
     return this.loadUnderLease(key, load, startSeq, loadFresh);
@@ -256,8 +275,7 @@ export class CacheAside<T> {
         const filled = again.ok ? parse<T>(again.value) : null;
         if (again.ok && filled) {
           await this.redis.run((r) => r.eval(RELEASE_LEASE, 1, this.leaseKey(key), token));
-          this.setL1(key, filled, again.value!.length, startSeq);
-          return this.answer(filled, 'l2');
+          return this.answer(this.setL1(key, filled, again.value!.length, startSeq), 'l2');
         }
         const env = await this.loadEnvelope(load);
         const payload = JSON.stringify(env);
@@ -270,7 +288,7 @@ export class CacheAside<T> {
           // Invalidated (or the lease expired) while we loaded, or the row predates the last write.
           this.m.staleSets.labels(this.opts.name, 'l2').inc();
         } else if (set.ok) {
-          this.setL1(key, env, payload.length, startSeq);
+          return this.answer(this.setL1(key, env, payload.length, startSeq), 'db');
         }
         return this.answer(env, 'db');
       }
@@ -284,10 +302,7 @@ export class CacheAside<T> {
       const polled = await this.redis.run((r) => r.get(key));
       if (!polled.ok) return this.loadBypassingRedis(key, load, startSeq);
       const env = parse<T>(polled.value);
-      if (env) {
-        this.setL1(key, env, polled.value!.length, startSeq);
-        return this.answer(env, 'l2');
-      }
+      if (env) return this.answer(this.setL1(key, env, polled.value!.length, startSeq), 'l2');
       if (Date.now() > deadline) {
         // The holder is slow: answer from the database, fill nothing (the holder will).
         this.m.leaseTimeouts.labels(this.opts.name).inc();
@@ -299,8 +314,7 @@ export class CacheAside<T> {
 
   private async loadBypassingRedis(key: string, load: Loader<T>, startSeq: number): Promise<CacheResult<T>> {
     const env = await this.loadEnvelope(load);
-    this.setL1(key, env, JSON.stringify(env).length, startSeq);
-    return this.answer(env, 'db');
+    return this.answer(this.setL1(key, env, JSON.stringify(env).length, startSeq), 'db');
   }
 
   private async loadEnvelope(load: Loader<T>): Promise<Envelope<T>> {
@@ -340,16 +354,19 @@ export class CacheAside<T> {
     }
   }
 
-  private setL1(key: string, env: Envelope<T>, size: number, startSeq: number): void {
-    if (!this.l1) return;
+  /** Returns what L1 now holds for the key (with its encoded response), or `env` itself when not stored. */
+  private setL1(key: string, env: Envelope<T>, size: number, startSeq: number): Envelope<T> {
+    if (!this.l1) return env;
     const inv = this.invalidatedAt.get(key);
     if ((inv !== undefined && inv > startSeq) || this.clearedAt > startSeq || this.seq - startSeq > 5_000) {
       this.m.staleSets.labels(this.opts.name, 'l1').inc();
-      return;
+      return env;
     }
     const remaining = env.e - Date.now();
-    if (remaining <= 0) return;
-    this.l1.set(key, env, { ttl: Math.min(this.opts.l1.ttlMs, remaining), size: Math.max(1, size + key.length) });
+    if (remaining <= 0) return env;
+    const entry: Envelope<T> = this.opts.encode && env.v !== null ? { ...env, b: this.opts.encode(env.v) } : env;
+    this.l1.set(key, entry, { ttl: Math.min(this.opts.l1.ttlMs, remaining), size: Math.max(1, size + key.length + (entry.b?.body.length ?? 0)) });
+    return entry;
   }
 
   private dropLocal(key: string): void {

@@ -27,6 +27,7 @@ export class InvalidationBus {
   private readonly resyncHandlers: Array<() => void> = [];
   private readonly sent: Counter<'channel'>;
   private readonly received: Counter<'channel'>;
+  private readonly resyncs: Counter<'channel'>;
   private readonly delay: Histogram<'channel'>;
   private lostConnection = false;
   private started = false;
@@ -40,6 +41,7 @@ export class InvalidationBus {
   ) {
     this.sent = metrics.counter('cache_invalidations_sent_total', 'Invalidation messages published to the other instances', ['channel']);
     this.received = metrics.counter('cache_invalidations_received_total', 'Invalidation messages received from other instances', ['channel']);
+    this.resyncs = metrics.counter('cache_l1_resyncs_total', 'Subscriber reconnects after which L1 was cleared (messages may have been missed)', ['channel']);
     this.delay = metrics.histogram(
       'cache_invalidation_delay_seconds',
       'Publish-to-receive delay of L1 invalidation broadcasts (sender clock vs receiver clock)',
@@ -58,6 +60,7 @@ export class InvalidationBus {
     this.subscriber.on('ready', () => {
       if (!this.lostConnection) return;
       this.lostConnection = false;
+      this.resyncs.labels(this.channel).inc();
       for (const h of this.resyncHandlers) h();
     });
     // Not awaited to completion when Redis is down at start: ioredis re-subscribes once connected.

@@ -7,14 +7,16 @@
  *    through the product key space. A product update is therefore visible in lists at once; only a new
  *    product joining a category waits for the page TTL (CACHE_LIST_TTL_MS), and a deleted one disappears
  *    at once (its id reads as absent and is skipped).
+ * In l1l2 mode a product's L1 entry keeps its encoded response (JSON bytes + strong ETag + version, see
+ * `encodeProduct`), so the hot read route writes bytes it already has.
  * The loaders are plain functions: the caller decides where the read runs (primary today, a replica
  * through ReplicaRouter later) without the cache knowing.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Metrics } from '#libs/core';
 import type { AppConfig } from '#libs/core';
-import { CacheAside, type CacheResult, type CacheSource } from './cache-aside.js';
+import { CacheAside, type CacheResult, type CacheSource, type Encoded } from './cache-aside.js';
 import { GuardedRedis } from './guarded-redis.js';
 import { InvalidationBus } from './invalidation-bus.js';
 
@@ -32,6 +34,16 @@ export interface CategoryPage<P> {
   items: P[];
   nextCursor: string | null;
   source: CacheSource;
+}
+
+/**
+ * The response bytes of a product and their entity tag: `"<version>-<first 12 of base64url(sha256(bytes))>"`.
+ * Strong: the bytes are the same on every instance for one row version (same serializer, same row), and
+ * the hash makes a tag follow the bytes even across a deploy that changes the JSON shape.
+ */
+export function encodeProduct(p: { version: number }): Encoded {
+  const body = Buffer.from(JSON.stringify(p));
+  return { body, etag: `"${p.version}-${createHash('sha256').update(body).digest('base64url').slice(0, 12)}"`, version: p.version };
 }
 
 export class ProductCache<P extends { id: string; version: number }> {
@@ -60,7 +72,7 @@ export class ProductCache<P extends { id: string; version: number }> {
       lease: { ttlMs: settings.leaseMs, waitMs: settings.leaseWaitMs },
       xfetchBeta: settings.xfetchBeta,
     };
-    this.products = new CacheAside<P>({ ...common, name: 'product', versionOf: (p) => p.version, l2: { ttlMs: settings.l2TtlMs, jitterPct: settings.ttlJitterPct, negativeTtlMs: settings.negativeTtlMs } }, this.redis, this.bus, metrics);
+    this.products = new CacheAside<P>({ ...common, name: 'product', versionOf: (p) => p.version, encode: encodeProduct, l2: { ttlMs: settings.l2TtlMs, jitterPct: settings.ttlJitterPct, negativeTtlMs: settings.negativeTtlMs } }, this.redis, this.bus, metrics);
     this.pages = new CacheAside<ListPage>(
       { ...common, name: 'catpage', l1: { ...common.l1, ttlMs: Math.min(settings.l1TtlMs, settings.listTtlMs) }, l2: { ttlMs: settings.listTtlMs, jitterPct: settings.ttlJitterPct, negativeTtlMs: settings.negativeTtlMs } },
       this.redis,

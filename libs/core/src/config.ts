@@ -79,6 +79,9 @@ export interface AppConfig {
     breakerFailures: number;
     breakerCooldownMs: number;
     xfetchBeta: number;
+    /** Product reads' Cache-Control for anonymous requests: max-age and stale-while-revalidate, seconds. */
+    httpMaxAgeS: number;
+    httpSwrS: number;
   };
   auth: {
     jwtSecret: string;
@@ -463,6 +466,9 @@ export function loadConfig(env: Env = process.env): AppConfig {
         breakerFailures: int(env, 'CACHE_BREAKER_FAILURES', 3, 1, 1000),
         breakerCooldownMs: int(env, 'CACHE_BREAKER_COOLDOWN_MS', 1_000, 10, 600_000),
         xfetchBeta: beta,
+        // Browsers and edges may serve a product this long after a write (docs/q1-hot-products.md, staleness budget).
+        httpMaxAgeS: int(env, 'CACHE_HTTP_MAX_AGE_S', 5, 0, 86_400),
+        httpSwrS: int(env, 'CACHE_HTTP_SWR_S', 10, 0, 86_400),
       };
     })(),
     edge: {

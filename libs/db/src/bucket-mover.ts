@@ -1,5 +1,5 @@
 /**
- * BucketMover: moves order buckets from shard to shard while orders keep being written (ADR 0014).
+ * BucketMover: moves order buckets from shard to shard while orders keep being written (ADR 0005).
  *
  * Per bucket, every step persisted in the catalog's shard_moves row, so a rerun resumes where a crash left:
  *   copying  the target's fence says `incoming`, the source's says `owned` + logging (each write to the bucket
