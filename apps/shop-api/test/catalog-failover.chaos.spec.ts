@@ -55,6 +55,7 @@ interface Loop {
   stale: number;
   readStatuses: Map<number, number>;
   bodies503: unknown[];
+  readErrors: unknown[];
   /** Longest time between two acknowledged writes (ms): the write outage as a client sees it. */
   outageMs(): number;
   stop(): Promise<void>;
@@ -63,7 +64,7 @@ interface Loop {
 /** PATCH price = 1, 2, 3… and read each acknowledged write back with its token, until stopped. */
 function rywLoop(id: string, from: number): Loop {
   const l: Loop = {
-    acked: [], statuses: new Map(), readStatuses: new Map(), stale: 0, bodies503: [],
+    acked: [], statuses: new Map(), readStatuses: new Map(), stale: 0, bodies503: [], readErrors: [],
     outageMs: () => l.acked.slice(1).reduce((m, a, i) => Math.max(m, a.at - l.acked[i].at), 0),
     stop: async () => { stop = true; await done; },
   };
@@ -85,10 +86,24 @@ function rywLoop(id: string, from: number): Loop {
       const r = await fetch(`${api.url}/products/${id}`, { headers: { 'x-consistency-token': token } });
       count(l.readStatuses, r.status);
       if (r.status === 200 && ((await r.json()) as { priceCents: number }).priceCents !== price) l.stale++;
-      else if (r.status !== 200) await r.arrayBuffer();
+      else if (r.status !== 200) l.readErrors.push({ status: r.status, token, body: await r.text(), at: Date.now() });
     }
   })();
   return l;
+}
+
+/** Sign-ups (users.repository writes on the primary directly, not through the router) until stopped; statuses. */
+function signUpLoop() {
+  const statuses = new Map<number, number>();
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const res = await fetch(`${api.url}/auth/sign-up`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: `fo-${randomUUID()}@test.mallscale`, password: 'password-123' }) });
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    }
+  })();
+  return { stop: async () => ((stop = true), await done, statuses) };
 }
 
 async function newProduct(): Promise<string> {
@@ -107,6 +122,7 @@ const priceOn = async (node: CatalogNodeName, id: string) => {
 };
 
 function expectNo500(l: Loop) {
+  expect(l.readErrors).toEqual([]);
   expect([...l.statuses.keys()].filter((s) => s !== 200 && s !== 503)).toEqual([]);
   expect([...l.readStatuses.keys()].filter((s) => s !== 200 && s !== 503)).toEqual([]);
   for (const b of l.bodies503) {
@@ -114,10 +130,36 @@ function expectNo500(l: Loop) {
   }
 }
 
+describe('the read-only window of a switchover (old primary read_only, no node promoted yet)', () => {
+  it('when the primary is read-only and not yet repointed, then a token it issued is still accepted and read, and writes answer a retryable 503', async () => {
+    const id = await newProduct();
+    // The replicas must not vouch for the token (they would if they had applied it): hold their SQL threads.
+    for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'STOP SLAVE SQL_THREAD');
+    try {
+      const patched = await send('PATCH', `/products/${id}`, { priceCents: 7 });
+      expect(patched.status).toBe(200);
+      const token = patched.headers.get('x-consistency-token')!;
+      await cat.rootSql('primary', 'SET GLOBAL read_only = ON');
+      await new Promise((r) => setTimeout(r, 1200)); // the monitor samples the read-only primary; older positions age out
+      const read = await fetch(`${api.url}/products/${id}`, { headers: { 'x-consistency-token': token } });
+      expect(read.status).toBe(200);
+      expect(((await read.json()) as { priceCents: number }).priceCents).toBe(7);
+      const write = await send('PATCH', `/products/${id}`, { priceCents: 8 });
+      expect(write.status).toBe(503);
+      expect(write.headers.get('retry-after')).toBe('1');
+      expect(api.app.get(DbNodes).primary.name).toBe('primary'); // no writable node: the monitor changes nothing
+    } finally {
+      await cat.rootSql('primary', 'SET GLOBAL read_only = OFF');
+      for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'START SLAVE SQL_THREAD');
+    }
+  }, 60_000);
+});
+
 describe('catalog switchover (stack promote replica-1) under a write + read-your-writes loop', () => {
   it('when replica-1 is promoted, then the API writes to it without a restart, a write in flight gets a retryable 503 (never a 500), and no token read is stale', async () => {
     const id = await newProduct();
     const loop = rywLoop(id, 100);
+    const signUps = signUpLoop(); // a write outside ReplicaRouter.write (users): 201 or 503 too
     await waitFor(async () => loop.acked.length >= 30, 30_000);
     const before = loop.acked.at(-1)!;
     const r = await cat.promote('replica-1');
@@ -125,6 +167,9 @@ describe('catalog switchover (stack promote replica-1) under a write + read-your
     const n = loop.acked.length;
     await waitFor(async () => loop.acked.length >= n + 30, 30_000);
     await loop.stop();
+    const signUpStatuses = await signUps.stop();
+    expect([...signUpStatuses.keys()].filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    expect(signUpStatuses.get(201)).toBeGreaterThan(0);
 
     expect(api.app.get(DbNodes).primary.name).toBe('replica-1');
     expectNo500(loop);

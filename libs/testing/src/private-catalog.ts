@@ -39,6 +39,8 @@ export interface PrivateCatalog {
   roles(): Promise<Record<CatalogNodeName, string>>;
   /** mysql:// URL of a node with the given account and database. */
   url(name: CatalogNodeName, account: { user: string; password: string }, database: string): string;
+  /** Run SQL as the server's root over its unix socket (what the launcher does): e.g. SET GLOBAL read_only. */
+  rootSql(name: CatalogNodeName, sql: string): Promise<unknown>;
   /** Stop every node and delete the directory. */
   destroy(): Promise<void>;
 }
@@ -81,6 +83,15 @@ export async function startPrivateCatalog(basePort = 4307): Promise<PrivateCatal
       return roles;
     },
     url: (name, a, database) => `mysql://${encodeURIComponent(a.user)}:${encodeURIComponent(a.password)}@127.0.0.1:${ports[name]}/${database}`,
+    rootSql: async (name, sql) => {
+      const { createConnection } = await import('mysql2/promise');
+      const c = await createConnection({ socketPath: join(dir, name, 'mysqld.sock'), user: 'root', multipleStatements: true });
+      try {
+        return (await c.query(sql))[0];
+      } finally {
+        await c.end();
+      }
+    },
     destroy: async () => {
       await cli('down').catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
