@@ -14,7 +14,7 @@ import { StockReservation } from './stock-reservation.js';
   controllers: [OrdersController],
   providers: [
     // Physical shards come from config (DB_SHARD_URLS); the bucket map from the catalog primary, cached 5 s.
-    { provide: OrderShardRouter, inject: [DbNodes], useFactory: (db: DbNodes) => new OrderShardRouter(db.primary.ds, db.shards.length) },
+    { provide: OrderShardRouter, inject: [DbNodes], useFactory: (db: DbNodes) => new OrderShardRouter(() => db.primary.ds, db.shards.length) },
     OrdersRepository,
     IdempotencyStore,
     OrdersService,
