@@ -135,7 +135,7 @@ function expectNo500(l: Loop) {
 }
 
 describe('the read-only window of a switchover (old primary read_only, no node promoted yet)', () => {
-  it('when the primary is read-only and not yet repointed, then a token it issued is still accepted and read, and writes answer a retryable 503', async () => {
+  it('when the primary is read-only and not yet repointed (and a replica is writable by mistake), then a token it issued is still accepted and read, writes answer a retryable 503, and the API keeps its primary', async () => {
     const id = await newProduct();
     // The replicas must not vouch for the token (they would if they had applied it): hold their SQL threads.
     for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'STOP SLAVE SQL_THREAD');
@@ -144,6 +144,8 @@ describe('the read-only window of a switchover (old primary read_only, no node p
       expect(patched.status).toBe(200);
       const token = patched.headers.get('x-consistency-token')!;
       await cat.rootSql('primary', 'SET GLOBAL read_only = ON');
+      // A replica left writable by mistake is no primary while it still replicates: the monitor must not pick it.
+      await cat.rootSql('replica-2', 'SET GLOBAL read_only = OFF');
       await new Promise((r) => setTimeout(r, 1200)); // the monitor samples the read-only primary; older positions age out
       const read = await fetch(`${api.url}/products/${id}`, { headers: { 'x-consistency-token': token } });
       expect(read.status).toBe(200);
@@ -151,9 +153,10 @@ describe('the read-only window of a switchover (old primary read_only, no node p
       const write = await send('PATCH', `/products/${id}`, { priceCents: 8 });
       expect(write.status).toBe(503);
       expect(write.headers.get('retry-after')).toBe('1');
-      expect(api.app.get(DbNodes).primary.name).toBe('primary'); // no writable node: the monitor changes nothing
+      expect(api.app.get(DbNodes).primary.name).toBe('primary'); // no writable non-replica node: the monitor changes nothing
     } finally {
       await cat.rootSql('primary', 'SET GLOBAL read_only = OFF');
+      await cat.rootSql('replica-2', 'SET GLOBAL read_only = ON');
       for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'START SLAVE SQL_THREAD');
     }
   }, 60_000);
