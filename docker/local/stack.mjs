@@ -6,9 +6,10 @@
 // replication (lag, failover, read-your-writes) rather than one server pretending to be five.
 // No npm dependencies on purpose: jest globalSetup imports it before anything is built.
 //
-//   node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard
+//   node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
+//                               |add-shard|promote <replica>|failover
 //
-// Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_DB_CPU / STACK_REDIS_CPU
+// Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_NODES (run only these nodes), STACK_DB_CPU / STACK_REDIS_CPU
 // (CPU cap in cores via cgroup v2's cpu.max or v1's CFS quota, e.g. 0.1 = 10% of one core), STACK_CGROUP_ROOT
 // (where the cgroup filesystem is, default /sys/fs/cgroup).
 import { spawn, spawnSync, execFile, execFileSync } from 'node:child_process';
@@ -44,11 +45,14 @@ const TOPOLOGY = [
 ];
 
 /** Resolved config. `pid` is a getter: the live server pid, or null when the node is down. */
+// STACK_NODES=primary,replica-1,replica-2 runs only those nodes (a private catalog for promotion tests).
+const ONLY = process.env.STACK_NODES ? process.env.STACK_NODES.split(',').map((s) => s.trim()).filter(Boolean) : null;
 const nodeOf = ([name, role, kind, port, serverId]) => {
   const dir = path.join(STACK_DIR, name);
   const isRedis = kind === 'redis';
+  const catalog = role === 'primary' || role === 'replica';
   const n = {
-    name, role, kind, host: '127.0.0.1', serverId: serverId ?? null, dir,
+    name, kind, catalog, host: '127.0.0.1', serverId: serverId ?? null, dir,
     port: Number(process.env[`STACK_PORT_${name.toUpperCase().replace(/-/g, '_')}`] || port),
     dataDir: path.join(dir, 'data'),
     tmpDir: path.join(dir, 'tmp'), // a private tmpdir: parallel mariadbd's collide on /tmp temp-table names
@@ -58,13 +62,15 @@ const nodeOf = ([name, role, kind, port, serverId]) => {
     confFile: path.join(dir, isRedis ? 'redis.conf' : 'my.cnf'),
   };
   Object.defineProperty(n, 'pid', { enumerable: true, get: () => livePid(n) });
+  // A catalog node's role is whatever the last promote/failover made it (catalogRoles(), STACK_DIR/catalog-roles.json).
+  Object.defineProperty(n, 'role', { enumerable: true, get: () => (catalog ? (catalogRoles().primary === name ? 'primary' : 'replica') : role) });
   return n;
 };
-export const nodes = TOPOLOGY.map(nodeOf);
+export const nodes = TOPOLOGY.filter(([name]) => !ONLY || ONLY.includes(name)).map(nodeOf);
 const byName = (name) => [...nodes, ...addedShards].find((n) => n.name === name) ?? sentinelTopology().nodes.find((n) => n.name === name)
   ?? fail(`unknown node "${name}" (one of: ${[...nodes, ...addedShards, ...sentinelTopology().nodes].map((n) => n.name).join(', ')})`);
 const isDb = (n) => n.kind === 'mariadb';
-const primaryNode = () => byName('primary');
+const primaryNode = () => nodes.find((n) => n.role === 'primary') ?? fail('no catalog primary in this stack');
 
 function fail(msg) { throw new Error(msg); }
 
@@ -118,11 +124,24 @@ function dialect() {
     changeMaster: (port) => `CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT=${port}, SOURCE_USER='repl', SOURCE_PASSWORD='repl', SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1, SOURCE_CONNECT_RETRY=1`,
     start: 'START REPLICA', startSql: 'START REPLICA SQL_THREAD', stopSql: 'STOP REPLICA SQL_THREAD', status: 'SHOW REPLICA STATUS',
     pos: "SELECT REPLACE(@@global.gtid_executed, '\\n', '')", wait: (pos, s) => `SELECT WAIT_FOR_EXECUTED_GTID_SET('${pos}', ${s})`,
+    // promote / failover (below)
+    stop: 'STOP REPLICA', resetAll: 'RESET REPLICA ALL',
+    readOnly: (on) => (on ? 'SET GLOBAL super_read_only=ON' : 'SET GLOBAL super_read_only=OFF; SET GLOBAL read_only=OFF'),
+    adoptOwnPosition: null, // SOURCE_AUTO_POSITION starts from gtid_executed by itself
+    transactions: (set) => set.split(',').reduce((sum, part) => sum + part.split(':').slice(1) // uuid:1-5:7 -> 6
+      .reduce((k, iv) => { const [a, b = a] = iv.split('-').map(Number); return k + (b - a + 1); }, 0), 0),
   };
   return {
     changeMaster: (port) => `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${port}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1`,
     start: 'START SLAVE', startSql: 'START SLAVE SQL_THREAD', stopSql: 'STOP SLAVE SQL_THREAD', status: 'SHOW SLAVE STATUS',
     pos: 'SELECT @@global.gtid_binlog_pos', wait: (pos, s) => `SELECT MASTER_GTID_WAIT('${pos}', ${s})`,
+    // promote / failover (below)
+    stop: 'STOP SLAVE', resetAll: 'RESET SLAVE ALL',
+    readOnly: (on) => `SET GLOBAL read_only=${on ? 'ON' : 'OFF'}`,
+    // A node that was never a replica (or was promoted since) replicates from what it already has, not from an
+    // empty or stale gtid_slave_pos (which would replay, or skip, transactions).
+    adoptOwnPosition: 'SET GLOBAL gtid_slave_pos = @@global.gtid_binlog_pos',
+    transactions: (pos) => pos.split(',').filter(Boolean).reduce((sum, g) => sum + Number(g.split('-')[2] || 0), 0), // domain-server-seq
   };
 }
 
@@ -354,6 +373,7 @@ async function replicaStatus(n) {
     io: f.Slave_IO_Running ?? f.Replica_IO_Running, sql: f.Slave_SQL_Running ?? f.Replica_SQL_Running,
     secondsBehind: toNum(f.Seconds_Behind_Master ?? f.Seconds_Behind_Source), gtidIoPos: f.Gtid_IO_Pos ?? f.Retrieved_Gtid_Set,
     lastIoError: f.Last_IO_Error || '', lastSqlError: f.Last_SQL_Error || '',
+    sourcePort: toNum(f.Master_Port ?? f.Source_Port),
   };
 }
 
@@ -361,12 +381,15 @@ async function replicaStatus(n) {
 async function ensureReplication(n, ms = NODE_TIMEOUT_MS) {
   const d = dialect();
   let st = await replicaStatus(n);
-  if (!st) await sql(n, `${d.changeMaster(primaryNode().port)}; ${d.start}`);
+  // Not configured, or following a node that is no longer the primary (it was down during a promote): point it.
+  if (!st || st.sourcePort !== primaryNode().port) await pointAtPrimary(n, st);
   else if (st.io === 'No' || st.sql === 'No') await sql(n, d.start);
   const end = Date.now() + ms;
   for (; Date.now() < end; await sleep(150)) {
     st = await replicaStatus(n);
     if (st?.lastSqlError) fail(`${n.name}: replication SQL thread failed: ${st.lastSqlError}`);
+    // A rejoining old primary with transactions the new one never got: gtid_strict_mode refuses, say so now.
+    if (st?.io === 'No' && /gtid/i.test(st.lastIoError)) fail(`${n.name}: replication IO thread refused: ${st.lastIoError}`);
     if (st?.io === 'Yes' && st?.sql === 'Yes') break;
   }
   if (!(st?.io === 'Yes' && st?.sql === 'Yes')) fail(`${n.name}: replication not running after ${ms / 1000}s (IO=${st?.io} SQL=${st?.sql} ${st?.lastIoError})\n${logTail(n)}`);
@@ -740,6 +763,109 @@ function replicaNode(name) {
   return n.role === 'replica' ? n : fail(`${name} is not a replica`);
 }
 
+// ---------------------------------------------------------------- promote / failover (catalog: primary + GTID replicas)
+// Which catalog node is the primary is remembered in STACK_DIR/catalog-roles.json (default: the node named
+// "primary"); node names, ports and datadirs never change, only roles. A node's my.cnf follows its role on
+// the next start (read_only=ON on replicas), so kill/start/up/status keep working after a promotion.
+//   promote <replica> (planned switchover): wait for the candidate to catch up, make the old primary read_only,
+//     wait for its final GTID position on the candidate, promote it (stop + reset replication, read_only off),
+//     repoint the other replica and the old primary at it (MASTER_USE_GTID=slave_pos / SOURCE_AUTO_POSITION).
+//   failover (unplanned, the primary is dead): let each live replica apply what it had received, promote the
+//     one with the most transactions, repoint the rest. The dead primary rejoins as a replica on `start`;
+//     what it acknowledged but never shipped is lost (asynchronous replication), and if it had any,
+//     gtid_strict_mode makes its rejoin fail loudly instead of diverging silently.
+//   STACK_PROMOTE_TIMEOUT_S (default 30): how long a candidate may take to catch up.
+const ROLES_FILE = path.join(STACK_DIR, 'catalog-roles.json');
+export function catalogRoles() {
+  try { return { primary: 'primary', ...JSON.parse(fs.readFileSync(ROLES_FILE, 'utf8')) }; } catch { return { primary: 'primary' }; }
+}
+function writeRoles(roles) {
+  fs.mkdirSync(STACK_DIR, { recursive: true });
+  fs.writeFileSync(`${ROLES_FILE}.tmp`, JSON.stringify(roles, null, 2) + '\n');
+  fs.renameSync(`${ROLES_FILE}.tmp`, ROLES_FILE);
+}
+const promoteTimeoutS = () => {
+  const v = Number(process.env.STACK_PROMOTE_TIMEOUT_S || 30);
+  return Number.isInteger(v) && v >= 1 ? v : fail(`STACK_PROMOTE_TIMEOUT_S must be an integer >= 1, got "${process.env.STACK_PROMOTE_TIMEOUT_S}"`);
+};
+/** (Re)point a node at the current primary, read_only; `st` is its replication status (null: never a replica). */
+async function pointAtPrimary(n, st) {
+  const d = dialect();
+  if (st) await sql(n, d.stop);
+  else if (d.adoptOwnPosition) await sql(n, d.adoptOwnPosition);
+  await sql(n, `${d.readOnly(true)}; ${d.changeMaster(primaryNode().port)}; ${d.start}`);
+}
+async function waitPos(n, pos, secs) {
+  return !pos || (await sql(n, dialect().wait(pos, secs), { timeout: (secs + 5) * 1000 })) === '0';
+}
+/** Repoint every live catalog node but the primary at it; { [name]: 'ok' | error message | 'down' }. */
+async function repointCatalog() {
+  const out = {};
+  for (const n of nodes.filter((x) => x.catalog && x.role === 'replica')) {
+    if (!livePid(n) || !(await answers(n))) { out[n.name] = 'down (repointed on its next start)'; continue; }
+    try { await ensureReplication(n); out[n.name] = 'ok'; } catch (e) { out[n.name] = e.message.split('\n')[0]; }
+  }
+  return out;
+}
+const catalogNode = (name) => { const n = byName(name); return n.catalog ? n : fail(`${name} is not a catalog node`); };
+
+/** Planned switchover to `name`. Returns { primary, previous, gtid, readOnlyMs, totalMs, repointed }. */
+export async function promote(name, { timeoutS = promoteTimeoutS() } = {}) {
+  binaries();
+  return withLock(async () => {
+    const d = dialect(), t0 = Date.now();
+    const cand = catalogNode(name), old = primaryNode();
+    if (cand === old) fail(`${name} is already the primary`);
+    if (!livePid(old) || !(await answers(old))) fail(`${old.name} (the primary) does not answer: use "failover"`);
+    if (!livePid(cand) || !(await answers(cand))) fail(`${name} does not answer`);
+    const st = await replicaStatus(cand);
+    if (!st || st.sourcePort !== old.port || st.io !== 'Yes' || st.sql !== 'Yes') fail(`${name} is not replicating from ${old.name} (IO=${st?.io} SQL=${st?.sql}): fix it first`);
+    // Catch up while the primary still takes writes, so the read-only window is only the last few transactions.
+    if (!(await waitPos(cand, await sql(old, d.pos), timeoutS))) fail(`${name} did not catch up with ${old.name} within ${timeoutS}s`);
+    await sql(old, d.readOnly(true));
+    const readOnlyAt = Date.now();
+    let gtid;
+    try {
+      gtid = await sql(old, d.pos);
+      if (!(await waitPos(cand, gtid, timeoutS))) fail(`${name} did not apply ${old.name}'s last transactions (${gtid}) within ${timeoutS}s`);
+      await sql(cand, `${d.stop}; ${d.resetAll}; ${d.readOnly(false)}`);
+    } catch (e) {
+      await sql(old, d.readOnly(false)).catch(() => undefined); // nothing changed: the old primary writes again
+      throw e;
+    }
+    writeRoles({ primary: cand.name, previous: old.name, how: 'switchover', gtid, at: new Date().toISOString() });
+    const readOnlyMs = Date.now() - readOnlyAt;
+    const repointed = await repointCatalog();
+    return { primary: cand.name, previous: old.name, gtid, readOnlyMs, totalMs: Date.now() - t0, repointed };
+  });
+}
+
+/** Unplanned: the primary is dead; promote the most advanced live replica. Returns { primary, previous, gtid, positions, totalMs, repointed }. */
+export async function failover({ timeoutS = promoteTimeoutS() } = {}) {
+  binaries();
+  return withLock(async () => {
+    const d = dialect(), t0 = Date.now();
+    const old = primaryNode();
+    if (livePid(old) && (await answers(old))) fail(`${old.name} (the primary) still answers: a planned switchover is "promote <replica>"`);
+    const positions = {};
+    for (const n of nodes.filter((x) => x.catalog && x.role === 'replica')) {
+      if (!livePid(n) || !(await answers(n))) continue;
+      // Apply what was received before comparing: the relay log counts, the dead primary cannot resend it.
+      const st = await replicaStatus(n);
+      await waitPos(n, st?.gtidIoPos, timeoutS);
+      positions[n.name] = await sql(n, d.pos);
+    }
+    const ranked = Object.entries(positions).sort(([, a], [, b]) => d.transactions(b) - d.transactions(a));
+    if (!ranked.length) fail('no live replica to promote');
+    const [name, gtid] = ranked[0];
+    const cand = byName(name);
+    await sql(cand, `${d.stop}; ${d.resetAll}; ${d.readOnly(false)}`);
+    writeRoles({ primary: cand.name, previous: old.name, how: 'failover', gtid, at: new Date().toISOString() });
+    const repointed = await repointCatalog();
+    return { primary: cand.name, previous: old.name, gtid, positions, totalMs: Date.now() - t0, repointed };
+  });
+}
+
 // ---------------------------------------------------------------- Redis Sentinel (optional: up --redis sentinel)
 // Each Redis role as primary + replica + 3 sentinels, from the same redis-server binary run with --sentinel
 // (what Debian's redis-sentinel package runs). The sentinels monitor the named masters mallscale-cache and
@@ -787,7 +913,7 @@ function dataNodeLines(n, replicaOf) {
 export function sentinelTopology({ dir = path.join(STACK_DIR, 'sentinel'), ownPrimaries } = {}) {
   const all = [];
   const groups = ['cache', 'queue'].map((role, i) => {
-    let primaryPort = nodes.find((n) => n.role === role).port;
+    let primaryPort = nodes.find((n) => n.role === role)?.port ?? envPort(`redis-${role}`, role === 'cache' ? 6380 : 6381);
     if (ownPrimaries) {
       primaryPort = ownPrimaries[role];
       const p = sentinelNode(dir, `redis-${role}-primary`, role, primaryPort, (n) => writeOnce(n, dataNodeLines(n)));
@@ -966,6 +1092,13 @@ async function main([cmd, ...args]) {
       console.log(`${row.name} ${row.state} on :${row.port}. Give the app three shards, then move buckets:\n  DB_SHARD_URLS=${shardUrls}\n  npm run shards -- rebalance --to-shards 3 --dry-run`);
       return row.state === 'up' ? 0 : 1;
     }
+    case 'promote':
+    case 'failover': {
+      const r = cmd === 'promote' ? await promote(needName()) : await failover();
+      console.log(JSON.stringify(r));
+      printTable(await status());
+      return Object.values(r.repointed).every((v) => v === 'ok' || v.startsWith('down')) ? 0 : 1;
+    }
     case 'cap': {
       if (args[0] == null) fail('usage: stack.mjs cap <cpu|off> [node...]');
       const r = await setCpuCap(args[0], args.slice(1));
@@ -974,7 +1107,7 @@ async function main([cmd, ...args]) {
       return r.applied ? 0 : 1;
     }
     default:
-      console.error('usage: node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard');
+      console.error('usage: node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard|promote <replica>|failover');
       return cmd ? 1 : 0;
   }
 }

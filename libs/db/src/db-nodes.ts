@@ -74,15 +74,31 @@ export function dataSourceFor(url: DbUrl, poolSize: number, extra: Record<string
 }
 
 export class DbNodes {
-  readonly primary: DbNode;
-  readonly replicas: DbNode[];
+  /** The catalog node that takes writes now: the configured primary until a promotion is seen (setPrimary). */
+  primary: DbNode;
+  /** The other catalog nodes, in configuration order. */
+  replicas: DbNode[];
   readonly shards: DbNode[];
+  /** Every catalog node in configuration order (DB_PRIMARY_URL first, then DB_REPLICA_URLS): fixed, unlike the roles. */
+  readonly catalog: readonly DbNode[];
   private readonly ddlPools = new Map<string, Promise<DataSource>>();
 
   private constructor(primary: DbNode, replicas: DbNode[], shards: DbNode[]) {
     this.primary = primary;
     this.replicas = replicas;
     this.shards = shards;
+    this.catalog = [primary, ...replicas];
+  }
+
+  /**
+   * A switchover or failover made `node` (one of `catalog`) the writable one: writes and the primary
+   * fallback go there from now on, every other catalog node serves reads. Names and pools stay with their hosts.
+   */
+  setPrimary(node: DbNode): void {
+    if (!this.catalog.includes(node)) throw new Error(`${node.name} is not a catalog node`);
+    for (const n of this.catalog) n.role = n === node ? 'primary' : 'replica';
+    this.primary = node;
+    this.replicas = this.catalog.filter((n) => n !== node);
   }
 
   /** Connects every node. The primary and shards must answer; a replica that is down is kept and retried by the health monitor. */
@@ -125,7 +141,7 @@ export class DbNodes {
   }
 
   all(): DbNode[] {
-    return [this.primary, ...this.replicas, ...this.shards];
+    return [...this.catalog, ...this.shards];
   }
 
   /** (Re)initialise a replica's pool if it was down at start. */

@@ -80,7 +80,10 @@ export class MariaDbDialect extends SqlDialect {
   }
   async gtidPosition(conn: Queryable) {
     const [row] = await conn.query(
-      "SELECT IF(@@read_only, @@gtid_slave_pos, @@gtid_binlog_pos) AS pos",
+      // gtid_current_pos: per domain, this server's own last binlog GTID if it is newer than what it replicated,
+      // else gtid_slave_pos. Right for a primary, a replica, and a primary made read_only by a switchover that is
+      // not yet repointed (its gtid_slave_pos is empty or stale: reading that refused its own tokens as "ahead").
+      'SELECT @@global.gtid_current_pos AS pos',
     );
     return String(row?.pos ?? '');
   }

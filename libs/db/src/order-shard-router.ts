@@ -25,10 +25,15 @@ export class OrderShardRouter {
   private loading: Promise<void> | null = null;
 
   constructor(
-    private readonly catalog: DataSource,
+    /** The catalog primary, or a function naming it now (DbNodes' primary changes on a switchover/failover). */
+    private readonly primary: DataSource | (() => DataSource),
     readonly shardCount: number,
     private readonly ttlMs = 5000,
   ) {}
+
+  private get catalog(): DataSource {
+    return typeof this.primary === 'function' ? this.primary() : this.primary;
+  }
 
   /** Creates the default map (bucket % shards) for buckets that have none yet; idempotent. */
   async ensureBucketMap(): Promise<void> {

@@ -11,6 +11,14 @@
  * writes. A replica that is down, has a stopped thread or lags over the limit leaves rotation; it comes
  * back on the first healthy check. ReplicaRouter also reports read errors here, which takes a replica out
  * at once, before the next check. Transitions are logged and counted.
+ *
+ * Roles come from the servers, not only from the configuration: each round also reads @@global.read_only of
+ * every catalog node. When the primary is no longer writable (read_only after a switchover, or dead) and
+ * exactly one catalog node is writable and replicates from nobody, that node is the primary now
+ * (DbNodes.setPrimary): writes follow it and the old primary becomes a replica like the others, checked in
+ * the same round. Two writable nodes (split brain) change nothing and are logged; no writable node means
+ * writes answer a retryable 503 (ReplicaRouter) until one appears. The monitor never promotes anything:
+ * the operator does (`npm run stack -- promote|failover`, or the orchestrator of a real deployment).
  */
 import type { DataSource } from 'typeorm';
 import type { Logger, Metrics } from '#libs/core';
@@ -65,7 +73,7 @@ export class ReplicaMonitor {
     this.probeTimeoutMs = opts.probeTimeoutMs ?? Math.max(1000, this.intervalMs * 2);
     const now = Date.now();
     // Until the first check, replicas are in rotation: a fresh API must not send every read to the primary.
-    for (const r of nodes.replicas) {
+    for (const r of nodes.catalog) {
       this.state.set(r.name, { name: r.name, inRotation: true, reason: '', ioRunning: true, sqlRunning: true, lagMs: null, secondsBehind: null, gtidBehind: null, appliedGtid: '', checkedAt: 0, since: now });
     }
   }
@@ -137,8 +145,12 @@ export class ReplicaMonitor {
     return ds;
   }
 
+  /** The node writes went to before the latest change of primary (undefined: none seen). */
+  previousPrimary?: string;
+
   private async round(): Promise<void> {
     const t = Date.now();
+    await this.followPrimary();
     try {
       const primary = await this.probe(this.nodes.primary);
       const pos = await withTimeout(this.nodes.primary.dialect.gtidPosition(primary), this.probeTimeoutMs, 'primary position');
@@ -148,6 +160,45 @@ export class ReplicaMonitor {
       // Without the primary's position, lag is unknown; thread state still decides below.
     }
     await Promise.all(this.nodes.replicas.map((r) => this.checkReplica(r)));
+  }
+
+  /** Which catalog node is writable now; a change of primary is applied to DbNodes (see the header). */
+  private async followPrimary(): Promise<void> {
+    if (this.nodes.catalog.length < 2) return;
+    const writable = await Promise.all(
+      this.nodes.catalog.map(async (node) => {
+        try {
+          const ds = await this.probe(node);
+          const [row] = await withTimeout(ds.query('SELECT @@global.read_only AS ro'), this.probeTimeoutMs, `${node.name} read_only`);
+          if (Number(row.ro) !== 0) return false;
+          return !(await withTimeout(node.dialect.replicaStatus(ds), this.probeTimeoutMs, `${node.name} status`)).configured;
+        } catch {
+          return false; // down or unreachable: not a primary anyone can write to
+        }
+      }),
+    );
+    const current = this.nodes.primary;
+    const candidates = this.nodes.catalog.filter((_, i) => writable[i]);
+    if (candidates.includes(current)) return;
+    if (candidates.length > 1) {
+      this.opts.logger?.warn({ nodes: candidates.map((n) => n.name) }, 'more than one writable catalog node: keeping the current primary');
+      return;
+    }
+    const next = candidates[0];
+    if (!next) return; // mid-switchover or primary dead: writes get 503 until a node is promoted
+    this.previousPrimary = current.name;
+    this.nodes.setPrimary(next);
+    const demoted = this.state.get(current.name)!;
+    this.transition(demoted, false, 'demoted from primary; not checked as a replica yet');
+    this.opts.metrics?.counter('db_primary_changes_total', 'Changes of the writable catalog node seen by the monitor', ['to']).labels(next.name).inc();
+    this.opts.logger?.warn({ from: current.name, to: next.name }, `catalog primary is now ${next.name} (was ${current.name})`);
+    for (const l of this.primaryListeners) l(next, current);
+  }
+
+  private primaryListeners: Array<(now: DbNode, was: DbNode) => void> = [];
+  /** Called after DbNodes.setPrimary, with the new and the old primary. */
+  onPrimaryChange(fn: (now: DbNode, was: DbNode) => void): void {
+    this.primaryListeners.push(fn);
   }
 
   private async checkReplica(node: DbNode): Promise<void> {

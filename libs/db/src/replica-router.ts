@@ -46,6 +46,16 @@ const NODE_FAILURE_CODES = new Set([
   'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'ER_QUERY_INTERRUPTED', 'ER_CONNECTION_KILLED', 'POOL_CLOSED',
 ]);
 
+/**
+ * A write that met a primary being replaced: read-only (ER_OPTION_PREVENTS_STATEMENT, errno 1290, the old
+ * primary during a switchover) or a node failure (the primary is dead). Retryable once the monitor follows the
+ * new primary; a write whose connection was lost may or may not have committed, so retries must be idempotent.
+ */
+export function isPrimaryChanging(err: unknown): boolean {
+  const e = ((err as any)?.driverError ?? err) as { errno?: number } | undefined;
+  return e?.errno === 1290 || isNodeFailure(err);
+}
+
 /** A failure of the node (connection refused/lost, server shutting down), not of the SQL: worth another node. */
 export function isNodeFailure(err: unknown): boolean {
   const e = ((err as any)?.driverError ?? err) as { code?: string; fatal?: boolean; message?: string } | undefined;
@@ -63,6 +73,7 @@ export class ReplicaRouter {
   private readonly retries?: Counter<'node'>;
   private readonly waits?: Counter;
   private readonly tokenChecks?: Counter<'result'>;
+  private readonly primaryUnavailable?: Counter;
   /** The primary's position as this router last read it. */
   private known: { pos: string; at: number } | null = null;
   private refreshing: Promise<string> | null = null;
@@ -82,6 +93,7 @@ export class ReplicaRouter {
     this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary)', ['result']);
     this.retries = m?.counter('db_read_retries_total', 'Reads retried on another node after a node failure', ['node']);
     this.waits = m?.counter('db_token_waits_total', 'Token reads that waited on a replica for the token (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET)');
+    this.primaryUnavailable = m?.counter('db_write_primary_unavailable_total', 'Writes answered 503 because the catalog primary was read-only or unreachable (switchover/failover)');
     this.tokenChecks = m?.counter('db_token_checks_total', 'Client tokens checked against known positions: replica, cached, reread (primary asked), refused (ahead of the primary), unverified (primary unreachable)', ['result']);
   }
 
@@ -227,6 +239,20 @@ export class ReplicaRouter {
   }
 
   private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+    try {
+      return await this.onPrimaryConnectionOnce(fn, tx);
+    } catch (e) {
+      if (!isPrimaryChanging(e)) throw e;
+      // The primary went read-only (switchover) or away (failover): ask the monitor now rather than at its next tick.
+      void this.monitor?.check();
+      this.primaryUnavailable?.inc();
+      const err = new ApiError(503, 'unavailable', 'the catalog primary is changing (switchover or failover); retry shortly', undefined, { cause: e });
+      err.headers = { 'retry-after': '1' };
+      throw err;
+    }
+  }
+
+  private async onPrimaryConnectionOnce<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     const qr = this.primary.createQueryRunner();
     const dialect = this.nodes.primary.dialect;
     // The OK packet of each write carries its GTID when the server tracks it (MariaDB session_track_system_variables
@@ -309,7 +335,16 @@ export class ReplicaRouter {
 
   private async onPrimary<T>(fn: (on: Runner, node: DbNode) => Promise<T>, reason: string): Promise<T> {
     this.fallbacks?.labels(reason).inc();
-    const v = await fn(this.primary, this.nodes.primary);
+    let v: T;
+    try {
+      v = await fn(this.primary, this.nodes.primary);
+    } catch (e) {
+      if (!isNodeFailure(e)) throw e;
+      void this.monitor?.check(); // a dead primary: the monitor may already know the promoted one
+      const err = new ApiError(503, 'unavailable', 'the catalog primary is unreachable (failover in progress?); retry shortly', undefined, { cause: e });
+      err.headers = { 'retry-after': '1' };
+      throw err;
+    }
     this.reads?.labels(this.nodes.primary.name).inc();
     return v;
   }

@@ -7,3 +7,4 @@ export * from './synthetic-video.js';
 export * from './zip.js';
 export * from './server-sql.js';
 export * from './sse.js';
+export * from './private-catalog.js';

@@ -6,6 +6,7 @@
 import { Catch, HttpException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, safeErr, type ErrorBody, type Logger } from '#libs/core';
+import { isPrimaryChanging } from '#libs/db';
 
 const CODES: Record<number, string> = {
   400: 'bad_request',
@@ -55,6 +56,13 @@ export class ErrorFilter implements ExceptionFilter {
   constructor(private readonly logger: Logger) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
+    // A catalog write outside ReplicaRouter.write that met a read-only or dead primary (switchover/failover,
+    // docs/q3-replication.md): retryable, like the router's own 503, not an internal error.
+    if (!(err instanceof ApiError) && !(err instanceof HttpException) && isPrimaryChanging(err)) {
+      const unavailable = new ApiError(503, 'unavailable', 'the database is unreachable or changing primary; retry shortly', undefined, { cause: err });
+      unavailable.headers = { 'retry-after': '1' };
+      err = unavailable;
+    }
     const ctx = host.switchToHttp();
     const req = ctx.getRequest<FastifyRequest>();
     const reply = ctx.getResponse<FastifyReply>();

@@ -18,7 +18,7 @@ import { StockReconciler } from './stock-reconciler.js';
     {
       provide: OrderShardRouter,
       inject: [DbNodes, Settings],
-      useFactory: (db: DbNodes, config: Settings) => new OrderShardRouter(db.primary.ds, db.shards.length, config.resharding.mapTtlMs),
+      useFactory: (db: DbNodes, config: Settings) => new OrderShardRouter(() => db.primary.ds, db.shards.length, config.resharding.mapTtlMs),
     },
     OrdersRepository,
     IdempotencyStore,
