@@ -25,8 +25,13 @@ interface Tally {
 
 async function cycles(ctx: ExperimentContext, categoryId: number, stopped: DbNode, naive: ReplicaRouter, ms: number, max: number): Promise<Tally> {
   const t: Tally = { cycles: 0, tokenStale: 0, tokenOnStopped: 0, naiveStale: 0, naiveOnStopped: 0 };
-  const end = Date.now() + ms;
+  // Paced: at most `max` cycles spread over the whole `ms`, so the phase lasts `ms` on any machine (a fast box
+  // would otherwise finish its cycles in a fraction of a second and resume the replica before anyone sees it out).
+  const start = Date.now();
+  const end = start + ms;
   while (Date.now() < end && t.cycles < max && !ctx.signal.aborted) {
+    const due = start + (t.cycles * ms) / max;
+    if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     const name = `console-ryw-${randomUUID()}`;
     const { value: id, token } = await ctx.router.write(async (on) => Number((await on.query("INSERT INTO products (category_id, name, price_cents, attributes) VALUES (?, ?, 1, '{}')", [categoryId, name])).insertId));
     const select = (on: { query: (sql: string, p: unknown[]) => Promise<unknown> }) => on.query('SELECT name FROM products WHERE id = ?', [id]) as Promise<{ name: string }[]>;
