@@ -5,6 +5,7 @@ import { HealthModule } from './health/health.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { UsersModule } from './users/users.module.js';
 import { AdminModule } from './admin/admin.module.js';
+import { WebModule } from './web/web.module.js';
 import { CatalogModule } from './catalog/catalog.module.js';
 import { ShortsModule } from './shorts/shorts.module.js';
 import { ConsistencyModule } from './http/consistency.module.js';
@@ -26,6 +27,7 @@ export class AppModule {
         OrdersModule,
         UsersModule,
         AdminModule,
+        WebModule,
         ConsoleModule.forRoot(config),
         // BENCHMARK ONLY (hot-products mode nest_cache_manager): the peer baseline, loaded on demand.
         ...(config.benchPeerCache === 'nest-cache-manager' ? [import('./bench/nest-cache-manager.module.js').then((m) => m.NestCacheManagerPeerModule.forRoot(config))] : []),

@@ -8,13 +8,12 @@ import { ShortsService } from './shorts.service.js';
 import { TusUploadMount } from './tus-upload.mount.js';
 import { ProgressHub } from './progress.hub.js';
 import { ShortsProgressConsumer } from './progress.consumer.js';
-import { WebController } from './web.controller.js';
 import { ShortsEnqueueSweeper } from './enqueue.sweeper.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRetentionSweeper } from './retention.sweeper.js';
 
 @Module({
-  controllers: [ShortsController, WebController],
+  controllers: [ShortsController],
   providers: [
     { provide: ObjectStorage, inject: [Settings], useFactory: (c: Settings) => createStorage(c.storage) },
     { provide: JobProgressStream, inject: [Settings, RedisClients], useFactory: (c: Settings, r: RedisClients) => new JobProgressStream(r.queue, c.shorts.queue) },
