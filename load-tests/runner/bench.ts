@@ -55,7 +55,7 @@ export interface Scenario {
   /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
   schema?: boolean;
   /** Pick the cap from a short uncapped probe of `mode` so that `node` is worth `targetRps` requests/s (option --calibrate N|off). */
-  calibrate?: { mode: string; node: string; targetRps: number; probe?: string };
+  calibrate?: { mode: string; node: string; targetRps: number; probe?: string; /** the smallest cap the calibration may pick (CPU) */ minCap?: number };
   setup?: (ctx: BenchContext) => Promise<unknown>;
   /** Called before each mode (after its target is up): e.g. to empty a cache. */
   beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
@@ -321,7 +321,7 @@ async function calibrateCap(root: string, scenario: Scenario, stack: Stack, targ
     const after = pid ? processCpuSeconds(pid) : null;
     if (before == null || after == null || r.requests === 0) throw new Error(`calibration: no CPU reading for ${c.node} (pid ${pid}) or no requests answered`);
     const cpuPerRequestS = (after - before) / r.requests;
-    const cap = Math.min(cpus().length, Math.max(0.01, Math.round(targetRps * cpuPerRequestS * 1000) / 1000));
+    const cap = Math.min(cpus().length, Math.max(c.minCap ?? 0.01, Math.round(targetRps * cpuPerRequestS * 1000) / 1000));
     log(`calibration: ${c.node} spent ${Math.round(cpuPerRequestS * 1e6)} µs CPU per request uncapped (${r.rps} req/s over ${probeS}s); cap ${cap} CPU ≈ ${targetRps} req/s per node`);
     return { mode: c.mode, node: c.node, probeS, requests: r.requests, uncappedRps: r.rps, cpuPerRequestUs: Math.round(cpuPerRequestS * 1e6), targetRps, cap };
   } finally {
