@@ -180,14 +180,15 @@ export function ensureDeps() {
   writeFileSync(stampFile, `${JSON.stringify({ version: process.version, abi: process.versions.modules })}\n`);
 }
 
-function newest(dir, ext = '.ts') {
+// .js too: plain-JS sources tsc copies into dist (allowJs), e.g. libs/db/src/dialect-sql.js.
+function newest(dir, exts = ['.ts', '.js']) {
   let t = 0;
   if (!existsSync(dir)) return t;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     if (e.name === 'node_modules' || e.name === 'test') continue;
     const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p, ext));
-    else if (e.name.endsWith(ext)) t = Math.max(t, statSync(p).mtimeMs);
+    if (e.isDirectory()) t = Math.max(t, newest(p, exts));
+    else if (exts.some((x) => e.name.endsWith(x))) t = Math.max(t, statSync(p).mtimeMs);
   }
   return t;
 }

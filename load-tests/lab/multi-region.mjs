@@ -18,6 +18,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import mysql from 'mysql2/promise';
+import { mariadb as mariadbSql } from '#dialect-sql';
 import { LabNode, LAB_DIR, REPO, USER, binaries, ensureTemplate, killLeftovers, sleep } from './lab-node.mjs';
 import { WanHost } from './wan-worker.mjs';
 
@@ -101,8 +102,9 @@ class ReplicationSetup {
     const [A, ...replicas] = this.nodes;
     for (const q of SCHEMA) await A.sql(q);
     for (const n of replicas) {
-      await n.sql(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${this.wan.endpoint(n.region, 'A', 'mysql')}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1, MASTER_HEARTBEAT_PERIOD=1`);
-      await n.sql('START SLAVE');
+      // The lab runs MariaDB only (Galera is MariaDB's), so its statements are the mariadb column of the dialect.
+      await n.sql(mariadbSql.changeSource({ host: '127.0.0.1', port: this.wan.endpoint(n.region, 'A', 'mysql'), user: 'repl', password: 'repl', gtid: true, connectRetryS: 1, heartbeatS: 1 }));
+      await n.sql(mariadbSql.startReplica());
     }
     await Promise.all(replicas.map((n) => waitFor(`${n.name} to replicate the schema`, async () => (await n.sql('SELECT COUNT(*) AS c FROM lab.hot'))[0].c === 1)));
   }

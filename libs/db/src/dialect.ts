@@ -6,7 +6,12 @@
  * ordinary indexes). What cannot be written once lives here: GTIDs (MariaDB domain-server-seq vs MySQL
  * uuid:interval sets), waiting for a GTID on a replica, replica status and its column names, replication
  * setup statements, and how to ask EXPLAIN for partitions.
+ *
+ * The statements themselves live in dialect-sql.js (plain JS, so the native stack launcher and the lab, which
+ * run before anything is compiled, use the very same text); this class adds the queries and GTID arithmetic.
  */
+import { mariadb, mariaDomains, mysql, mysqlSet } from './dialect-sql.js';
+
 export interface Queryable {
   query(sql: string, params?: unknown[]): Promise<any>;
 }
@@ -23,6 +28,8 @@ export interface ReplicaStatus {
 
 export abstract class SqlDialect {
   abstract readonly name: 'mariadb' | 'mysql';
+  /** This server's statements (dialect-sql.js), for the few callers that build replication SQL themselves. */
+  abstract readonly sql: typeof mariadb | typeof mysql;
   constructor(readonly version: string) {}
 
   /** GTID of the last transaction this session committed (call on the same connection, right after it). */
@@ -66,48 +73,45 @@ export abstract class SqlDialect {
 }
 
 export class MariaDbDialect extends SqlDialect {
-  readonly name = 'mariadb' as const;
-  readonly sharedLock = 'LOCK IN SHARE MODE';
+  readonly name = mariadb.name;
+  readonly sql = mariadb;
+  readonly sharedLock = mariadb.sharedLock;
 
   async lastWriteGtid(conn: Queryable) {
-    const [row] = await conn.query('SELECT @@last_gtid AS gtid');
+    const [row] = await conn.query(`SELECT ${mariadb.lastWriteGtid} AS gtid`);
     return String(row?.gtid ?? '');
   }
   async waitForGtid(conn: Queryable, gtid: string, timeoutMs: number) {
     if (!gtid) return true;
-    const [row] = await conn.query('SELECT MASTER_GTID_WAIT(?, ?) AS r', [gtid, timeoutMs / 1000]);
+    const [row] = await conn.query(`SELECT ${mariadb.waitForGtid('?', '?')} AS r`, [gtid, timeoutMs / 1000]);
     return Number(row?.r) === 0;
   }
   async gtidPosition(conn: Queryable) {
-    const [row] = await conn.query(
-      // gtid_current_pos: per domain, this server's own last binlog GTID if it is newer than what it replicated,
-      // else gtid_slave_pos. Right for a primary, a replica, and a primary made read_only by a switchover that is
-      // not yet repointed (its gtid_slave_pos is empty or stale: reading that refused its own tokens as "ahead").
-      'SELECT @@global.gtid_current_pos AS pos',
-    );
+    const [row] = await conn.query(`SELECT ${mariadb.currentPosition} AS pos`);
     return String(row?.pos ?? '');
   }
   async replicaStatus(conn: Queryable): Promise<ReplicaStatus> {
-    const [s] = await conn.query('SHOW SLAVE STATUS');
+    const [s] = await conn.query(mariadb.replicaStatus);
     if (!s) return { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null, appliedGtid: '', lastError: '' };
-    const [pos] = await conn.query('SELECT @@gtid_slave_pos AS pos');
+    const [pos] = await conn.query(`SELECT ${mariadb.appliedPosition} AS pos`);
+    const c = mariadb.columns;
     return {
       configured: true,
-      ioRunning: s.Slave_IO_Running === 'Yes',
-      sqlRunning: s.Slave_SQL_Running === 'Yes',
-      secondsBehind: s.Seconds_Behind_Master == null ? null : Number(s.Seconds_Behind_Master),
+      ioRunning: s[c.io] === 'Yes',
+      sqlRunning: s[c.sql] === 'Yes',
+      secondsBehind: s[c.secondsBehind] == null ? null : Number(s[c.secondsBehind]),
       appliedGtid: String(pos?.pos ?? ''),
       lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
     };
   }
   startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
-    return `START SLAVE${thread ? ' ' + thread : ''}`;
+    return mariadb.startReplica(thread);
   }
   stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
-    return `STOP SLAVE${thread ? ' ' + thread : ''}`;
+    return mariadb.stopReplica(thread);
   }
   explainPartitionsSql(select: string) {
-    return `EXPLAIN PARTITIONS ${select}`;
+    return mariadb.explainPartitions(select);
   }
   isGtid(text: string) {
     return /^\d{1,10}-\d{1,10}-\d{1,20}(,\d{1,10}-\d{1,10}-\d{1,20}){0,31}$/.test(text);
@@ -137,44 +141,44 @@ export class MariaDbDialect extends SqlDialect {
 }
 
 export class MySqlDialect extends SqlDialect {
-  readonly name = 'mysql' as const;
-  readonly sharedLock = 'FOR SHARE';
+  readonly name = mysql.name;
+  readonly sql = mysql;
+  readonly sharedLock = mysql.sharedLock;
 
   async lastWriteGtid(conn: Queryable) {
-    // gtid_executed after our commit contains our own GTID; waiting for the whole set is a safe superset.
-    const [row] = await conn.query('SELECT @@global.gtid_executed AS gtid');
+    const [row] = await conn.query(`SELECT ${mysql.lastWriteGtid} AS gtid`);
     return String(row?.gtid ?? '').replace(/\s+/g, '');
   }
   async waitForGtid(conn: Queryable, gtid: string, timeoutMs: number) {
     if (!gtid) return true;
-    const [row] = await conn.query('SELECT WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS r', [gtid, timeoutMs / 1000]);
+    const [row] = await conn.query(`SELECT ${mysql.waitForGtid('?', '?')} AS r`, [gtid, timeoutMs / 1000]);
     return Number(row?.r) === 0;
   }
   async gtidPosition(conn: Queryable) {
-    const [row] = await conn.query('SELECT @@global.gtid_executed AS pos');
+    const [row] = await conn.query(`SELECT ${mysql.currentPosition} AS pos`);
     return String(row?.pos ?? '').replace(/\s+/g, '');
   }
   async replicaStatus(conn: Queryable): Promise<ReplicaStatus> {
-    const [s] = await conn.query('SHOW REPLICA STATUS');
+    const [s] = await conn.query(mysql.replicaStatus);
     if (!s) return { configured: false, ioRunning: false, sqlRunning: false, secondsBehind: null, appliedGtid: '', lastError: '' };
+    const c = mysql.columns;
     return {
       configured: true,
-      ioRunning: s.Replica_IO_Running === 'Yes',
-      sqlRunning: s.Replica_SQL_Running === 'Yes',
-      secondsBehind: s.Seconds_Behind_Source == null ? null : Number(s.Seconds_Behind_Source),
+      ioRunning: s[c.io] === 'Yes',
+      sqlRunning: s[c.sql] === 'Yes',
+      secondsBehind: s[c.secondsBehind] == null ? null : Number(s[c.secondsBehind]),
       appliedGtid: String(s.Executed_Gtid_Set ?? '').replace(/\s+/g, ''),
       lastError: s.Last_SQL_Error || s.Last_IO_Error || '',
     };
   }
   startReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
-    return `START REPLICA${thread ? ' ' + thread : ''}`;
+    return mysql.startReplica(thread);
   }
   stopReplicaSql(thread?: 'SQL_THREAD' | 'IO_THREAD') {
-    return `STOP REPLICA${thread ? ' ' + thread : ''}`;
+    return mysql.stopReplica(thread);
   }
   explainPartitionsSql(select: string) {
-    // MySQL 8 always reports partitions; EXPLAIN PARTITIONS is a syntax error there.
-    return `EXPLAIN ${select}`;
+    return mysql.explainPartitions(select);
   }
   isGtid(text: string) {
     return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+(,[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(:\d{1,19}(-\d{1,19})?)+){0,31}$/i.test(text);
@@ -192,39 +196,12 @@ export class MySqlDialect extends SqlDialect {
     return a === b || !b ? a : !a ? b : `${a},${b}`;
   }
   gtidBehind(primary: string, replica: string) {
-    const count = (set: Map<string, Array<[bigint, bigint]>>) => [...set.values()].flat().reduce((n, [lo, hi]) => n + (hi - lo + 1n), 0n);
-    const d = count(mysqlSet(primary)) - count(mysqlSet(replica));
-    return d > 0n ? Number(d) : 0;
+    return Math.max(0, mysql.transactions(primary) - mysql.transactions(replica));
   }
   gtidFromResult(result: any) {
     const g = result?.stateChanges?.gtids;
     return Array.isArray(g) && g.length ? String(g[0]).replace(/\s+/g, '') : '';
   }
-}
-
-/** MariaDB positions: one domain-server-seq per replication domain. */
-function mariaDomains(pos: string): Map<string, { seq: bigint; text: string }> {
-  const m = new Map<string, { seq: bigint; text: string }>();
-  for (const g of pos.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const [domain, , seq] = g.split('-');
-    if (seq !== undefined) m.set(domain, { seq: BigInt(seq), text: g });
-  }
-  return m;
-}
-
-/** MySQL GTID sets: uuid -> [lo, hi] intervals (gtid_executed is normalised, so a wanted interval lies inside one). */
-function mysqlSet(set: string): Map<string, Array<[bigint, bigint]>> {
-  const m = new Map<string, Array<[bigint, bigint]>>();
-  for (const part of set.replace(/\s+/g, '').split(',').filter(Boolean)) {
-    const [uuid, ...ranges] = part.split(':');
-    const list = m.get(uuid.toLowerCase()) ?? [];
-    for (const r of ranges) {
-      const [lo, hi = lo] = r.split('-');
-      list.push([BigInt(lo), BigInt(hi)]);
-    }
-    m.set(uuid.toLowerCase(), list);
-  }
-  return m;
 }
 
 export function dialectFor(version: string): SqlDialect {

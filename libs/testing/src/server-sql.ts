@@ -7,8 +7,7 @@ import type { Queryable, SqlDialect } from '#libs/db';
 
 /** Delayed replication; run with replication stopped. */
 export function replicaDelaySql(dialect: SqlDialect, seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  return dialect.name === 'mariadb' ? `CHANGE MASTER TO MASTER_DELAY=${s}` : `CHANGE REPLICATION SOURCE TO SOURCE_DELAY=${s}`;
+  return dialect.sql.changeSource({ delayS: Math.max(0, Math.floor(seconds)) });
 }
 
 /** SELECT statements the server has executed for `user`: MariaDB userstat vs MySQL performance_schema. */
