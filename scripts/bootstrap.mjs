@@ -195,7 +195,7 @@ function newest(dir, exts = ['.ts', '.js']) {
 
 export function ensureBuild() {
   const stamp = join(root, 'dist', '.built');
-  const src = Math.max(...['apps', 'libs', 'tools', 'load-tests/runner'].map((d) => newest(join(root, d))), statSync(join(root, 'tsconfig.json')).mtimeMs);
+  const src = Math.max(...['apps', 'libs', 'tools', 'load-tests/runner', 'load-tests/scenarios'].map((d) => newest(join(root, d))), statSync(join(root, 'tsconfig.json')).mtimeMs);
   if (existsSync(stamp) && statSync(stamp).mtimeMs >= src) return;
   console.log('› compiling TypeScript (tsc -p tsconfig.build.json)…');
   sh(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json']);

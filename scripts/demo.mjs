@@ -2,7 +2,7 @@
 // `npm run demo -- <page>`: the short version of a docs page's measurement, for a reader who wants to see the
 // trade-off on their own machine before the long run: small data, short modes, ≤ 90 s on a 2-core box against
 // the stack `npm start` leaves. Each page maps to one or more benchmark scenarios (or the multi-region lab) run
-// with the scenario's `demo` preset (its exported options and environment, see load-tests/scenarios/*.js).
+// with the scenario's `demo` preset (its exported options and environment, see load-tests/scenarios/*.ts).
 // Results go to load-tests/results/demo/ (gitignored): the documented result files are never touched.
 // Prints each run's table, then the headline number and one sentence of what it shows.
 //
@@ -123,8 +123,10 @@ async function main() {
       code = await run(process.execPath, [join(root, 'load-tests/lab/lab.mjs'), step.lab, ...step.args, '--out', file], {});
       headline = step.headline;
     } else {
-      const { demo } = await import(pathToFileURL(join(root, 'load-tests/scenarios', `${step.bench}.js`)).href);
-      if (!demo) throw new Error(`load-tests/scenarios/${step.bench}.js exports no demo preset`);
+      // Scenarios are TypeScript, compiled into dist/ (ensureBuild above); the runner's locator finds either kind.
+      const { loadScenario } = await import(pathToFileURL(join(root, 'dist/load-tests/runner/scenarios.js')).href);
+      const { demo } = await loadScenario(step.bench);
+      if (!demo) throw new Error(`load-tests/scenarios/${step.bench} exports no demo preset`);
       let opts = { ...demo.opts };
       // Capped modes need a cgroup cpu controller; without one the preset's uncapped modes show the same trade-off, less sharply.
       if (demo.uncapped && stack.capMechanism().mechanism === 'none') {

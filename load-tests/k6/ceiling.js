@@ -1,4 +1,4 @@
-import scenario from '../scenarios/ceiling.js';
+import scenario from '../scenarios/http/ceiling.js';
 import { k6Options, k6Default } from './lib.js';
 
 export const options = k6Options(scenario);

@@ -23,6 +23,8 @@ import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { loadConfig, repoRoot } from '#libs/core';
 import { migrateAll } from '#libs/db';
+import { launcher, type Stack } from './launcher.js';
+import { loadScenario } from './scenarios.js';
 import { baseProvenance, cpuSnapshot, finishProvenance, processCpuSeconds, saturationVerdict, serverVersions, type CapRecord, type Provenance, type Throttle } from './provenance.js';
 import { mulberry32 } from '../../tools/sample-data.js';
 
@@ -41,7 +43,8 @@ export interface ModeDef {
   nodeArgs?: string[];
 }
 
-export interface Scenario {
+/** A benchmark scenario; `D` is what setup() returns, handed to every hook and to request(). */
+export interface Scenario<D = any> {
   name: string;
   description: string;
   duration?: string;
@@ -56,12 +59,12 @@ export interface Scenario {
   schema?: boolean;
   /** Pick the cap from a short uncapped probe of `mode` so that `node` is worth `targetRps` requests/s (option --calibrate N|off). */
   calibrate?: { mode: string; node: string; targetRps: number; probe?: string; /** the smallest cap the calibration may pick (CPU) */ minCap?: number };
-  setup?: (ctx: BenchContext) => Promise<unknown>;
+  setup?: (ctx: BenchContext) => Promise<D>;
   /** Called before each mode (after its target is up): e.g. to empty a cache. */
-  beforeMode?: (ctx: BenchContext, mode: string, data: unknown) => Promise<void>;
+  beforeMode?: (ctx: BenchContext, mode: string, data: D) => Promise<void>;
   /** Around the measured run only (not the warm-up): `after` returns extra numbers for the mode's row (e.g. a server-side query rate). */
-  beforeMeasure?: (ctx: BenchContext, mode: string, data: unknown) => Promise<unknown>;
-  afterMeasure?: (ctx: BenchContext, mode: string, data: unknown, state: unknown, durationS: number, result: ModeResult) => Promise<Record<string, number> | void>;
+  beforeMeasure?: (ctx: BenchContext, mode: string, data: D) => Promise<any>;
+  afterMeasure?: (ctx: BenchContext, mode: string, data: D, state: any, durationS: number, result: ModeResult) => Promise<Record<string, number> | void>;
   /** A measurement that is not an HTTP load (e.g. database experiments): returns its own modes/ratios/tables. */
   run?: (
     ctx: BenchContext,
@@ -69,7 +72,29 @@ export interface Scenario {
   ) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown; /** caps the run applied itself (its provenance line says so) */ caps?: Partial<Provenance['caps']> }>;
   /** Put something in front of the mode's targets (e.g. an edge cache): the load then goes to `urls`; `pids` join the CPU accounting; stop() runs after the mode. */
   front?: (ctx: BenchContext, mode: string, targetUrls: string[]) => Promise<{ urls: string[]; pids?: Record<string, number>; stop: () => Promise<void> } | null>;
-  request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+  /** One request (k6 runs it too, with data {}): `name` tags it (paths carry random ids). */
+  request: (rand: () => number, data: D, mode: string) => { method?: string; path: string; name?: string; headers?: Record<string, string>; body?: unknown };
+}
+
+/** A result file as the runner writes it (load-tests/results/<scenario>.json): what a demo headline reads. */
+export interface BenchResult {
+  scenario: string;
+  modes: Record<string, ModeResult>;
+  ratios: Record<string, number>;
+  ratiosOmitted?: Record<string, string>;
+  tables?: string[];
+  /** A `run` scenario's own numbers. */
+  details?: any;
+}
+
+/** A scenario's preset for `npm run demo` (scripts/demo.mjs): short options, and the one-paragraph headline of its result. */
+export interface DemoPreset {
+  opts: Record<string, string | number | boolean>;
+  /** Environment of the bench process. */
+  env?: Record<string, string>;
+  /** Options that replace `opts`' capped modes where no cgroup cpu controller exists. */
+  uncapped?: Record<string, string | boolean>;
+  headline(r: BenchResult, ctx: { root: string }): string | Promise<string>;
 }
 
 export interface Goal {
@@ -283,13 +308,6 @@ async function prepare(root: string, scenario: Scenario, prov: Provenance, log: 
   }
 }
 
-type Stack = {
-  setCpuCap: (cpu: number | 'off' | null, nodes?: string[]) => Promise<{ applied: boolean; mechanism: 'v1' | 'v2' | 'none'; cpu: number | null; nodes: string[]; periodUs: number; reason: string }>;
-  capMechanism: () => { mechanism: 'v1' | 'v2' | 'none'; dir: string | null; reason: string };
-  nodes: Array<{ name: string; kind: string; pid: number | null }>;
-  throttleStats: (names: string[]) => Record<string, Throttle | null>;
-};
-
 async function startTargets(root: string, def: ModeDef) {
   const started = await Promise.allSettled(Array.from({ length: def.instances ?? 1 }, (_, k) => startTarget(root, def, k)));
   const targets = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -331,7 +349,7 @@ async function calibrateCap(root: string, scenario: Scenario, stack: Stack, targ
 
 export async function runBench(name: string, opts: Record<string, string> = {}): Promise<any> {
   const root = repoRoot();
-  const scenario: Scenario = (await import(pathToFileURL(join(root, 'load-tests/scenarios', `${name}.js`)).href)).default;
+  const scenario: Scenario = (await loadScenario(name)).default;
   if (scenario.run) return runCustom(root, name, scenario, opts);
   const durationS = seconds(opts.duration ?? scenario.duration ?? '10s');
   const warmupS = seconds(opts.warmup ?? scenario.warmup ?? '3s');
@@ -342,7 +360,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
   const prov = baseProvenance(root);
   prov.caps.uncappedOk = isOn(opts['uncapped-ok']);
   const capped = modes.filter((m) => scenario.modes[m].dbCpu != null);
-  const stack: Stack | null = modes.some((m) => scenario.modes[m].target === 'api') ? await import(pathToFileURL(join(root, 'docker/local/stack.mjs')).href) : null;
+  const stack: Stack | null = modes.some((m) => scenario.modes[m].target === 'api') ? await launcher() : null;
   if (capped.length && stack) {
     const mech = stack.capMechanism();
     prov.caps.mechanism = mech.mechanism;

@@ -17,6 +17,7 @@ import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { repoRoot } from '#libs/core';
 import { baseProvenance } from './provenance.js';
+import { loadScenario } from './scenarios.js';
 import { parseArgs, startTarget, type Scenario } from './bench.js';
 import { mulberry32 } from '../../tools/sample-data.js';
 
@@ -114,7 +115,7 @@ async function main() {
   if (!scenarioName || !mode || mode.startsWith('--')) throw new Error('usage: node scripts/run.mjs load-tests/runner/profile.js <scenario> <mode> [--duration 15s] [--warmup 5s] [--connections 64] [--out file]');
   const o = parseArgs(['x', ...rest]).opts;
   const root = repoRoot();
-  const scenario: Scenario = (await import(pathToFileURL(join(root, 'load-tests/scenarios', `${scenarioName}.js`)).href)).default;
+  const scenario: Scenario = (await loadScenario(scenarioName)).default;
   const def = scenario.modes[mode];
   if (!def) throw new Error(`scenario ${scenarioName} has no mode '${mode}'`);
   if (def.dbCpu != null) throw new Error(`mode ${mode} is CPU-capped; profile an uncapped mode (the API process is what is profiled)`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { repoRoot } from '#libs/core';
+import { loadScenario } from '../../load-tests/runner/scenarios.js';
 
 // Each measured docs page opens with `npm run demo -- <page>` (scripts/demo.mjs): the command must name a demo
 // that exists, runs that same page, and whose scenarios carry a demo preset.
@@ -34,7 +35,7 @@ describe('npm run demo', () => {
           expect(typeof run.headline).toBe('function');
           continue;
         }
-        const { demo } = await load(`load-tests/scenarios/${run.bench}.js`);
+        const { demo } = await loadScenario(run.bench!);
         expect({ scenario: run.bench, opts: typeof demo?.opts, headline: typeof demo?.headline }).toEqual({ scenario: run.bench, opts: 'object', headline: 'function' });
         // The preset never names an output file: demo.mjs sends every result to OUT_DIR, never over a documented one.
         expect({ scenario: run.bench, out: demo.opts.out }).toEqual({ scenario: run.bench, out: undefined });

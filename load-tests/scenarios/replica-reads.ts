@@ -10,16 +10,20 @@
 // primary), with one replica, with two (ReplicaRouter round-robin). Two API processes per mode, so a
 // single Node event loop is never the limit. Per mode the runner also reports the primary's own SELECT
 // rate (Com_select delta over the measured seconds): with replicas it should fall to ~0.
-// Plain ESM without imports: read by k6 (load-tests/k6/replica-reads.js) and by the Node runner.
-const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
-const LOCAL = (port) => `mysql://mallscale:mallscale@127.0.0.1:${port}/mallscale`;
-const PRIMARY = env.DB_PRIMARY_URL || LOCAL(3307);
-const REPLICAS = (env.DB_REPLICA_URLS || `${LOCAL(3308)},${LOCAL(3309)}`).split(',').filter(Boolean);
-const PRODUCTS = 2000;
+// The request is http/replica-reads.js, which k6 runs too (load-tests/k6/replica-reads.js).
+import type { Connection } from 'mysql2/promise';
+import { dialectFor } from '#libs/db';
+import type { DemoPreset, ModeDef, Scenario } from '../runner/bench.js';
+import http, { PRODUCTS } from './http/replica-reads.js';
+import { connect, loadavg1m, localAdminUrl, queryable, ratioText } from './support.js';
+
+const env = process.env;
+const PRIMARY = env.DB_PRIMARY_URL || localAdminUrl(3307);
+const REPLICAS = (env.DB_REPLICA_URLS || `${localAdminUrl(3308)},${localAdminUrl(3309)}`).split(',').filter(Boolean);
 const CPU = Number(env.BENCH_DB_CPU || 0.1);
 const TARGET_RPS = Number(env.BENCH_REPLICA_TARGET_RPS || 150);
 const NODES = ['replica-1', 'replica-2'];
-const api = (replicas) => ({
+const api = (replicas: string[]): ModeDef => ({
   target: 'api',
   dbCpu: CPU,
   instances: 2,
@@ -31,23 +35,14 @@ const api = (replicas) => ({
   env: { CACHE_MODE: 'off', DB_REPLICA_URLS: replicas.join(','), LOG_LEVEL: 'error', REPLICA_MONITOR_INTERVAL_MS: '3000' },
 });
 
-async function connect(ctx, url) {
-  const mysql = await ctx.load('mysql2/promise');
-  const u = new URL(url);
-  return mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) });
-}
-
-async function comSelect(conn) {
-  const [rows] = await conn.query("SHOW GLOBAL STATUS LIKE 'Com_select'");
+async function comSelect(conn: Connection) {
+  const [rows] = await conn.query<any[]>("SHOW GLOBAL STATUS LIKE 'Com_select'");
   return Number(rows[0].Value);
 }
 
 export default {
-  name: 'replica-reads',
+  ...http,
   description: `GET /products/:id, cache off, DB nodes capped (calibrated to ${TARGET_RPS} reads/s per node, else ${CPU} CPU): primary only vs one vs two replicas`,
-  duration: '15s',
-  warmup: '5s',
-  connections: 64,
   modes: {
     'primary-only': api([]),
     'one-replica': api(REPLICAS.slice(0, 1)),
@@ -64,57 +59,45 @@ export default {
   },
   // Node runner only (after the runner's migrations): make sure PRODUCTS products exist, wait for replicas.
   async setup(ctx) {
-    const conn = await connect(ctx, PRIMARY);
+    const conn = await connect(PRIMARY);
     try {
       await conn.query("INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('bench-replica', 'Replica benchmark', '{\"type\":\"object\"}')");
-      const [[cat]] = await conn.query("SELECT id FROM categories WHERE code = 'bench-replica'");
-      const [[{ n }]] = await conn.query('SELECT COUNT(*) AS n FROM products WHERE category_id = ?', [cat.id]);
+      const [[cat]] = await conn.query<any[]>("SELECT id FROM categories WHERE code = 'bench-replica'");
+      const [[{ n }]] = await conn.query<any[]>('SELECT COUNT(*) AS n FROM products WHERE category_id = ?', [cat.id]);
       for (let i = Number(n); i < PRODUCTS; i += 500) {
         const rows = Array.from({ length: Math.min(500, PRODUCTS - i) }, (_, k) => [cat.id, `Replica bench product ${i + k}`, 1000 + ((i + k) % 9000), 100, JSON.stringify({ color: 'red', n: i + k })]);
         await conn.query('INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
       }
-      const [ids] = await conn.query('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, PRODUCTS]);
+      const [ids] = await conn.query<any[]>('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, PRODUCTS]);
       // The replicas apply the seeded products before the run: the dialect's own position and wait
       // (MariaDB MASTER_GTID_WAIT, MySQL WAIT_FOR_EXECUTED_GTID_SET), never SQL of one server written here.
-      const { join } = await import('node:path');
-      const { pathToFileURL } = await import('node:url');
-      const { dialectFor } = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
-      const rows = (c) => ({ query: async (sql, params) => (await c.query(sql, params))[0] });
-      const [[{ version }]] = await conn.query('SELECT VERSION() AS version');
+      const [[{ version }]] = await conn.query<any[]>('SELECT VERSION() AS version');
       const dialect = dialectFor(version);
-      const pos = await dialect.gtidPosition(rows(conn));
+      const pos = await dialect.gtidPosition(queryable(conn));
       for (const url of REPLICAS) {
-        const r = await connect(ctx, url);
+        const r = await connect(url);
         try {
-          if (!(await dialect.waitForGtid(rows(r), pos, 60_000))) throw new Error(`replica ${url.replace(/\/\/[^@]*@/, '//')} did not apply ${pos} within 60 s`);
+          if (!(await dialect.waitForGtid(queryable(r), pos, 60_000))) throw new Error(`replica ${url.replace(/\/\/[^@]*@/, '//')} did not apply ${pos} within 60 s`);
         } finally {
           await r.end();
         }
       }
       ctx.log(`${ids.length} products in category bench-replica`);
-      return { ids: ids.map((r) => String(r.id)) };
+      return { ids: ids.map((r) => String(r.id)) as string[] };
     } finally {
       await conn.end();
     }
   },
-  async beforeMeasure(ctx) {
-    const conn = await connect(ctx, PRIMARY);
+  async beforeMeasure() {
+    const conn = await connect(PRIMARY);
     return { conn, before: await comSelect(conn) };
   },
-  async afterMeasure(ctx, _mode, _data, state, durationS) {
+  async afterMeasure(_ctx, _mode, _data, state: { conn: Connection; before: number }, durationS) {
     const after = await comSelect(state.conn);
     await state.conn.end();
-    // The box's 1-minute load average: on a shared 2-core machine, a mode measured under load 10 is noise.
-    const { loadavg } = await ctx.load('node:os');
-    return { primary_selects_per_s: Math.round((after - state.before) / durationS), loadavg_1m: Math.round(loadavg()[0] * 10) / 10 };
+    return { primary_selects_per_s: Math.round((after - state.before) / durationS), loadavg_1m: loadavg1m() };
   },
-  request(rand, data) {
-    const ids = data && data.ids && data.ids.length ? data.ids : null;
-    // k6 has no setup data: ids are then drawn from 1..PRODUCTS (seed the database with the Node runner first).
-    const id = ids ? ids[Math.floor(rand() * ids.length)] : String(1 + Math.floor(rand() * PRODUCTS));
-    return { method: 'GET', path: `/products/${id}`, name: 'GET /products/:id' };
-  },
-};
+} satisfies Scenario<{ ids: string[] }>;
 
 // `npm run demo -- q3` (scripts/demo.mjs), after replica-stale: the three modes, 2 s warm-up + 4 s each (plus the calibration probe).
 export const demo = {
@@ -123,7 +106,7 @@ export const demo = {
   uncapped: { 'uncapped-ok': true },
   headline(r) {
     const m = r.modes;
-    const ratio = (k) => (r.ratios[k] != null ? `${r.ratios[k]}×` : `omitted (${r.ratiosOmitted?.[k] ?? 'not measured'})`);
+    const ratio = (k: string) => ratioText(r, k);
     return `**reads with two replicas: ${ratio('two_replicas_vs_primary')}** the primary alone (one replica: ${ratio('one_replica_vs_primary')}); ${m['primary-only']?.rps} / ${m['one-replica']?.rps} / ${m['two-replicas']?.rps} req/s with every node capped to the same read rate, and the primary's own SELECTs fall to ${m['two-replicas']?.extra?.primary_selects_per_s ?? '–'}/s. Replicas scale reads (writes stay on the one primary), at the price of the stale reads above unless a read carries its write's token.`;
   },
-};
+} satisfies DemoPreset;

@@ -5,19 +5,23 @@
 //   one_shard_catalog_capped / two_shards_…  caps the catalog primary too: every order also reserves stock
 //                                            there (a conditional UPDATE), and that single node caps the scaling
 // Each mode runs shop-api against its own catalog database (bucket map: all buckets on shard 0, or
-// split over shards 0 and 1) and the same bench shard database. Plain ESM without imports (read by k6 too);
-// setup() runs in Node only. Private stack: STACK_DIR + STACK_PORT_* are honoured (see docker/local/stack.mjs).
-const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
-const url = (p, db) => `mysql://mallscale:mallscale@127.0.0.1:${p}/${db}`;
+// split over shards 0 and 1) and the same bench shard database. The request is http/orders-write.js, which k6
+// runs too. Private stack: STACK_DIR + STACK_PORT_* are honoured (see docker/local/stack.mjs).
+import { createHmac } from 'node:crypto';
+import { loadConfig } from '#libs/core';
+import { bucketOf, DbNodes, migrateAll } from '#libs/db';
+import type { DemoPreset, Scenario } from '../runner/bench.js';
+import http, { PRODUCTS } from './http/orders-write.js';
+import { localAdminUrl, ratioText, stackPort } from './support.js';
+
 const SECRET = 'orders-write-bench-secret-0123456789abcdef';
 const USERS = 5000;
-const PRODUCTS = 500;
 
-function env(shards) {
-  const primary = port('PRIMARY', 3307);
-  const shardUrls = [url(port('SHARD_0', 3310), 'mallscale_bench_ow'), url(port('SHARD_1', 3311), 'mallscale_bench_ow')].slice(0, shards);
+function env(shards: number) {
+  const primary = stackPort('PRIMARY', 3307);
+  const shardUrls = [localAdminUrl(stackPort('SHARD_0', 3310), 'mallscale_bench_ow'), localAdminUrl(stackPort('SHARD_1', 3311), 'mallscale_bench_ow')].slice(0, shards);
   return {
-    DB_PRIMARY_URL: url(primary, `mallscale_bench_ow${shards}`),
+    DB_PRIMARY_URL: localAdminUrl(primary, `mallscale_bench_ow${shards}`),
     DB_REPLICA_URLS: '',
     DB_SHARD_URLS: shardUrls.join(','),
     JWT_SECRET: SECRET,
@@ -27,14 +31,9 @@ function env(shards) {
   };
 }
 
-let seq = 0;
-
 export default {
-  name: 'orders-write',
+  ...http,
   description: 'POST /orders (stock reservation on the catalog + order on the user\'s shard), 1 vs 2 shards, DB nodes capped at 0.1 CPU',
-  duration: '10s',
-  warmup: '3s',
-  connections: 32,
   modes: {
     one_shard: { target: 'api', env: env(1), dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
     two_shards: { target: 'api', env: env(2), dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
@@ -47,15 +46,10 @@ export default {
   },
 
   async setup(ctx) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { createHmac } = await import('node:crypto');
-    const core = await import(pathToFileURL(join(ctx.root, 'dist/libs/core/src/index.js')).href);
-    const db = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
     for (const shards of [1, 2]) {
-      const config = core.loadConfig({ ...env(shards), DB_REPLICA_URLS: '' });
-      await db.migrateAll(config, () => undefined);
-      const nodes = await db.DbNodes.connect({ ...config.db, poolSize: 2 });
+      const config = loadConfig({ ...env(shards), DB_REPLICA_URLS: '' });
+      await migrateAll(config, () => undefined);
+      const nodes = await DbNodes.connect({ ...config.db, poolSize: 2 });
       try {
         const ds = nodes.primary.ds;
         await ds.query(`INSERT IGNORE INTO categories (id, code, name, attribute_schema) VALUES (1, 'bench', 'Bench', '{"type":"object"}')`);
@@ -75,9 +69,9 @@ export default {
       }
     }
     // Bearer tokens minted with the bench secret (HS256), as TokenService.issueAccess signs them (issuer, audience, type, version).
-    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const now = Math.floor(Date.now() / 1000);
-    const { issuer, audience } = core.loadConfig({ ...env(1), DB_REPLICA_URLS: '' }).auth;
+    const { issuer, audience } = loadConfig({ ...env(1), DB_REPLICA_URLS: '' }).auth;
     const tokens = Array.from({ length: USERS }, (_, i) => {
       const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: String(i + 1), typ: 'access', ver: 0, iat: now, exp: now + 86400, iss: issuer, aud: audience })}`;
       return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
@@ -85,33 +79,17 @@ export default {
     ctx.log(`orders-write: ${USERS} users, ${PRODUCTS} products per catalog, shard db mallscale_bench_ow`);
     return { tokens };
   },
-
-  request(rand, data, mode) {
-    // k6 (data = {}): one token from the environment, products 1..PRODUCTS of the seeded catalog.
-    const tokens = data && data.tokens ? data.tokens : [typeof __ENV !== 'undefined' ? __ENV.ORDERS_TOKEN : ''];
-    const token = tokens[Math.floor(rand() * tokens.length)];
-    seq++;
-    return {
-      method: 'POST',
-      path: '/orders',
-      headers: { authorization: `Bearer ${token}`, 'idempotency-key': `${mode || 'k6'}-${seq}-${Math.floor(rand() * 1e9)}`, 'content-type': 'application/json' },
-      body: { items: [{ productId: String(1 + Math.floor(rand() * PRODUCTS)), quantity: 1 }] },
-    };
-  },
-};
+} satisfies Scenario<{ tokens: string[] }>;
 
 // `npm run demo -- q3b` (scripts/demo.mjs): the short run at the top of docs/q3b-sharding-cautions.md: the four
 // modes, 2 s warm-up + 4 s each, plus how evenly 1M sequential user ids hash over the two shards.
 export const demo = {
   opts: { duration: '4s', warmup: '2s' },
-  async headline(r, { root }) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { bucketOf } = await import(pathToFileURL(join(root, 'dist/libs/db/src/index.js')).href);
+  headline(r) {
     const counts = [0, 0];
     for (let u = 1; u <= 1_000_000; u++) counts[bucketOf(u) % 2]++;
     const dev = Math.round((Math.abs(counts[0] - 500_000) / 500_000) * 10000) / 100;
-    const ratio = (k) => (r.ratios[k] != null ? `${r.ratios[k]}×` : `omitted (${r.ratiosOmitted?.[k] ?? 'not measured'})`);
+    const ratio = (k: string) => ratioText(r, k);
     return `**two shards vs one: ${ratio('two_vs_one_shard')}** order writes/s with only the shards capped, **${ratio('two_vs_one_shard_catalog_capped')}** when the catalog primary (stock reservation, every order) is capped too: a second shard adds write capacity only until the one catalog node is the ceiling. 1M sequential user ids → 1,024 buckets → 2 shards: ${counts[0]} / ${counts[1]} (${dev} % off the mean); hashing spreads users, not one heavy user.`;
   },
-};
+} satisfies DemoPreset;

@@ -1,0 +1,10 @@
+// The HTTP side of scenario `orders-growth` (load-tests/scenarios/orders-growth.ts), plain JS for k6
+// (load-tests/k6/orders-growth.js): a signed-in user's partition-pruned month of orders. The database-level
+// comparisons run in the Node runner only, so the runner never sends this request.
+export default {
+  name: 'orders-growth',
+  request() {
+    const env = typeof __ENV !== 'undefined' ? __ENV : {};
+    return { method: 'GET', path: `/me/orders?from=${env.FROM || '2026-01-01'}&to=${env.TO || '2026-02-01'}&limit=20`, headers: { authorization: `Bearer ${env.ORDERS_TOKEN || ''}` } };
+  },
+};
