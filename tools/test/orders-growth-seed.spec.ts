@@ -1,8 +1,10 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mysql from 'mysql2/promise';
+import { repoRoot } from '#libs/core';
 import { bucketOf, encodeOrderId, ORDER_ID_EPOCH_MS } from '#libs/db';
 import { testEnv } from '#libs/testing';
-import { seedSelect } from '../../load-tests/scenarios/orders-growth.js';
 
 // The orders-growth bench generates its 10M rows on the server (SQL) instead of in Node: those rows must be the
 // rows the application would write, or the bench measures a different table. Checked against the real primary.
@@ -12,8 +14,11 @@ const m0 = Date.UTC(2025, 9, 1);
 const span = Date.UTC(2026, 11, 1) - m0;
 
 let conn: mysql.Connection;
+let seedSelect: (o: Record<string, unknown>) => string;
 
 beforeAll(async () => {
+  // The scenario is plain ESM read by k6 too: loaded like the bench runner loads it.
+  ({ seedSelect } = await import(pathToFileURL(join(repoRoot(), 'load-tests/scenarios/orders-growth.js')).href));
   const u = new URL(testEnv().DB_PRIMARY_URL);
   conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1), supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
   await conn.query("SET SESSION time_zone = '+00:00'");
