@@ -15,7 +15,7 @@ import type { Connection } from 'mysql2/promise';
 import { dialectFor } from '#libs/db';
 import type { DemoPreset, ModeDef, Scenario } from '../runner/bench.js';
 import http, { PRODUCTS } from './http/replica-reads.js';
-import { connect, loadavg1m, localAdminUrl, queryable, ratioText } from './support.js';
+import { connect, ensureBenchProducts, loadavg1m, localAdminUrl, queryable, ratioText } from './support.js';
 
 const env = process.env;
 const PRIMARY = env.DB_PRIMARY_URL || localAdminUrl(3307);
@@ -61,14 +61,7 @@ export default {
   async setup(ctx) {
     const conn = await connect(PRIMARY);
     try {
-      await conn.query("INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES ('bench-replica', 'Replica benchmark', '{\"type\":\"object\"}')");
-      const [[cat]] = await conn.query<any[]>("SELECT id FROM categories WHERE code = 'bench-replica'");
-      const [[{ n }]] = await conn.query<any[]>('SELECT COUNT(*) AS n FROM products WHERE category_id = ?', [cat.id]);
-      for (let i = Number(n); i < PRODUCTS; i += 500) {
-        const rows = Array.from({ length: Math.min(500, PRODUCTS - i) }, (_, k) => [cat.id, `Replica bench product ${i + k}`, 1000 + ((i + k) % 9000), 100, JSON.stringify({ color: 'red', n: i + k })]);
-        await conn.query('INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
-      }
-      const [ids] = await conn.query<any[]>('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, PRODUCTS]);
+      const ids = await ensureBenchProducts(conn, 'bench-replica', 'Replica benchmark', PRODUCTS, (i) => ({ priceCents: 1000 + (i % 9000), attributes: { color: 'red', n: i } }));
       // The replicas apply the seeded products before the run: the dialect's own position and wait
       // (MariaDB MASTER_GTID_WAIT, MySQL WAIT_FOR_EXECUTED_GTID_SET), never SQL of one server written here.
       const [[{ version }]] = await conn.query<any[]>('SELECT VERSION() AS version');
@@ -83,7 +76,7 @@ export default {
         }
       }
       ctx.log(`${ids.length} products in category bench-replica`);
-      return { ids: ids.map((r) => String(r.id)) as string[] };
+      return { ids };
     } finally {
       await conn.end();
     }

@@ -34,3 +34,23 @@ export const ratioText = (r: BenchResult, key: string) => (r.ratios[key] != null
  */
 export type SqlConnection = Omit<Connection, 'query'> & { query(sql: string, params?: unknown): Promise<[any, unknown]> };
 export const untyped = (c: Connection) => c as unknown as SqlConnection;
+
+/**
+ * At least `count` products in the bench category `code` (created when missing, topped up in batches of 500);
+ * returns the first `count` ids. `product(i)` gives the i-th product's price and attributes.
+ */
+export async function ensureBenchProducts(conn: Connection, code: string, label: string, count: number, product: (i: number) => { priceCents: number; attributes: object }): Promise<string[]> {
+  const c = untyped(conn);
+  await c.query("INSERT IGNORE INTO categories (code, name, attribute_schema) VALUES (?, ?, '{\"type\":\"object\"}')", [code, label]);
+  const [[cat]] = await c.query('SELECT id FROM categories WHERE code = ?', [code]);
+  const [[{ n }]] = await c.query('SELECT COUNT(*) AS n FROM products WHERE category_id = ?', [cat.id]);
+  for (let i = Number(n); i < count; i += 500) {
+    const rows = Array.from({ length: Math.min(500, count - i) }, (_, k) => {
+      const p = product(i + k);
+      return [cat.id, `${label} product ${i + k}`, p.priceCents, 100, JSON.stringify(p.attributes)];
+    });
+    await c.query('INSERT INTO products (category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
+  }
+  const [ids] = await c.query('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, count]);
+  return ids.map((r: { id: unknown }) => String(r.id));
+}

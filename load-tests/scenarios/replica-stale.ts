@@ -7,7 +7,13 @@
 // and counts stale reads (the row just written is missing or old). Database-level, so Node only (`run`).
 // It stops replica-1's SQL thread for the run and starts it again afterwards, even on failure or Ctrl-C.
 // Runs in its own database mallscale_bench_stale on the stack's primary (created, then dropped).
-const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
+import { randomUUID } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { DataSource } from 'typeorm';
+import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import type { DemoPreset, ModeResult, Scenario } from '../runner/bench.js';
+import { launcher } from '../runner/launcher.js';
+import { stackPort as port, untyped } from './support.js';
 
 export default {
   name: 'replica-stale',
@@ -18,31 +24,25 @@ export default {
   },
 
   async run(ctx, opts) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { randomUUID } = await import('node:crypto');
-    const dbLib = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
-    const stack = await import(pathToFileURL(join(ctx.root, 'docker/local/stack.mjs')).href);
-    const { DataSource } = await ctx.load('typeorm');
+    const stack = await launcher();
     const CYCLES = Number(opts.cycles ?? 1000);
     const DB = 'mallscale_bench_stale';
     const user = opts.user ?? 'mallscale';
     const password = opts.password ?? 'mallscale';
-    const url = (p, db = DB) => ({ url: `mysql://${user}:***@127.0.0.1:${p}/${db}`, host: '127.0.0.1', port: p, user, password, database: db });
+    const url = (p: number, db = DB) => ({ url: `mysql://${user}:***@127.0.0.1:${p}/${db}`, host: '127.0.0.1', port: p, user, password, database: db });
     const primary = port('PRIMARY', 3307);
     const replicas = [port('REPLICA_1', 3308), port('REPLICA_2', 3309)];
 
     // The schema is created on the primary and replicates; wait for both replicas to have it.
-    const mysql = await ctx.load('mysql2/promise');
-    const admin = await mysql.createConnection({ host: '127.0.0.1', port: primary, user, password });
+    const admin = untyped(await mysql.createConnection({ host: '127.0.0.1', port: primary, user, password }));
     await admin.query(`CREATE DATABASE IF NOT EXISTS ${DB}`);
     await admin.query(`CREATE TABLE IF NOT EXISTS ${DB}.items (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, name VARCHAR(64) NOT NULL) ENGINE=InnoDB`);
     // DbNodes needs a shard and checks its identity; this run writes no orders, so the bench database stands
     // in for shard-0 (its own one-row identity, as the migrator would write it).
     await admin.query(`CREATE TABLE IF NOT EXISTS ${DB}.shard_identity (id TINYINT UNSIGNED NOT NULL PRIMARY KEY, shard SMALLINT UNSIGNED NOT NULL)`);
     await admin.query(`INSERT IGNORE INTO ${DB}.shard_identity (id, shard) VALUES (1, 0)`);
-    const db = await dbLib.DbNodes.connect({ primary: url(primary), replicas: replicas.map((p) => url(p)), shards: [url(primary)], poolSize: 4 });
-    const monitor = new dbLib.ReplicaMonitor(db, { intervalMs: 250, maxLagMs: 1000 });
+    const db = await DbNodes.connect({ primary: url(primary), replicas: replicas.map((p) => url(p)), shards: [url(primary)], poolSize: 4 });
+    const monitor = new ReplicaMonitor(db, { intervalMs: 250, maxLagMs: 1000 });
     let stopped = false;
     const restore = async () => {
       if (stopped) await stack.startReplicaSql('replica-1').catch(() => undefined);
@@ -53,13 +53,13 @@ export default {
     process.once('SIGTERM', onSignal);
     const insert = 'INSERT INTO items (name) VALUES (?)';
     const read = 'SELECT name FROM items WHERE id = ?';
-    const modes = {};
-    const details = {};
-    const pct = (xs, p) => {
+    const modes: Record<string, ModeResult & { extra: Record<string, number> }> = {};
+    const details: Record<string, unknown> = {};
+    const pct = (xs: number[], p: number) => {
       const a = [...xs].sort((x, y) => x - y);
       return Math.round(a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] * 100) / 100;
     };
-    const row = (lat, stale, ms) => ({ rps: Math.round((CYCLES * 1000) / ms), p50_ms: pct(lat, 50), p99_ms: pct(lat, 99), errors: 0, requests: CYCLES, extra: { stale, stale_pct: Math.round((stale / CYCLES) * 1000) / 10 } });
+    const row = (lat: number[], stale: number, ms: number) => ({ rps: Math.round((CYCLES * 1000) / ms), p50_ms: pct(lat, 50), p99_ms: pct(lat, 99), errors: 0, requests: CYCLES, extra: { stale, stale_pct: Math.round((stale / CYCLES) * 1000) / 10 } });
     try {
       await monitor.start();
       for (let i = 0; i < 100 && !db.replicas.every((r) => monitor.health(r.name)?.inRotation); i++) await new Promise((r) => setTimeout(r, 100));
@@ -67,10 +67,10 @@ export default {
       stopped = true;
       for (let i = 0; i < 100 && monitor.health('replica-1')?.inRotation !== false; i++) await new Promise((r) => setTimeout(r, 100));
 
-      const cycles = async (name, router) => {
+      const cycles = async (name: string, router: ReplicaRouter) => {
         let stale = 0;
-        const served = {};
-        const lat = [];
+        const served: Record<string, number> = {};
+        const lat: number[] = [];
         const t0 = Date.now();
         for (let i = 0; i < CYCLES; i++) {
           const c0 = performance.now();
@@ -87,15 +87,15 @@ export default {
         details[name] = { served };
         ctx.log(`${name}: ${stale} stale of ${CYCLES}, served ${JSON.stringify(served)}`);
       };
-      await cycles('token_with_monitor', new dbLib.ReplicaRouter(db, monitor, { waitMs: 50 }));
-      await cycles('token_only', new dbLib.ReplicaRouter(db, null, { waitMs: 10 }));
+      await cycles('token_with_monitor', new ReplicaRouter(db, monitor, { waitMs: 50 }));
+      await cycles('token_only', new ReplicaRouter(db, null, { waitMs: 10 }));
 
-      const cred = (p) => ({ host: '127.0.0.1', port: p, username: user, password, database: DB });
+      const cred = (p: number) => ({ host: '127.0.0.1', port: p, username: user, password, database: DB });
       const ds = new DataSource({ type: 'mysql', replication: { master: cred(primary), slaves: replicas.map(cred), selector: 'RANDOM' }, poolSize: 4 });
       await ds.initialize();
       try {
         let stale = 0;
-        const lat = [];
+        const lat: number[] = [];
         const t0 = Date.now();
         for (let i = 0; i < CYCLES; i++) {
           const c0 = performance.now();
@@ -126,13 +126,13 @@ export default {
       details: { cycles: CYCLES, ...details },
     };
   },
-};
+} satisfies Scenario;
 
 // `npm run demo -- q3` (scripts/demo.mjs): the short run at the top of docs/q3-replication.md, 200 cycles per path.
 export const demo = {
   opts: { cycles: 200 },
   headline(r) {
-    const m = r.modes;
+    const m = Object.fromEntries(Object.entries(r.modes).map(([k, v]) => [k, { ...v, extra: v.extra ?? {} }]));
     return `**naive random-replica reads: ${m.typeorm_random.extra.stale} stale of ${r.details.cycles}** (${m.typeorm_random.extra.stale_pct} %); token reads: ${m.token_with_monitor.extra.stale} with the monitor, ${m.token_only.extra.stale} without it, where a read sent to the lagging replica waits ≤ 10 ms for the token and falls back to the primary (${m.token_only.rps} write-then-read cycles/s without the monitor, ${m.token_with_monitor.rps} with it, which takes the lagging replica out of rotation). With replica-1's SQL thread stopped, a read right after a write that does not carry the write's position is stale whenever it lands on that replica.`;
   },
-};
+} satisfies DemoPreset;

@@ -15,6 +15,12 @@
 //                         (asynchronous replication: the unshipped tail)
 //   other_errors          write errors that were not the retryable 503 (must be 0)
 // Options: --runs 5, --interval 500 (ms, REPLICA_MONITOR_INTERVAL_MS: how often the API looks for the primary).
+import { setTimeout as sleep } from 'node:timers/promises';
+import mysql from 'mysql2/promise';
+import { loadConfig } from '#libs/core';
+import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import { startPrivateCatalog, type CatalogNodeName } from '#libs/testing';
+import type { Scenario } from '../runner/bench.js';
 const BASE_PORT = 4327;
 const DB = 'mallscale_bench_failover';
 const ADMIN = { user: 'mallscale', password: 'mallscale' };
@@ -28,37 +34,30 @@ export default {
   },
 
   async run(ctx, opts) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const dist = (p) => import(pathToFileURL(join(ctx.root, 'dist', p)).href);
-    const core = await dist('libs/core/src/index.js');
-    const dbLib = await dist('libs/db/src/index.js');
-    const { startPrivateCatalog } = await dist('libs/testing/src/private-catalog.js');
     const runs = Number(opts.runs ?? 5);
     const intervalMs = Number(opts.interval ?? 500);
-    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-    const results = [];
+    type Run = Record<string, number | string>;
+    const results: Run[] = [];
 
     for (let run = 1; run <= runs; run++) {
       const cat = await startPrivateCatalog(BASE_PORT);
       ctx.onCleanup(() => cat.destroy()); // an interrupted run leaves no server behind
-      let nodes, monitor;
+      let nodes: DbNodes | undefined, monitor: ReplicaMonitor | undefined;
       try {
-        const url = (n) => cat.url(n, ADMIN, DB);
-        const mysql = await ctx.load('mysql2/promise');
+        const url = (n: CatalogNodeName) => cat.url(n, ADMIN, DB);
         const setup = await mysql.createConnection({ uri: cat.url('primary', ADMIN, '') });
         await setup.query(`CREATE DATABASE IF NOT EXISTS ${DB}`);
         await setup.query(`CREATE TABLE ${DB}.w (id INT PRIMARY KEY, at BIGINT NOT NULL)`);
         await setup.end();
         // The endpoints as the app reads them (libs/core config), from the same variables.
-        const config = core.loadConfig({ DB_PRIMARY_URL: url('primary'), DB_REPLICA_URLS: `${url('replica-1')},${url('replica-2')}`, REPLICA_MONITOR_INTERVAL_MS: String(intervalMs) });
-        nodes = await dbLib.DbNodes.connect({ ...config.db, shards: [], poolSize: 8 });
-        monitor = new dbLib.ReplicaMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs });
+        const config = loadConfig({ DB_PRIMARY_URL: url('primary'), DB_REPLICA_URLS: `${url('replica-1')},${url('replica-2')}`, REPLICA_MONITOR_INTERVAL_MS: String(intervalMs) });
+        nodes = await DbNodes.connect({ ...config.db, shards: [], poolSize: 8 });
+        monitor = new ReplicaMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs });
         await monitor.start();
-        const router = new dbLib.ReplicaRouter(nodes, monitor);
+        const router = new ReplicaRouter(nodes, monitor);
 
-        const acked = []; // { id, at }
-        let unavailable = 0, other = 0, lastOther = null, stop = false, next = 0;
+        const acked: Array<{ id: number; at: number }> = [];
+        let unavailable = 0, other = 0, lastOther: string | null = null, stop = false, next = 0;
         const writer = (async () => {
           while (!stop) {
             const id = ++next;
@@ -66,17 +65,17 @@ export default {
               await router.write((on) => on.query(`INSERT INTO w (id, at) VALUES (?, ?)`, [id, Date.now()]));
               acked.push({ id, at: Date.now() });
             } catch (e) {
-              if (e.status === 503) unavailable++;
-              else { other++; lastOther = e.message; }
+              if ((e as { status?: number }).status === 503) unavailable++;
+              else { other++; lastOther = (e as Error).message; }
             }
             await sleep(5);
           }
         })();
-        const gapAcross = (from, to) => {
+        const gapAcross = (from: number, to: number) => {
           const inWindow = acked.filter((a) => a.at >= from && a.at <= to);
           return inWindow.slice(1).reduce((m, a, i) => Math.max(m, a.at - inWindow[i].at), 0);
         };
-        const ackAfter = (t) => async () => { for (const end = Date.now() + 60_000; Date.now() < end; await sleep(20)) if (acked.some((a) => a.at > t)) return; };
+        const ackAfter = (t: number) => async () => { for (const end = Date.now() + 60_000; Date.now() < end; await sleep(20)) if (acked.some((a) => a.at > t)) return; };
 
         // 1. planned switchover
         await sleep(1000);
@@ -97,11 +96,11 @@ export default {
         stop = true;
         await writer;
         const failoverGap = gapAcross(f0 - 500, Date.now());
-        const have = new Set((await nodes.primary.ds.query('SELECT id FROM w')).map((r) => Number(r.id)));
-        const r = {
+        const have = new Set((await nodes.primary.ds.query('SELECT id FROM w')).map((r: { id: unknown }) => Number(r.id)));
+        const r: Run = {
           run,
           switchover_outage_ms: switchover,
-          read_only_ms: sw.readOnlyMs,
+          read_only_ms: sw.readOnlyMs ?? -1, // a promote always reports it
           promote_cmd_ms: sw.totalMs,
           failover_outage_ms: failoverGap,
           failover_cmd_ms: fo.totalMs,
@@ -122,10 +121,10 @@ export default {
       }
     }
 
-    const vals = (k) => results.map((r) => r[k]).sort((a, b) => a - b);
-    const p50 = (k) => vals(k)[Math.floor((vals(k).length - 1) / 2)];
-    const max = (k) => vals(k).at(-1);
-    const sum = (k) => results.reduce((s, r) => s + r[k], 0);
+    const vals = (k: string) => results.map((r) => Number(r[k])).sort((a, b) => a - b);
+    const p50 = (k: string) => vals(k)[Math.floor((vals(k).length - 1) / 2)];
+    const max = (k: string) => vals(k).at(-1) ?? 0;
+    const sum = (k: string) => results.reduce((s, r) => s + Number(r[k]), 0);
     const cols = ['switchover_outage_ms', 'read_only_ms', 'promote_cmd_ms', 'failover_outage_ms', 'failover_cmd_ms', 'writes_acked', 'writes_503', 'writes_lost', 'other_errors'];
     const table = [
       `| run | ${cols.join(' | ')} |`,
@@ -147,4 +146,4 @@ export default {
       details: { runs: results, monitorIntervalMs: intervalMs, writeEveryMs: 5, ports: [BASE_PORT, BASE_PORT + 1, BASE_PORT + 2] },
     };
   },
-};
+} satisfies Scenario;

@@ -13,6 +13,21 @@
 // Workers curve: npm run bench -- shorts --parts jobs --workers 1,2,3 --out load-tests/results/shorts-workers.json
 //   (3 workers on 2 cores get 1 model thread each: oversubscribed on purpose, the point past the cores)
 // Needs the dev databases migrated (npm run migrate) and ffmpeg. k6 has no EventSource: no k6 script.
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
+import mysql from 'mysql2/promise';
+import { createRedis, loadConfig } from '#libs/core';
+import { JobProgressStream } from '#libs/shorts-jobs';
+import { FfmpegShortsModel } from '#libs/shorts-model';
+import { makeSyntheticVideo, openSse } from '#libs/testing';
+import type { DemoPreset, ModeResult, Scenario } from '../runner/bench.js';
+import { untyped } from './support.js';
 export default {
   name: 'shorts',
   description: 'shorts service: model wall/length on 10 min 720p, jobs/hour with 1 and 2 workers, 1,000 SSE streams delivery latency',
@@ -23,43 +38,29 @@ export default {
 
   schema: true,
   async run(ctx, opts) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { spawn } = await import('node:child_process');
-    const { existsSync, createReadStream } = await import('node:fs');
-    const { mkdir, mkdtemp, readFile, rename, rm } = await import('node:fs/promises');
-    const { cpus } = await import('node:os');
-    const { randomUUID } = await import('node:crypto');
-    const dist = (p) => import(pathToFileURL(join(ctx.root, 'dist', p)).href);
-    const model = await dist('libs/shorts-model/src/index.js');
-    const jobs = await dist('libs/shorts-jobs/src/index.js');
-    const testing = await dist('libs/testing/src/index.js');
-    const core = await dist('libs/core/src/index.js');
-
     const parts = (opts.parts ?? 'model,jobs,sse').split(',');
-    const secs = (s) => {
+    const secs = (s: string) => {
       const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(String(s));
       return m ? Number(m[1]) * (m[2] === 'ms' ? 0.001 : m[2] === 'm' ? 60 : 1) : Number(s);
     };
-    const pct = (xs, p) => {
+    const pct = (xs: number[], p: number) => {
       if (!xs.length) return 0;
       const s = [...xs].sort((a, b) => a - b);
       return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
     };
-    const r2 = (x) => Math.round(x * 100) / 100;
-    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-    const tables = [];
-    const ratios = {};
-    const modes = {};
-    const details = {};
+    const r2 = (x: number) => Math.round(x * 100) / 100;
+    const tables: string[] = [];
+    const ratios: Record<string, number> = {};
+    const modes: Record<string, ModeResult> = {};
+    const details: Record<string, unknown> = {};
     const benchDir = join(ctx.root, 'var/bench');
     await mkdir(benchDir, { recursive: true });
 
-    const cachedVideo = async (seconds, size) => {
+    const cachedVideo = async (seconds: number, size: string) => {
       const file = join(benchDir, `synthetic-${seconds}s-${size}.mp4`);
       if (existsSync(file)) return file;
       ctx.log(`generating a ${seconds} s ${size} synthetic video (lavfi; cached in ${file})…`);
-      await testing.makeSyntheticVideo(`${file}.tmp.mp4`, { seconds, size, fps: 25 });
+      await makeSyntheticVideo(`${file}.tmp.mp4`, { seconds, size, fps: 25 });
       await rename(`${file}.tmp.mp4`, file);
       return file;
     };
@@ -72,7 +73,7 @@ export default {
       const video = await cachedVideo(seconds, size);
       const out = await mkdtemp(join(benchDir, 'model-out-'));
       try {
-        const m = new model.FfmpegShortsModel({ threads });
+        const m = new FfmpegShortsModel({ threads });
         ctx.log(`model: ${seconds} s ${size}, ${threads} threads…`);
         const t0 = performance.now();
         const { stages, windows } = await m.generate(createReadStream(video), out);
@@ -100,9 +101,8 @@ export default {
     if (!parts.includes('jobs') && !parts.includes('sse')) return { modes, ratios, tables, details };
 
     // ---------------------------------------------------------------- the API (one instance) and a user
-    const config = core.loadConfig();
-    const mysql = await ctx.load('mysql2/promise');
-    const db = await mysql.createConnection(config.db.primary.url);
+    const config = loadConfig();
+    const db = untyped(await mysql.createConnection(config.db.primary.url));
     const [cols] = await db.query("SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'shorts_jobs' AND COLUMN_NAME = 'queue'");
     await db.end();
     if (!Number(cols[0].n)) throw new Error('the dev catalog database lacks shorts_jobs.queue: run `npm run migrate` first');
@@ -110,37 +110,37 @@ export default {
     // One user creates up to --sse-jobs uploads (100) from 127.0.0.1 and opens every stream: far over the default upload,
     // active-job and stream limits, which are not what this measures.
     const apiEnv = { SHORTS_QUEUE: queue, SHORTS_SWEEP_INTERVAL_MS: '0', SHORTS_SSE_HEARTBEAT_MS: '15000', RATE_LIMIT_UPLOAD_USER_MAX: '0', RATE_LIMIT_UPLOAD_IP_MAX: '0', SHORTS_MAX_ACTIVE_JOBS_PER_USER: '1000', SHORTS_MAX_SSE_STREAMS_PER_USER: '10000' };
-    const api = await ctx.startTarget({ target: 'api', env: apiEnv });
-    const redis = core.createRedis(config.redis.queueUrl, { connectionName: 'bench-shorts' });
-    const progress = new jobs.JobProgressStream(redis, queue);
-    const j = async (res) => {
+    const api = await ctx.startTarget!({ target: 'api', env: apiEnv });
+    const redis = createRedis(config.redis.queueUrl, { connectionName: 'bench-shorts' });
+    const progress = new JobProgressStream(redis, queue);
+    const j = async (res: Response): Promise<any> => {
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(`HTTP ${res.status}: ${JSON.stringify(body)}`);
       return body;
     };
     const newUser = async () => {
       const creds = { email: `bench-${randomUUID().slice(0, 12)}@example.test`, password: 'password-123' };
-      const post = (path) => fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(creds) });
+      const post = (path: string) => fetch(`${api.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(creds) });
       await j(await post('/auth/sign-up'));
       return (await j(await post('/auth/sign-in'))).accessToken;
     };
-    const upload = async (token, data, name) => {
+    const upload = async (token: string, data: Buffer, name: string) => {
       const created = await fetch(`${api.url}/shorts/uploads`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-length': String(data.length), 'upload-metadata': `filename ${Buffer.from(name).toString('base64')}` },
       });
       if (created.status !== 201) throw new Error(`tus create ${created.status}`);
-      const url = new URL(created.headers.get('location'), api.url).toString();
+      const url = new URL(created.headers.get('location') ?? '', api.url).toString();
       const res = await fetch(url, {
         method: 'PATCH',
         headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0', 'upload-offset': '0', 'content-type': 'application/offset+octet-stream' },
         body: new Uint8Array(data),
       });
       if (res.status !== 204) throw new Error(`tus patch ${res.status}`);
-      return url.split('/').pop();
+      return url.split('/').pop() ?? '';
     };
-    const workers = [];
-    const startWorker = (env) => {
+    const workers: Array<{ stop: () => Promise<unknown> }> = [];
+    const startWorker = (env: Record<string, string>) => {
       const child = spawn(process.execPath, [join(ctx.root, 'dist/apps/shorts-worker/src/main.js')], {
         cwd: ctx.root,
         env: { ...process.env, LOG_LEVEL: 'warn', ...apiEnv, ...env },
@@ -160,7 +160,7 @@ export default {
         const jobSize = opts['job-size'] ?? '640x360';
         const data = await readFile(await cachedVideo(jobSeconds, jobSize));
         const counts = String(opts.workers ?? '1,2').split(',').map(Number);
-        const rows = [];
+        const rows: string[] = [];
         for (const k of counts) {
           const threads = Math.max(1, Math.floor(cpus().length / k));
           const ws = Array.from({ length: k }, () => startWorker({ SHORTS_MODEL_THREADS: String(threads) }));
@@ -170,14 +170,14 @@ export default {
           const t0 = Date.now();
           const ids = await Promise.all(Array.from({ length: n }, (_, i) => upload(token, data, `bench-${i}.mp4`)));
           const deadline = Date.now() + Number(opts['jobs-timeout-s'] ?? 900) * 1000;
-          let ends;
+          let ends: Array<{ start: number; done: number }>;
           for (;;) {
             const streams = await Promise.all(ids.map((id) => progress.after(id)));
             const last = streams.map((s) => s.at(-1)?.event);
             const failed = last.find((e) => e?.step === 'FAILED');
             if (failed) throw new Error(`job ${failed.jobId} FAILED: ${failed.reason}`);
             if (last.every((e) => e?.step === 'DONE')) {
-              ends = streams.map((s) => ({ start: s.find((e) => e.event.step === 'DOWNLOADING')?.event.at, done: s.at(-1).event.at }));
+              ends = streams.map((s) => ({ start: s.find((e) => e.event.step === 'DOWNLOADING')?.event.at ?? NaN, done: s.at(-1)!.event.at }));
               break;
             }
             if (Date.now() > deadline) throw new Error(`jobs did not finish in time (${last.map((e) => e?.step).join(',')})`);
@@ -211,19 +211,18 @@ export default {
         const rate = Number(opts['sse-rate'] ?? 1); // events per second per job
         const token = await newUser();
         ctx.log(`sse: ${jobsN} jobs (tiny uploads, no worker on this queue), ${streams} streams…`);
-        const ids = [];
+        const ids: string[] = [];
         for (let i = 0; i < jobsN; i += 20) ids.push(...(await Promise.all(Array.from({ length: Math.min(20, jobsN - i) }, (_, k) => upload(token, Buffer.from(`sse ${i + k}`), `sse-${i + k}.txt`)))));
         // An event-stream token opens one job's stream: one per job.
-        const sseTokens = new Map();
+        const sseTokens = new Map<string, string>();
         for (const id of ids) sseTokens.set(id, (await j(await fetch(`${api.url}/shorts/jobs/${id}/events-token`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }))).token);
-        const latencies = [];
-        const conns = Array.from({ length: streams }, (_, i) => ({ job: ids[i % jobsN], seqs: [], ready: false, ended: false, abort: new AbortController() }));
+        const latencies: number[] = [];
+        const conns = Array.from({ length: streams }, (_, i) => ({ job: ids[i % jobsN], seqs: [] as number[], ready: false, ended: false, abort: new AbortController() }));
         let measuring = false;
         // The same SSE client as the tests (libs/testing openSse: fetch + eventsource-parser).
-        const open = (c) =>
-          new Promise((resolve, reject) => {
-            testing
-              .openSse(`${api.url}/shorts/jobs/${c.job}/events?token=${sseTokens.get(c.job)}`, {
+        const open = (c: (typeof conns)[number]) =>
+          new Promise<void>((resolve, reject) => {
+            openSse(`${api.url}/shorts/jobs/${c.job}/events?token=${sseTokens.get(c.job)}`, {
                 signal: c.abort.signal,
                 onEvent: ({ data: e, receivedAt }) => {
                   if (e.step === 'QUEUED' && !c.ready) {
@@ -288,7 +287,6 @@ export default {
       await Promise.all(workers.map((w) => w.stop()));
       await api.stop();
       // The bench owns its queue: drop its BullMQ keys and its progress feed (job streams expire by themselves).
-      const { Queue } = await ctx.load('bullmq');
       const q = new Queue(queue, { connection: redis });
       await q.obliterate({ force: true }).catch(() => undefined);
       await q.close();
@@ -297,7 +295,7 @@ export default {
     }
     return { modes, ratios, tables, details };
   },
-};
+} satisfies Scenario;
 
 // `npm run demo -- q2` (scripts/demo.mjs): the short run at the top of docs/q2-shorts-service.md. One 60 s 360p (the model cuts 3 shorts of ≥ 15 s)
 // synthetic video (generated once, cached under var/bench/) through the model alone (time per stage) and through
@@ -309,8 +307,8 @@ export const demo = {
   opts: { parts: 'model,jobs,sse', 'model-seconds': 60, 'model-size': '640x360', jobs: 1, 'job-seconds': 60, 'job-size': '640x360', workers: 1, 'sse-streams': 100, 'sse-jobs': 10, 'sse-duration': '3s' },
   headline(r) {
     const m = r.details.model;
-    const stages = Object.entries(m.stages).map(([s, v]) => `${s} ${v.toFixed(1)} s`).join(', ');
+    const stages = Object.entries(m.stages as Record<string, number>).map(([s, v]) => `${s} ${v.toFixed(1)} s`).join(', ');
     const job = r.details.jobs_1;
     return `**model wall / video length = ${r.ratios.model_wall_per_video_length}** on a ${m.seconds} s ${m.size} video (${stages}); the same video through tus upload → queue → worker → DONE took ${job?.perJobS?.[0] ?? '–'} s in the worker (${job?.elapsedS ?? '–'} s from upload start); SSE delivery p99 ${r.ratios.sse_delivery_p99_ms} ms over ${r.details.sse?.streams} streams. The model, not the upload or the queue, is where a job's time goes: capacity is model time × jobs, so workers scale out and the API only stores and streams.`;
   },
-};
+} satisfies DemoPreset;
