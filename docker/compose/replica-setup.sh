@@ -2,6 +2,9 @@
 # One-shot bootstrap of GTID replication: mysql-primary -> mysql-replica-1, mysql-replica-2.
 # Run by the compose service `replica-setup` (image mysql:8.4, for its mysql client). Idempotent:
 # on every `docker compose up` it re-checks each replica and changes only what is missing.
+# MySQL only, like the compose stack: its statements are the `mysql` column of libs/db/src/dialect-sql.js
+# (the one home of what differs from MariaDB), written out here because the image has a shell and a mysql
+# client but no Node to import that module.
 #
 # Why the replicas start empty (compose gives them only MYSQL_ROOT_PASSWORD and
 # MYSQL_INITDB_SKIP_TZINFO=1, no MYSQL_USER / MYSQL_DATABASE, no init SQL):

@@ -12,6 +12,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createPool, type Pool, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import { dialectFor } from '#libs/db';
 import { startPrivateCatalog, TEST_DB_ADMIN, waitFor, type CatalogNodeName, type PrivateCatalog } from '#libs/testing';
 
 const DB = 'mallscale_test_failover_stack';
@@ -38,7 +39,11 @@ async function q<T = RowDataPacket[]>(name: CatalogNodeName, sql: string, args: 
   return (await pool(name).query(sql, args))[0] as T;
 }
 const ids = async (name: CatalogNodeName) => new Set((await q(name, `SELECT id FROM ${DB}.w`)).map((r) => Number(r.id)));
-const sourcePort = async (name: CatalogNodeName) => Number((await q(name, 'SHOW SLAVE STATUS'))[0]?.Master_Port ?? 0);
+/** The port the node replicates from (0: none), in its own dialect's statement and column. */
+const sourcePort = async (name: CatalogNodeName) => {
+  const { sql } = dialectFor(String((await q(name, 'SELECT VERSION() AS v'))[0].v));
+  return Number((await q(name, sql.replicaStatus))[0]?.[sql.columns.sourcePort] ?? 0);
+};
 
 /** Inserts on `target` until stopped; acknowledged ids and the errnos of refused writes. */
 function writer(target: CatalogNodeName, from: number) {

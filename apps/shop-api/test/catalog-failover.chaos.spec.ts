@@ -137,15 +137,16 @@ function expectNo500(l: Loop) {
 describe('the read-only window of a switchover (old primary read_only, no node promoted yet)', () => {
   it('when the primary is read-only and not yet repointed (and a replica is writable by mistake), then a token it issued is still accepted and read, writes answer a retryable 503, and the API keeps its primary', async () => {
     const id = await newProduct();
+    const d = api.app.get(DbNodes).primary.dialect; // the server's own statements
     // The replicas must not vouch for the token (they would if they had applied it): hold their SQL threads.
-    for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'STOP SLAVE SQL_THREAD');
+    for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, d.stopReplicaSql('SQL_THREAD'));
     try {
       const patched = await send('PATCH', `/products/${id}`, { priceCents: 7 });
       expect(patched.status).toBe(200);
       const token = patched.headers.get('x-consistency-token')!;
-      await cat.rootSql('primary', 'SET GLOBAL read_only = ON');
+      await cat.rootSql('primary', d.sql.readOnly(true));
       // A replica left writable by mistake is no primary while it still replicates: the monitor must not pick it.
-      await cat.rootSql('replica-2', 'SET GLOBAL read_only = OFF');
+      await cat.rootSql('replica-2', d.sql.readOnly(false));
       await new Promise((r) => setTimeout(r, 1200)); // the monitor samples the read-only primary; older positions age out
       const read = await fetch(`${api.url}/products/${id}`, { headers: { 'x-consistency-token': token } });
       expect(read.status).toBe(200);
@@ -155,9 +156,9 @@ describe('the read-only window of a switchover (old primary read_only, no node p
       expect(write.headers.get('retry-after')).toBe('1');
       expect(api.app.get(DbNodes).primary.name).toBe('primary'); // no writable non-replica node: the monitor changes nothing
     } finally {
-      await cat.rootSql('primary', 'SET GLOBAL read_only = OFF');
-      await cat.rootSql('replica-2', 'SET GLOBAL read_only = ON');
-      for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, 'START SLAVE SQL_THREAD');
+      await cat.rootSql('primary', d.sql.readOnly(false));
+      await cat.rootSql('replica-2', d.sql.readOnly(true));
+      for (const r of ['replica-1', 'replica-2'] as const) await cat.rootSql(r, d.startReplicaSql('SQL_THREAD'));
     }
   }, 60_000);
 });

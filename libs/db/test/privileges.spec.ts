@@ -83,7 +83,7 @@ describe('least-privilege database accounts', () => {
       try {
         // What it is for works: replication status and GTID positions.
         if (node === replica) {
-          const [status] = await mon.query('SHOW SLAVE STATUS').catch(() => mon.query('SHOW REPLICA STATUS'));
+          const [status] = await mon.query(node.dialect.sql.replicaStatus);
           expect(status).toBeDefined();
         }
         expect(await node.dialect.gtidPosition(mon)).not.toBe('');
