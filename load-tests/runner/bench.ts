@@ -72,8 +72,7 @@ export interface Scenario<D = any> {
   ) => Promise<{ modes?: Record<string, ModeResult>; ratios: Record<string, number>; tables?: string[]; details?: unknown; /** caps the run applied itself (its provenance line says so) */ caps?: Partial<Provenance['caps']> }>;
   /** Put something in front of the mode's targets (e.g. an edge cache): the load then goes to `urls`; `pids` join the CPU accounting; stop() runs after the mode. */
   front?: (ctx: BenchContext, mode: string, targetUrls: string[]) => Promise<{ urls: string[]; pids?: Record<string, number>; stop: () => Promise<void> } | null>;
-  /** One request (k6 runs it too, with data {}): `name` tags it (paths carry random ids). */
-  request: (rand: () => number, data: D, mode: string) => { method?: string; path: string; name?: string; headers?: Record<string, string>; body?: unknown };
+  request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
 }
 
 /** A result file as the runner writes it (load-tests/results/<scenario>.json): what a demo headline reads. */

@@ -133,7 +133,8 @@ describe('ReplicaMonitor with delayed replication on replica-1 (lag while both t
       }
     })();
     try {
-      await waitFor(async () => monitor.health('replica-1')?.inRotation === false, 20_000);
+      // setDelay stops replication for a moment: a round may see that first ("replication stopped"), so wait for the lag.
+      await waitFor(async () => monitor.health('replica-1')?.inRotation === false && /^lag /.test(monitor.health('replica-1')?.reason ?? ''), 20_000);
       const h = monitor.health('replica-1')!;
       expect(h.reason).toMatch(/^lag \d+ ms over the limit of 1000 ms$/);
       expect(h).toMatchObject({ ioRunning: true, sqlRunning: true });

@@ -12,6 +12,7 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError, Settings } from '#libs/core';
 import { AuthGuard, Roles } from '../auth/auth.guard.js';
+import { openEventStream, sseEvent } from '../http/event-stream.js';
 import { ExperimentRunner } from './experiment-runner.js';
 import { ConsoleSampler } from './sampler.js';
 
@@ -36,18 +37,9 @@ export class ConsoleController {
   @Get('stream')
   @ApiOperation({ summary: 'Server-Sent Events: a `snapshot` event about once a second (topology, rates, the running experiment)' })
   stream(@Req() req: FastifyRequest, @Res() reply: FastifyReply) {
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'x-request-id': String(req.id),
-    });
-    // HEAD: the headers and nothing else (a HEAD response never carries the body that would flush them).
+    const raw = openEventStream(req, reply);
+    // HEAD: the headers and nothing else (Node drops a HEAD response's body, so only ending it flushes them).
     if (req.method === 'HEAD') return void raw.end();
-    raw.write('retry: 2000\n\n');
     const experiments = this.config.console.experiments;
     let unsubscribe = () => undefined as void;
     const close = () => {
@@ -55,7 +47,7 @@ export class ConsoleController {
       raw.end();
     };
     unsubscribe = this.sampler.subscribe((s) => {
-      raw.write(`event: snapshot\ndata: ${JSON.stringify({ ...s, experiments: experiments ? this.runner.status() : null })}\n\n`);
+      raw.write(sseEvent('snapshot', { ...s, experiments: experiments ? this.runner.status() : null }));
     }, close);
     raw.on('close', close);
     raw.on('error', close);

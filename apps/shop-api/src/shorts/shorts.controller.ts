@@ -18,6 +18,7 @@ import { ObjectStorage } from '#libs/storage';
 import { AuthGuard, bearerToken, CurrentUser, type AuthUser } from '../auth/auth.guard.js';
 import { TokenService } from '../auth/token.service.js';
 import { toErrorBody } from '../http/error.filter.js';
+import { openEventStream, SSE_HEARTBEAT, sseEvent } from '../http/event-stream.js';
 import { ProgressHub } from './progress.hub.js';
 import { ShortsQuotas } from './quotas.js';
 import { ShortsRepository, toJobDto } from './shorts.repository.js';
@@ -116,16 +117,7 @@ export class ShortsController {
       return reply.status(status).send(body);
     }
     const given = lastEventIdHeader ?? lastEventIdQuery;
-    reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-      'x-request-id': req.id,
-    });
-    raw.write('retry: 2000\n\n');
+    const raw = openEventStream(req, reply);
     const gone = new AbortController();
     req.raw.on('close', () => gone.abort());
     // The client may have gone while the slot was being taken: 'close' has fired already.
@@ -138,12 +130,12 @@ export class ShortsController {
       for await (const item of this.hub.follow(id, { cursor: isStreamId(given) ? given : undefined, finalState, heartbeatMs: this.config.shorts.heartbeatMs, signal: gone.signal })) {
         if (gone.signal.aborted) break;
         if (item.kind === 'heartbeat') {
-          raw.write(': heartbeat\n\n');
+          raw.write(SSE_HEARTBEAT);
           void this.quotas.renewSseSlot(userId, connId).catch(() => undefined);
         } else if (item.kind === 'event') {
-          raw.write(`id: ${item.event.id}\nevent: progress\ndata: ${JSON.stringify(item.event.event)}\n\n`);
+          raw.write(sseEvent('progress', item.event.event, item.event.id));
         } else {
-          raw.write(`event: progress\ndata: ${JSON.stringify(item.event)}\n\n`);
+          raw.write(sseEvent('progress', item.event));
         }
       }
     } catch (err) {
