@@ -1,6 +1,6 @@
-// k6 side of the shared scenarios (load-tests/scenarios/<name>.js, also run by the Node runner).
-// A k6 script per scenario is four lines:
-//   import scenario from '../scenarios/<name>.js';
+// k6 side of the shared request definitions (load-tests/scenarios/http/<name>.js, which the Node runner's
+// TypeScript scenario load-tests/scenarios/<name>.ts spreads). A k6 script per scenario is four lines:
+//   import scenario from '../scenarios/http/<name>.js';
 //   import { k6Options, k6Default } from './lib.js';
 //   export const options = k6Options(scenario);
 //   export default k6Default(scenario);
