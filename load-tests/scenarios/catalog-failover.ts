@@ -21,6 +21,8 @@ import { loadConfig } from '#libs/core';
 import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import { startPrivateCatalog, type CatalogNodeName } from '#libs/testing';
 import type { Scenario } from '../runner/bench.js';
+import { runOnly } from './support.js';
+
 const BASE_PORT = 4327;
 const DB = 'mallscale_bench_failover';
 const ADMIN = { user: 'mallscale', password: 'mallscale' };
@@ -28,10 +30,7 @@ const ADMIN = { user: 'mallscale', password: 'mallscale' };
 export default {
   name: 'catalog-failover',
   description: 'Catalog switchover (promote) and failover (SIGKILL + failover) under app writes; write outage and lost writes per run',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   async run(ctx, opts) {
     const runs = Number(opts.runs ?? 5);

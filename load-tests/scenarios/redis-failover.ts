@@ -21,16 +21,14 @@ import type { Redis } from 'ioredis';
 import { connectedTo, createRedis, loadConfig } from '#libs/core';
 import type { Scenario } from '../runner/bench.js';
 import { launcher } from '../runner/launcher.js';
+import { runOnly } from './support.js';
 
 const PRIMARIES = { cache: 6392, queue: 6393 };
 
 export default {
   name: 'redis-failover',
   description: 'Redis Sentinel: SIGKILL the queue and cache primaries under job adds and cache reads; outage and lost jobs per run',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   async run(ctx, opts) {
     const runs = Number(opts.runs ?? 5);

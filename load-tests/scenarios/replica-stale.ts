@@ -13,15 +13,12 @@ import { DataSource } from 'typeorm';
 import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import type { DemoPreset, ModeResult, Scenario } from '../runner/bench.js';
 import { launcher } from '../runner/launcher.js';
-import { stackPort as port, untyped } from './support.js';
+import { runOnly, stackPort as port, untyped } from './support.js';
 
 export default {
   name: 'replica-stale',
   description: 'write-then-read with replica-1 lagging: stale reads of the token path vs TypeORM random replica',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   async run(ctx, opts) {
     const stack = await launcher();

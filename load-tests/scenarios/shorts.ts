@@ -27,14 +27,11 @@ import { JobProgressStream } from '#libs/shorts-jobs';
 import { FfmpegShortsModel } from '#libs/shorts-model';
 import { makeSyntheticVideo, openSse } from '#libs/testing';
 import type { DemoPreset, ModeResult, Scenario } from '../runner/bench.js';
-import { untyped } from './support.js';
+import { runOnly, untyped } from './support.js';
 export default {
   name: 'shorts',
   description: 'shorts service: model wall/length on 10 min 720p, jobs/hour with 1 and 2 workers, 1,000 SSE streams delivery latency',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   schema: true,
   async run(ctx, opts) {

@@ -54,3 +54,6 @@ export async function ensureBenchProducts(conn: Connection, code: string, label:
   const [ids] = await c.query('SELECT id FROM products WHERE category_id = ? ORDER BY id LIMIT ?', [cat.id, count]);
   return ids.map((r: { id: unknown }) => String(r.id));
 }
+
+/** What a database-level (`run`) scenario has no use for: no HTTP modes, and a request the runner never sends. */
+export const runOnly = { modes: {}, request: () => ({ method: 'GET', path: '/health/live' }) };
