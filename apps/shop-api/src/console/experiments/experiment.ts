@@ -7,9 +7,11 @@
  * every change it makes is undone by a function registered with `undo` BEFORE the change: the runner runs
  * them in `finally`, from a watchdog at the hard deadline, and at shutdown, each at most once.
  */
-import type { Metrics, Settings } from '#libs/core';
-import type { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import type { Metrics, RedisClients, Settings } from '#libs/core';
+import type { ObjectStorage } from '#libs/storage';
+import type { DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import type { CatalogCache } from '../../catalog/product-cache.provider.js';
+import type { TokenService } from '../../auth/token.service.js';
 import type { StackControl } from './stack-control.js';
 
 export interface ExperimentContext {
@@ -25,7 +27,13 @@ export interface ExperimentContext {
   db: DbNodes;
   router: ReplicaRouter;
   monitor: ReplicaMonitor;
+  shards: OrderShardRouter;
   stack: StackControl;
+  /** Signs access tokens for the users an experiment creates (its load goes through the real, guarded routes). */
+  tokens: TokenService;
+  /** The object storage the upload route writes to and the workers read from. */
+  storage: ObjectStorage;
+  redis: RedisClients;
   /** Registers the undo of a change the experiment is about to make (in-process state: dies with the process). */
   undo(what: string, fn: () => Promise<unknown> | unknown): () => Promise<void>;
   /**
@@ -37,7 +45,24 @@ export interface ExperimentContext {
 }
 
 /** The changes that survive a crash, and so are journaled: each has one executor (ExperimentRunner.apply). */
-export type DurableUndo = { kind: 'start-replica-sql'; port: number } | { kind: 'delete-category'; id: number } | { kind: 'start-redis-cache' } | { kind: 'start-replica'; port: number };
+export type DurableUndo =
+  | { kind: 'start-replica-sql'; port: number }
+  | { kind: 'delete-category'; id: number }
+  | { kind: 'start-redis-cache' }
+  | { kind: 'start-replica'; port: number }
+  /** Generated copies an experiment owns on one node (names checked against SCRATCH_TABLE on replay). */
+  | { kind: 'drop-tables'; node: string; tables: string[] }
+  /** CPU caps put on database nodes (cgroups outlive the process): lifted. */
+  | { kind: 'uncap'; nodes: string[] }
+  /** Users an experiment created, their orders on every shard, their stock reservations, then its category. */
+  | { kind: 'delete-order-users'; userIds: string[]; categoryId: number }
+  /** A shorts-worker child process an experiment spawned (checked to still be one before it is signalled). */
+  | { kind: 'stop-worker'; pid: number; queue: string }
+  /** An experiment's private shorts queue, its progress streams and its job's files. */
+  | { kind: 'delete-shorts-run'; queue: string; jobId: string };
+
+/** The only table names a console experiment creates or drops. */
+export const SCRATCH_TABLE = /^console_[a-z0-9]+_[a-z0-9]+_[a-z_]+$/;
 
 export interface ExperimentResult {
   name: string;

@@ -50,6 +50,22 @@ export function get(agent: Agent, base: URL, path: string, headers: Record<strin
   });
 }
 
+/** One request with a JSON body on a keep-alive agent; resolves to the status. */
+export function send(agent: Agent, base: URL, r: { method: string; path: string; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number }> {
+  const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+  return new Promise((resolve, reject) => {
+    const headers = { ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...r.headers };
+    const req = httpRequest({ host: base.hostname, port: base.port, path: r.path, method: r.method, agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
 export async function runLoad(opts: { baseUrl: string; paths: () => string; connections: number; ms: number; signal: AbortSignal }): Promise<LoadResult> {
   const base = new URL(opts.baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
