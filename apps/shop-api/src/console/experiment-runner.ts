@@ -79,9 +79,11 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
       const bad = action.tables.find((t) => !SCRATCH_TABLE.test(t));
       if (bad) throw new Error(`refusing to drop ${bad}: not a console experiment's table`);
       await (await this.db.ddl(node)).query(`DROP TABLE IF EXISTS ${action.tables.map((t) => `\`${t}\``).join(', ')}`);
-    } else if (action.kind === 'uncap') {
-      const nodes = action.nodes.map((name) => this.db.all().find((n) => n.name === name)).filter((n) => n !== undefined);
-      await this.stack.setCpuCap(nodes, null);
+    } else if (action.kind === 'restore-caps') {
+      for (const [name, cpu] of Object.entries(action.caps)) {
+        const node = this.db.all().find((n) => n.name === name);
+        if (node) await this.stack.setCpuCap([node], cpu);
+      }
     } else if (action.kind === 'stop-worker') {
       if (await isConsoleWorker(action.pid, action.queue)) process.kill(action.pid, 'SIGKILL');
     } else if (action.kind === 'delete-shorts-run') {

@@ -8,14 +8,14 @@
  * the experiment's own, on shard-0, dropped afterwards.
  */
 import { AttributeSchema, CATEGORY_DEFINITIONS, addColumnSql, addIndexSql, columnName, indexName } from '#libs/attributes';
-import { assertTime, type Experiment } from './experiment.js';
+import { assertTime, preset, type Experiment } from './experiment.js';
 import { median, scenario, scratchTables } from './scratch.js';
 
-const PRODUCTS = 60_000;
+const ALL_PRODUCTS = 60_000;
 const CATEGORIES = 3; // category 1 is "food" (a third of the products), the filter's category
 const FOOD = 1;
 const WEIGHT_ATTRIBUTE_ID = 1;
-const FILTERS = 15;
+const ALL_FILTERS = 15;
 
 type Mode = 'indexed' | 'eav' | 'scan';
 interface AttributeFilterScenario {
@@ -32,10 +32,12 @@ const LABEL: Record<Mode, string> = {
 export const attributeFilter: Experiment = {
   name: 'attribute-filter',
   title: 'Q1.b · attribute filter: indexed vs EAV vs scan',
-  explain: `The same filter (food with weightG = w, first page by price) over ${PRODUCTS} generated products: indexed generated column vs EAV join vs unindexed JSON scan — rows examined and ms.`,
+  explain: `The same filter (food with weightG = w, first page by price) over ${ALL_PRODUCTS} generated products: indexed generated column vs EAV join vs unindexed JSON scan — rows examined and ms.`,
   doc: 'docs/q1b-category-attributes.md',
   seconds: 10,
   async run(ctx) {
+    const PRODUCTS = preset(ctx, ALL_PRODUCTS, 15_000);
+    const FILTERS = preset(ctx, ALL_FILTERS, 6);
     const bench = await scenario<AttributeFilterScenario>('attribute-filter');
     const food = CATEGORY_DEFINITIONS.find((d) => d.code === 'food');
     const def = food && AttributeSchema.compile('food', food.schema).attributes.get('weightG');

@@ -9,7 +9,7 @@
  */
 import type { Metrics, RedisClients, Settings } from '#libs/core';
 import type { ObjectStorage } from '#libs/storage';
-import type { DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import type { DbNode, DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import type { CatalogCache } from '../../catalog/product-cache.provider.js';
 import type { TokenService } from '../../auth/token.service.js';
 import type { StackControl } from './stack-control.js';
@@ -52,8 +52,8 @@ export type DurableUndo =
   | { kind: 'start-replica'; port: number }
   /** Generated copies an experiment owns on one node (names checked against SCRATCH_TABLE on replay). */
   | { kind: 'drop-tables'; node: string; tables: string[] }
-  /** CPU caps put on database nodes (cgroups outlive the process): lifted. */
-  | { kind: 'uncap'; nodes: string[] }
+  /** CPU caps put on database nodes (cgroups outlive the process): each node back to the cap it had (null: none). */
+  | { kind: 'restore-caps'; caps: Record<string, number | null> }
   /** Users an experiment created, their orders on every shard, their stock reservations, then its category. */
   | { kind: 'delete-order-users'; userIds: string[]; categoryId: number }
   /** A shorts-worker child process an experiment spawned (checked to still be one before it is signalled). */
@@ -63,6 +63,16 @@ export type DurableUndo =
 
 /** The only table names a console experiment creates or drops. */
 export const SCRATCH_TABLE = /^console_[a-z0-9]+_[a-z0-9]+_[a-z_]+$/;
+
+/**
+ * Caps `nodes` to `cpu` cores for the run; the journaled undo puts back the caps they had (another run's, or none).
+ * Returns whether the cap was applied (false, with the reason, where no cgroup cpu controller is writable).
+ */
+export async function capNodes(ctx: ExperimentContext, nodes: DbNode[], cpu: number): Promise<{ applied: boolean; mechanism: string; reason: string; restore: () => Promise<void> }> {
+  const before = await ctx.stack.caps(nodes);
+  const restore = await ctx.durableUndo(`CPU caps of ${nodes.map((n) => n.name).join(', ')} back to ${[...new Set(Object.values(before).map((c) => c ?? 'none'))].join(' / ')}`, { kind: 'restore-caps', caps: before });
+  return { ...(await ctx.stack.setCpuCap(nodes, cpu)), restore };
+}
 
 export interface ExperimentResult {
   name: string;
@@ -104,6 +114,11 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     await sleep(100, signal).catch(() => undefined);
   }
   return false;
+}
+
+/** `full` as the docs report it, or the CONSOLE_EXPERIMENT_PRESET=short value (tests, a quick look). */
+export function preset<T>(ctx: ExperimentContext, full: T, short: T): T {
+  return ctx.config.console.preset === 'short' ? short : full;
 }
 
 export function assertTime(ctx: ExperimentContext, needMs: number): void {

@@ -10,13 +10,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
 import type { DbNodes } from '#libs/db';
 import { byLabel } from '../counters.js';
-import { assertTime, until, type Experiment, type ExperimentContext } from './experiment.js';
+import { assertTime, preset, until, type Experiment, type ExperimentContext } from './experiment.js';
 import { send } from './load.js';
 
 const SPREAD = 32;
 const PRODUCTS = 10;
-const WARM_MS = 1000;
-const PHASE_MS = 5000;
+const WARM = 1000;
+const PHASE = 5000;
 
 /** Every trace of the given users: their orders (and items, idempotency keys) on every shard, reservations, the users. */
 export async function deleteOrderUsers(db: DbNodes, userIds: string[]): Promise<void> {
@@ -47,9 +47,11 @@ export const hotUser: Experiment = {
   title: 'Q3.b · one hot user vs spread users',
   explain: `The same POST /orders load from one user, then from ${SPREAD} users: a user's orders all go to the shard of its bucket, so one hot user loads one shard — orders/s per shard, counted by the server and the shards.`,
   doc: 'docs/q3b-sharding-cautions.md',
-  seconds: 2 * (WARM_MS + PHASE_MS) / 1000 + 3,
+  seconds: 2 * (WARM + PHASE) / 1000 + 3,
   async run(ctx) {
     if (ctx.db.shards.length < 2) throw new Error('one order shard configured: nothing to compare');
+    const WARM_MS = preset(ctx, WARM, 500);
+    const PHASE_MS = preset(ctx, PHASE, 2000);
     const run = randomBytes(3).toString('hex');
     const code = `console-hot-${run}`;
     const cat = await ctx.db.primary.ds.query("INSERT INTO categories (code, name, attribute_schema) VALUES (?, 'console experiment', '{}')", [code]);

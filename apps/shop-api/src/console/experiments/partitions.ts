@@ -6,11 +6,11 @@
  * deleting a month row by row. The copies are the experiment's own, on shard-0, dropped afterwards.
  */
 import { ORDER_ID_EPOCH_MS } from '#libs/db';
-import { assertTime, type Experiment } from './experiment.js';
+import { assertTime, preset, type Experiment } from './experiment.js';
 import { median, scenario, scratchTables } from './scratch.js';
 
 const MONTHS = 14;
-const ROWS_PER_MONTH = 10_000;
+const ROWS = 10_000; // a month
 const USERS = 20_000;
 const REPEAT = 3;
 
@@ -22,7 +22,7 @@ interface OrdersGrowth {
 export const partitions: Experiment = {
   name: 'partitions',
   title: 'Q1.a · partitioned vs unpartitioned orders',
-  explain: `${MONTHS * ROWS_PER_MONTH} generated orders over ${MONTHS} months, partitioned by month and not: rows examined and ms for a month scan, then retention as DELETE vs DROP PARTITION.`,
+  explain: `${MONTHS * ROWS} generated orders over ${MONTHS} months, partitioned by month and not: rows examined and ms for a month scan, then retention as DELETE vs DROP PARTITION.`,
   doc: 'docs/q1a-orders-growth.md',
   seconds: 12,
   async run(ctx) {
@@ -34,7 +34,7 @@ export const partitions: Experiment = {
     const month = (k: number) => new Date(Date.UTC(new Date(m0).getUTCFullYear(), new Date(m0).getUTCMonth() + k, 1));
     const ymd = (d: Date) => d.toISOString().slice(0, 10);
     const pname = (d: Date) => `p${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
-    const n = MONTHS * ROWS_PER_MONTH;
+    const n = MONTHS * preset(ctx, ROWS, 2000);
 
     assertTime(ctx, 10_000);
     ctx.progress(`generating ${n} orders into ${s.t.part} (PARTITION BY RANGE COLUMNS(created_at), a partition a month) and ${s.t.flat} on ${s.node.name}`);
@@ -59,7 +59,7 @@ export const partitions: Experiment = {
     const flat = await measure(s.t.flat);
     const part = await measure(s.t.part);
     if (flat.matched !== part.matched || flat.cents !== part.cents) throw new Error(`the two copies disagree on the month: ${flat.matched} vs ${part.matched} orders`);
-    const explain = (await q(`${s.mariadb ? 'EXPLAIN PARTITIONS' : 'EXPLAIN'} ${scan(s.t.part)}`, [from, to])) as { partitions: string | null }[];
+    const explain = (await q(s.node.dialect.explainPartitionsSql(scan(s.t.part)), [from, to])) as { partitions: string | null }[];
     const pruned = String(explain[0]?.partitions ?? '');
 
     // ---- retention: the oldest month out

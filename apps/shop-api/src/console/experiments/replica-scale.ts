@@ -9,14 +9,14 @@
  */
 import { ApiError } from '#libs/core';
 import { ReplicaRouter, type DbNode, type DbNodes } from '#libs/db';
-import { assertTime, sleep, type Experiment, type ExperimentContext } from './experiment.js';
+import { assertTime, capNodes, preset, sleep, type Experiment, type ExperimentContext } from './experiment.js';
 import { zipf } from './load.js';
 import { comSelect, productIds } from './server-counters.js';
 
 /** Cores per capped node: the benchmark's calibration floor (load-tests/scenarios/replica-reads.js minCap). */
 export const REPLICA_CAP_CPU = 0.05;
-const WARM_MS = 1000;
-const PHASE_MS = 4000;
+const WARM = 1000;
+const PHASE = 4000;
 
 /** The topology with only `replicas` as read replicas (same pools): what an API configured with them routes over. */
 function withReplicas(db: DbNodes, replicas: DbNode[]): DbNodes {
@@ -47,16 +47,17 @@ export const replicaScale: Experiment = {
   title: 'Q3 · reads with 0 / 1 / 2 replicas',
   explain: `Primary and replicas capped to ${REPLICA_CAP_CPU} CPU each; the same primary-key reads through ReplicaRouter with no replica, one, then two: reads/s, and each node's own SELECT count.`,
   doc: 'docs/q3-replication.md',
-  seconds: 3 * (WARM_MS + PHASE_MS) / 1000 + 2,
+  seconds: 3 * (WARM + PHASE) / 1000 + 4,
   async run(ctx) {
     const ids = await productIds(ctx.db.primary, 2000);
     if (!ids.length) throw ApiError.conflict('no products to read: seed some first (npm run seed)');
     const replicas = ctx.db.replicas.filter((r) => r.ds.isInitialized && ctx.monitor.health(r.name)?.inRotation);
     if (replicas.length < 2) throw ApiError.conflict(`${replicas.length} replica(s) in rotation: the experiment needs two`);
     const catalog = [ctx.db.primary, ...replicas];
+    const WARM_MS = preset(ctx, WARM, 500);
+    const PHASE_MS = preset(ctx, PHASE, 2000);
     assertTime(ctx, 3 * (WARM_MS + PHASE_MS) + 2000);
-    const uncap = await ctx.durableUndo(`lift the CPU caps of ${catalog.map((n) => n.name).join(', ')}`, { kind: 'uncap', nodes: catalog.map((n) => n.name) });
-    const cap = await ctx.stack.setCpuCap(catalog, REPLICA_CAP_CPU);
+    const cap = await capNodes(ctx, catalog, REPLICA_CAP_CPU);
     if (!cap.applied) throw ApiError.conflict(`CPU caps unavailable here (${cap.mechanism}: ${cap.reason}): without them the box, not the nodes, bounds the reads`);
     ctx.progress(`${catalog.map((n) => n.name).join(', ')} capped to ${REPLICA_CAP_CPU} CPU (cgroup ${cap.mechanism})`);
     const rows: Record<string, string | number | null>[] = [];
@@ -85,7 +86,7 @@ export const replicaScale: Experiment = {
       rps.push(Math.round(r.reads / s));
       await sleep(200, ctx.signal);
     }
-    await uncap();
+    await cap.restore();
     const r2 = Math.round((rps[2] / Math.max(1, rps[0])) * 100) / 100;
     const r1 = Math.round((rps[1] / Math.max(1, rps[0])) * 100) / 100;
     return {

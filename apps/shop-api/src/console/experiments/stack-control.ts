@@ -22,6 +22,8 @@ export interface StackControl {
    * null to lift them; `applied` false (with the reason) where no cgroup cpu controller is writable.
    */
   setCpuCap(nodes: DbNode[], cpu: number | null): Promise<{ applied: boolean; mechanism: string; reason: string }>;
+  /** Each node's current cap in cores (null: uncapped), as the launcher's status reads it from its cgroup. */
+  caps(nodes: DbNode[]): Promise<Record<string, number | null>>;
   /** The CFS counters of the nodes' cgroups: the share of periods in which each was throttled (null: unknown). */
   throttled(nodes: DbNode[]): Promise<Record<string, { periods: number; throttled: number } | null>>;
 }
@@ -34,6 +36,7 @@ interface StackModule {
   startNode(name: string): Promise<unknown>;
   setCpuCap(cpu: number | null | 'off', names: string[]): Promise<{ applied: boolean; mechanism: string; reason: string }>;
   throttleStats(names: string[]): Record<string, { periods: number; throttled: number } | null>;
+  status(): Promise<{ name: string; cap: number | null }[]>;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
@@ -61,6 +64,12 @@ export class NativeStackControl implements StackControl {
 
   async setCpuCap(nodes: DbNode[], cpu: number | null) {
     return (await this.load()).setCpuCap(cpu ?? 'off', await this.dbNames(nodes));
+  }
+
+  async caps(nodes: DbNode[]) {
+    const names = await this.dbNames(nodes);
+    const status = await (await this.load()).status();
+    return Object.fromEntries(nodes.map((n, i) => [n.name, status.find((s) => s.name === names[i])?.cap ?? null]));
   }
 
   async throttled(nodes: DbNode[]) {

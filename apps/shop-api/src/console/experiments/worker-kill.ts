@@ -9,20 +9,19 @@
  * (an upload through the route would enqueue on the stack's queue). Everything is deleted afterwards: the
  * workers, the files, the queue and its streams (journaled).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { execFile } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { ApiError, repoRoot } from '#libs/core';
 import { JobProgressStream, SHORTS_JOB_NAME, shortsJobOptions, shortsKeys, type StoredProgressEvent } from '#libs/shorts-jobs';
-import { assertTime, sleep, until, type Experiment, type ExperimentContext } from './experiment.js';
+import { assertTime, preset, sleep, until, type Experiment, type ExperimentContext } from './experiment.js';
 
-const VIDEO_S = 20;
+const VIDEO = 20; // seconds
 const KILL_AT_PERCENT = 20;
 const LOCK_MS = 3000;
 /** The only queues and job ids this experiment creates (checked again before a journaled cleanup runs). */
@@ -32,11 +31,11 @@ export const CONSOLE_JOB = /^[0-9a-f]{32}$/;
 export const workerMain = () => join(repoRoot(), 'dist/apps/shorts-worker/src/main.js');
 
 /** A sample video the pipeline accepts: ffmpeg's test pattern and a tone (what libs/testing's generator makes). */
-async function sampleVideo(file: string): Promise<void> {
+async function sampleVideo(file: string, seconds: number): Promise<void> {
   await promisify(execFile)('ffmpeg', [
     '-v', 'error', '-y',
-    '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=15:duration=${VIDEO_S},hue=H=2*PI*floor(t/7)/5`,
-    '-f', 'lavfi', '-i', `aevalsrc=sin(440*2*PI*t)*(0.05+0.9*gt(mod(t\\,20)\\,14)):s=22050:d=${VIDEO_S}`,
+    '-f', 'lavfi', '-i', `testsrc2=size=320x180:rate=15:duration=${seconds},hue=H=2*PI*floor(t/7)/5`,
+    '-f', 'lavfi', '-i', `aevalsrc=sin(440*2*PI*t)*(0.05+0.9*gt(mod(t\\,20)\\,14)):s=22050:d=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '32', '-g', '30', '-c:a', 'aac', '-b:a', '48k', '-shortest', file,
   ]);
 }
@@ -69,11 +68,12 @@ export async function deleteShortsRun(ctx: Pick<ExperimentContext, 'storage' | '
 export const workerKill: Experiment = {
   name: 'worker-kill',
   title: 'Q2 · kill the worker mid-job',
-  explain: `A generated ${VIDEO_S} s video through the shorts pipeline; its worker is SIGKILLed at ${KILL_AT_PERCENT} %: a second worker takes the job over and it finishes once (one DONE, one archive).`,
+  explain: `A generated ${VIDEO} s video through the shorts pipeline; its worker is SIGKILLed at ${KILL_AT_PERCENT} %: a second worker takes the job over and it finishes once (one DONE, one archive).`,
   doc: 'docs/q2-shorts-service.md',
   seconds: 35,
   async run(ctx) {
     if (!existsSync(workerMain())) throw ApiError.conflict('dist/apps/shorts-worker is not built: run npm run build');
+    const VIDEO_S = preset(ctx, VIDEO, 10);
     const run = randomBytes(3).toString('hex');
     const queue = `${ctx.config.shorts.queue}-console-${run}`;
     const jobId = randomBytes(16).toString('hex');
@@ -104,7 +104,7 @@ export const workerKill: Experiment = {
     assertTime(ctx, 30_000);
     ctx.progress(`generating a ${VIDEO_S} s sample video (ffmpeg) and storing it at ${shortsKeys.source(jobId)}`);
     const file = join(dir, 'sample.mp4');
-    await sampleVideo(file);
+    await sampleVideo(file, VIDEO_S);
     await ctx.storage.put(shortsKeys.source(jobId), createReadStream(file));
     const t0 = Date.now();
     const first = await startWorker('A');
