@@ -71,6 +71,7 @@ export const cacheModes: Experiment = {
       doc: this.doc,
       rows,
       numbers,
+      ...(cap.applied ? { caps: { cpu: REPLICA_CAP_CPU, mechanism: cap.mechanism, nodes: capped.map((n) => n.name) } } : {}),
       headline:
         numbers.ratio === null
           ? `cache ${configured} only (CACHE_MODE=${configured})`

@@ -83,6 +83,8 @@ export interface ExperimentResult {
   /** Named numbers for tests and the CLI (e.g. dbLoads, staleTokenReads). */
   numbers: Record<string, number | null>;
   doc: string;
+  /** The CPU caps the run put on database nodes (cache-modes, replica-scale), for the result's provenance. */
+  caps?: { cpu: number; mechanism: string; nodes: string[] };
 }
 
 export interface Experiment {

@@ -123,7 +123,7 @@ export const hotUser: Experiment = {
       name: this.name,
       doc: this.doc,
       rows: [a.row, b.row],
-      numbers: { hotOrdersPerS: a.total, spreadOrdersPerS: b.total, hotBusiestSharePct: a.busiestShare, spreadBusiestSharePct: b.busiestShare, ...Object.fromEntries(Object.entries(a.perShard).map(([n, v]) => [`hot_${n}`, v])), ...Object.fromEntries(Object.entries(b.perShard).map(([n, v]) => [`spread_${n}`, v])) },
+      numbers: { hotUserId: Number(hot.id), hotOrdersPerS: a.total, spreadOrdersPerS: b.total, hotBusiestSharePct: a.busiestShare, spreadBusiestSharePct: b.busiestShare, ...Object.fromEntries(Object.entries(a.perShard).map(([n, v]) => [`hot_${n}`, v])), ...Object.fromEntries(Object.entries(b.perShard).map(([n, v]) => [`spread_${n}`, v])) },
       headline: `One hot user puts ${a.busiestShare ?? '—'} % of its ${a.total} orders/s on one shard (${hotShard}); ${SPREAD} users put ${b.busiestShare ?? '—'} % of ${b.total} orders/s on the busiest. Hashing users to buckets spreads users, not one heavy user: its shard is its ceiling.`,
     };
   },

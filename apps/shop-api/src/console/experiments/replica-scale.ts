@@ -93,6 +93,7 @@ export const replicaScale: Experiment = {
       name: this.name,
       doc: this.doc,
       rows,
+      caps: { cpu: REPLICA_CAP_CPU, mechanism: cap.mechanism, nodes: catalog.map((n) => n.name) },
       numbers: { capCpu: REPLICA_CAP_CPU, rps0: rps[0], rps1: rps[1], rps2: rps[2], oneVsPrimary: r1, twoVsPrimary: r2, failed: rows.reduce((a, x) => a + Number(x['failed reads']), 0) },
       headline: `With every catalog node capped to ${REPLICA_CAP_CPU} CPU: ${rps[0]} reads/s on the primary alone, ${rps[1]} with one replica, ${rps[2]} with two (${r2}× the primary; one replica ${r1}×). Replicas add read capacity; writes stay on the one primary.`,
     };
