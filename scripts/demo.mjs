@@ -8,7 +8,7 @@
 //
 //   npm run demo -- q1 | q1a | q1b | q2 | q3 | q3a | q3b      (npm run demo -- list: what each shows)
 //   npm run demo -- console-<experiment>                      (the /console page's experiments, same code:
-//                                                               console-cache-modes | console-stampede | console-partitions |
+//                                                               console-cache-modes | console-stampede | console-stampede-fleet | console-partitions |
 //                                                               console-attribute-filter | console-replica-lag | console-replica-kill |
 //                                                               console-replica-scale | console-hot-user | console-worker-kill |
 //                                                               console-redis-down)
@@ -58,6 +58,7 @@ function labHeadline(r) {
 export const CONSOLE_EXPERIMENTS = {
   'console-cache-modes': 'Q1 cache off / L2 / L1+L2 at run time under a bounded Zipf load, catalog nodes capped: req/s, p99, DB loads/s',
   'console-stampede': 'Q1 100 concurrent reads of one cold key: DB loads with the cache off vs on (1, not 100)',
+  'console-stampede-fleet': 'Q1 the cold-key stampede over two API instances (a second one started for the run): 1 DB load for the fleet',
   'console-partitions': 'Q1.a generated orders partitioned by month vs not: month scan rows examined + ms, retention DELETE vs DROP PARTITION',
   'console-attribute-filter': 'Q1.b one attribute filter as indexed generated column vs EAV vs JSON scan: rows examined, ms',
   'console-replica-lag': "Q3 stop replica-1's SQL thread: out of rotation, 0 stale token reads, stale naive reads, rejoin",

@@ -10,7 +10,7 @@ import { loadConfig } from '#libs/core';
 import { bearer, createAdmin, json, signUp, waitFor, waitForReplicas, withNodes, type TestApi } from '#libs/testing';
 import { startApi } from './support.js';
 
-const EXPERIMENTS = ['cache-modes', 'stampede', 'partitions', 'attribute-filter', 'replica-lag', 'replica-kill', 'replica-scale', 'hot-user', 'worker-kill', 'redis-down'];
+const EXPERIMENTS = ['cache-modes', 'stampede', 'stampede-fleet', 'partitions', 'attribute-filter', 'replica-lag', 'replica-kill', 'replica-scale', 'hot-user', 'worker-kill', 'redis-down'];
 const NODES = ['primary', 'replica-1', 'replica-2', 'shard-0', 'shard-1', 'redis-cache', 'redis-queue'];
 
 async function metricTotal(api: TestApi, name: string, labels: string): Promise<number> {

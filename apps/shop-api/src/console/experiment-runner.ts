@@ -16,7 +16,8 @@ import { DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/
 import { CatalogCache } from '../catalog/product-cache.provider.js';
 import { TokenService } from '../auth/token.service.js';
 import { deleteOrderUsers } from './experiments/hot-user.js';
-import { deleteShortsRun, isConsoleWorker } from './experiments/worker-kill.js';
+import { isConsoleChild } from './experiments/children.js';
+import { deleteShortsRun } from './experiments/worker-kill.js';
 import { EXPERIMENTS, SCRATCH_TABLE, type DurableUndo, type Experiment, type ExperimentContext, type ExperimentResult } from './experiments/index.js';
 import { NativeStackControl, type StackControl } from './experiments/stack-control.js';
 
@@ -84,8 +85,8 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
         const node = this.db.all().find((n) => n.name === name);
         if (node) await this.stack.setCpuCap([node], cpu);
       }
-    } else if (action.kind === 'stop-worker') {
-      if (await isConsoleWorker(action.pid, action.queue)) process.kill(action.pid, 'SIGKILL');
+    } else if (action.kind === 'stop-child') {
+      if (await isConsoleChild(action.pid, action.tag)) process.kill(action.pid, 'SIGKILL');
     } else if (action.kind === 'delete-shorts-run') {
       await deleteShortsRun({ storage: this.storage, redis: this.redis }, action.queue, action.jobId);
     } else if (action.kind === 'delete-order-users') {

@@ -56,8 +56,8 @@ export type DurableUndo =
   | { kind: 'restore-caps'; caps: Record<string, number | null> }
   /** Users an experiment created, their orders on every shard, their stock reservations, then its category. */
   | { kind: 'delete-order-users'; userIds: string[]; categoryId: number }
-  /** A shorts-worker child process an experiment spawned (checked to still be one before it is signalled). */
-  | { kind: 'stop-worker'; pid: number; queue: string }
+  /** A child process an experiment started (checked in /proc to still be that child before it is signalled). */
+  | { kind: 'stop-child'; pid: number; tag: string }
   /** An experiment's private shorts queue, its progress streams and its job's files. */
   | { kind: 'delete-shorts-run'; queue: string; jobId: string };
 

@@ -9,16 +9,16 @@
  * (an upload through the route would enqueue on the stack's queue). Everything is deleted afterwards: the
  * workers, the files, the queue and its streams (journaled).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Queue } from 'bullmq';
-import { ApiError, repoRoot } from '#libs/core';
 import { JobProgressStream, SHORTS_JOB_NAME, shortsJobOptions, shortsKeys, type StoredProgressEvent } from '#libs/shorts-jobs';
+import { exited, startChild } from './children.js';
 import { assertTime, preset, sleep, until, type Experiment, type ExperimentContext } from './experiment.js';
 
 const VIDEO = 20; // seconds
@@ -28,8 +28,6 @@ const LOCK_MS = 3000;
 export const CONSOLE_QUEUE = /^[\w.-]+-console-[0-9a-f]{6}$/;
 export const CONSOLE_JOB = /^[0-9a-f]{32}$/;
 
-export const workerMain = () => join(repoRoot(), 'dist/apps/shorts-worker/src/main.js');
-
 /** A sample video the pipeline accepts: ffmpeg's test pattern and a tone (what libs/testing's generator makes). */
 async function sampleVideo(file: string, seconds: number): Promise<void> {
   await promisify(execFile)('ffmpeg', [
@@ -38,17 +36,6 @@ async function sampleVideo(file: string, seconds: number): Promise<void> {
     '-f', 'lavfi', '-i', `aevalsrc=sin(440*2*PI*t)*(0.05+0.9*gt(mod(t\\,20)\\,14)):s=22050:d=${seconds}`,
     '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '32', '-g', '30', '-c:a', 'aac', '-b:a', '48k', '-shortest', file,
   ]);
-}
-
-/** Is `pid` a shorts-worker this console spawned for `queue`? (A journaled pid may have been reused since.) */
-export async function isConsoleWorker(pid: number, queue: string): Promise<boolean> {
-  try {
-    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-    const env = await readFile(`/proc/${pid}/environ`, 'utf8');
-    return cmd.includes('shorts-worker') && env.split('\0').includes(`SHORTS_QUEUE=${queue}`);
-  } catch {
-    return false;
-  }
 }
 
 /** Removes a console run's queue, its progress streams and the job's files. */
@@ -72,7 +59,6 @@ export const workerKill: Experiment = {
   doc: 'docs/q2-shorts-service.md',
   seconds: 35,
   async run(ctx) {
-    if (!existsSync(workerMain())) throw ApiError.conflict('dist/apps/shorts-worker is not built: run npm run build');
     const VIDEO_S = preset(ctx, VIDEO, 10);
     const run = randomBytes(3).toString('hex');
     const queue = `${ctx.config.shorts.queue}-console-${run}`;
@@ -85,19 +71,14 @@ export const workerKill: Experiment = {
     ctx.undo('close the queue client', () => q.close());
     q.on('error', () => undefined);
 
-    const children: ChildProcess[] = [];
     const startWorker = async (label: string) => {
-      const child = spawn(process.execPath, [workerMain()], {
-        cwd: repoRoot(),
-        env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'warn', SHORTS_QUEUE: queue, SHORTS_WORK_DIR: join(dir, 'work'), SHORTS_LOCK_MS: String(LOCK_MS), SHORTS_STALLED_INTERVAL_MS: '1000' },
-        stdio: ['ignore', 'ignore', 'inherit'],
+      const child = await startChild(ctx, `worker ${label}`, 'apps/shorts-worker/src/main.js', queue, {
+        SHORTS_QUEUE: queue,
+        SHORTS_WORK_DIR: join(dir, 'work'),
+        SHORTS_LOCK_MS: String(LOCK_MS),
+        SHORTS_STALLED_INTERVAL_MS: '1000',
       });
-      children.push(child);
-      const pid = child.pid;
-      if (!pid) throw new Error('the worker did not start');
-      // A killed API leaves its children running: the journal stops them when it starts again.
-      await ctx.durableUndo(`stop worker ${label} (pid ${pid})`, { kind: 'stop-worker', pid, queue });
-      ctx.progress(`worker ${label} started (pid ${pid}) on queue ${queue}`);
+      ctx.progress(`worker ${label} started (pid ${child.pid}) on queue ${queue}`);
       return child;
     };
 
@@ -115,9 +96,8 @@ export const workerKill: Experiment = {
     const beforeKill = await progress.after(jobId);
     const killedAt = beforeKill.at(-1)?.event;
     const crashed = beforeKill.find((e) => e.event.step === 'GENERATING')?.event.worker;
-    const exited = new Promise((r) => first.once('exit', r));
     first.kill('SIGKILL');
-    await exited;
+    await exited(first);
     const tKill = Date.now();
     ctx.progress(`worker A SIGKILLed at ${killedAt?.step} ${killedAt?.percent} %; starting worker B`);
     const second = await startWorker('B');
@@ -131,7 +111,7 @@ export const workerKill: Experiment = {
     const job = await q.getJob(jobId);
     const resumed = events.find((e) => Number(e.id.split('-')[0]) > tKill && e.event.worker !== crashed);
     second.kill('SIGTERM');
-    await new Promise((r) => (second.exitCode === null ? second.once('exit', r) : r(null)));
+    await exited(second);
     await cleanup();
     const rel = (e: StoredProgressEvent) => Number(e.id.split('-')[0]) - t0;
     const rows: Record<string, string | number | null>[] = events.map((e) => ({
