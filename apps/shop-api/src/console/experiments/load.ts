@@ -66,6 +66,21 @@ export function send(agent: Agent, base: URL, r: { method: string; path: string;
   });
 }
 
+/** GETs every path once, `connections` in flight (a cache pre-warm). */
+export async function getEach(opts: { baseUrl: string; paths: string[]; connections: number; signal: AbortSignal }): Promise<void> {
+  const base = new URL(opts.baseUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
+  let next = 0;
+  const loop = async () => {
+    while (next < opts.paths.length && !opts.signal.aborted) await get(agent, base, opts.paths[next++]).catch(() => undefined);
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.connections }, loop));
+  } finally {
+    agent.destroy();
+  }
+}
+
 export async function runLoad(opts: { baseUrl: string; paths: () => string; connections: number; ms: number; signal: AbortSignal }): Promise<LoadResult> {
   const base = new URL(opts.baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
