@@ -31,7 +31,7 @@ export async function startChild(ctx: ExperimentContext, label: string, entry: s
   const child = spawn(process.execPath, [main], {
     cwd: repoRoot(),
     env: { ...process.env, NODE_OPTIONS: '', LOG_LEVEL: 'warn', ...env, [CHILD_MARKER]: tag },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.CONSOLE_CHILD_OUTPUT === 'inherit' ? 'inherit' : 'ignore', 'inherit'],
   });
   const pid = child.pid;
   if (!pid) throw new Error(`${label} did not start`);
