@@ -81,7 +81,7 @@ export const stampedeFleet: Experiment = {
       doc: this.doc,
       rows,
       numbers: { instances: 2, requests: 2 * PER_INSTANCE, ok: ok(0) + ok(PER_INSTANCE), fleetDbLoads: fleet, dbLoadsHere: loads.here, dbLoadsThere: loads.there, leaseWaits: waits.here + waits.there },
-      headline: `${2 * PER_INSTANCE} concurrent reads of a cold key over two API instances cost ${fleet} database load${fleet === 1 ? '' : 's'} for the fleet (${loads.here} + ${loads.there}, each instance's own counter); the other instance waited on the Redis lease instead of loading.`,
+      headline: `${2 * PER_INSTANCE} concurrent reads of a cold key over two API instances cost ${fleet} database load${fleet === 1 ? '' : 's'} for the fleet (${loads.here} + ${loads.there}, each instance's own counter): an instance that did not load took the value from redis-cache (L2) or waited on the Redis lease (${waits.here + waits.there} lease waits) instead.`,
     };
   },
 };
