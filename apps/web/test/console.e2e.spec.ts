@@ -3,7 +3,8 @@
  * shorts-worker started from dist on the real stack: the admin signs in on the page, every node of the
  * topology is drawn, the charts are uPlot canvases, and the stampede experiment's panel shows 1 database
  * load, which the server's own counter (/metrics cache_db_loads_total) agrees with; then the partitions,
- * attribute-filter and hot-user buttons (short preset), each panel showing the numbers the server recorded.
+ * attribute-filter, hot-user and stampede-fleet (a second shop-api, 1 DB load for the fleet) buttons (short
+ * preset), each panel showing the numbers the server recorded.
  * The replica experiment (stops a shared replica's SQL thread) is in console.chaos.spec.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -61,6 +62,7 @@ describeWithBrowser('GET /console in headless Chromium', () => {
       // The experiments that change no shared node, from their buttons: each panel shows the server's numbers.
       // (The ones that stop, kill or cap shared nodes are clicked in console.chaos.spec.ts, which runs alone.)
       for (const [name, keys] of [
+        ['stampede-fleet', ['fleetDbLoads', 'dbLoadsHere', 'dbLoadsThere']],
         ['partitions', ['scanRowsPartitioned', 'scanRowsUnpartitioned']],
         ['attribute-filter', ['rowsIndexed', 'rowsEav', 'rowsScan']],
         ['hot-user', ['hotBusiestSharePct', 'spreadBusiestSharePct']],
@@ -72,6 +74,7 @@ describeWithBrowser('GET /console in headless Chromium', () => {
         expect(await page.textContent(`#exp-${name} .headline`)).toContain(run.result.doc);
       }
       expect(await page.textContent('#exp-hot-user [data-number="hotBusiestSharePct"]')).toBe('100');
+      expect(await page.textContent('#exp-stampede-fleet [data-number="fleetDbLoads"]')).toBe('1');
       await page.screenshot({ path: join(SHOTS, 'console.png'), fullPage: true });
     } catch (e) {
       await page.screenshot({ path: join(SHOTS, 'console-failed.png'), fullPage: true }).catch(() => undefined);
