@@ -27,13 +27,17 @@ let capsBefore: Record<string, number | null> | undefined;
 const CATALOG = ['primary', 'replica-1', 'replica-2'];
 const catalogCaps = async () => Object.fromEntries((await (await nativeStack()).status()).filter((n: any) => CATALOG.includes(n.name)).map((n: any) => [n.name, n.cap ?? null]));
 
-/** Clicks an experiment's button, waits until the page shows it running (its first progress line), closes the page. */
+/** Clicks an experiment's button, waits until the page shows it running and the server reports the change made, closes the page. */
 async function clickAndClose(name: string, progress: RegExp): Promise<void> {
   const page = await openConsole(rig);
   await page.waitForSelector(`#exp-${name} .run:not([disabled])`, { timeout: 20_000 });
   await page.click(`#exp-${name} .run`);
-  await waitFor(async () => progress.test((await page.textContent(`#exp-${name} .progress`)) ?? ''), 30_000, 100);
-  expect((await runOf(rig, name)).state).toBe('running');
+  await page.waitForSelector(`#exp-${name}[data-state="running"]`, { state: 'attached', timeout: 20_000 });
+  // The page shows the newest progress line; the server keeps them all: wait for the change to be made.
+  await waitFor(async () => {
+    const run = await runOf(rig, name);
+    return run.state === 'running' && run.progress.some((l: string) => progress.test(l));
+  }, 30_000, 100);
   await page.close();
 }
 
