@@ -206,16 +206,25 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
     }, deadline - startedAt);
     watchdog.unref();
     const finished = (async () => {
+      // The run reads as `running` until its undos are done: a page or test that sees `done` sees the stack restored.
+      let outcome: { result: ExperimentResult } | { error: string };
       try {
-        state.result = await exp.run(ctx);
-        state.state = 'done';
+        outcome = { result: await exp.run(ctx) };
       } catch (e) {
-        state.state = 'failed';
-        state.error = (e as Error).message;
-      } finally {
+        outcome = { error: (e as Error).message };
+      }
+      try {
         await undoAll();
+      } finally {
         clearTimeout(watchdog);
         state.endedAt = Date.now();
+        if ('result' in outcome) {
+          state.result = outcome.result;
+          state.state = 'done';
+        } else {
+          state.state = 'failed';
+          state.error = outcome.error;
+        }
         if (state.state === 'done' && state.undone.some((u) => !u.ok)) {
           state.state = 'failed';
           state.error = `could not undo: ${state.undone.filter((u) => !u.ok).map((u) => u.what).join(', ')}`;
