@@ -76,8 +76,8 @@ describeWithBrowser('console experiments that stop shared nodes (a replica SQL t
     await page.click('#exp-replica-lag .run');
     // The page follows the stack live: replica-1 leaves rotation.
     await page.waitForSelector('[data-node="replica-1"] [data-rotation="out"]', { timeout: 30_000 });
-    // As /health says: a replica that does not replicate is not ready.
-    expect(await page.getAttribute('[data-node="replica-1"]', 'data-state')).toBe('down');
+    // As /health says: a replica that does not replicate is not ready (its health check may see it a tick after the router).
+    await page.waitForSelector('[data-node="replica-1"][data-state="down"]', { timeout: 15_000 });
     expect((await runOf(rig, 'replica-lag')).state).toBe('running');
     await page.close();
 
