@@ -8,8 +8,10 @@
 //
 //   npm run demo -- q1 | q1a | q1b | q2 | q3 | q3a | q3b      (npm run demo -- list: what each shows)
 //   npm run demo -- console-<experiment>                      (the /console page's experiments, same code:
-//                                                               console-cache-modes | console-stampede | console-replica-lag |
-//                                                               console-replica-kill | console-redis-down)
+//                                                               console-cache-modes | console-stampede | console-stampede-fleet | console-partitions |
+//                                                               console-attribute-filter | console-replica-lag | console-replica-kill |
+//                                                               console-replica-scale | console-hot-user | console-worker-kill |
+//                                                               console-redis-down)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,10 +56,16 @@ function labHeadline(r) {
 // The trade-off console's experiments (docs/console.md): each runs the module the page's button runs
 // (apps/shop-api/src/console/experiments), through apps/shop-api/src/console/cli.ts.
 export const CONSOLE_EXPERIMENTS = {
-  'console-cache-modes': 'Q1 cache off / L2 / L1+L2 at run time under a bounded Zipf load: req/s, p99, DB loads/s',
+  'console-cache-modes': 'Q1 cache off / L2 / L1+L2 at run time under a bounded Zipf load, catalog nodes capped: req/s, p99, DB loads/s',
   'console-stampede': 'Q1 100 concurrent reads of one cold key: DB loads with the cache off vs on (1, not 100)',
+  'console-stampede-fleet': 'Q1 the cold-key stampede over two API instances (a second one started for the run): 1 DB load for the fleet',
+  'console-partitions': 'Q1.a generated orders partitioned by month vs not: month scan rows examined + ms, retention DELETE vs DROP PARTITION',
+  'console-attribute-filter': 'Q1.b one attribute filter as indexed generated column vs EAV vs JSON scan: rows examined, ms',
   'console-replica-lag': "Q3 stop replica-1's SQL thread: out of rotation, 0 stale token reads, stale naive reads, rejoin",
   'console-replica-kill': 'Q3 kill a replica under read load (cache off): 0 failed reads, retried on another node, then it rejoins',
+  'console-replica-scale': 'Q3 reads with 0 / 1 / 2 replicas, catalog nodes CPU-capped: reads/s and each node\'s SELECTs',
+  'console-hot-user': 'Q3.b POST /orders from one hot user vs spread users: orders/s per shard',
+  'console-worker-kill': 'Q2 a generated video through the shorts pipeline, worker SIGKILLed mid-job: it finishes once',
   'console-redis-down': 'Q1 kill redis-cache under load (cache L2-only): reads keep answering from the database, then L2 returns',
 };
 

@@ -2,8 +2,9 @@
  * `npm run docs:console-shot`: renders docs/console.png, the trade-off console as a reader first sees it.
  * Starts shop-api from dist on 127.0.0.1 (a free port) with CONSOLE_EXPERIMENTS=on against the configured
  * stack (npm start's by default), signs the seeded admin in through the page in headless Chromium (Debian's
- * chromium, playwright-core), with one shorts-worker, runs the cache-modes and stampede experiments (reads
- * only; the cache mode is restored after each), and writes the screenshot. An explicit command: tests never write tracked files.
+ * chromium, playwright-core), with one shorts-worker, runs the experiments that change no shared node (the
+ * stampede, the partitions and attribute-filter copies, the hot user; short preset, everything they create is
+ * deleted after), and writes the screenshot. An explicit command: tests never write tracked files.
  * Admin: SEED admin@mallscale.local with var/admin-password, or CONSOLE_SHOT_EMAIL / CONSOLE_SHOT_PASSWORD.
  */
 import { spawn } from 'node:child_process';
@@ -34,7 +35,7 @@ async function main(): Promise<void> {
   const base = `http://127.0.0.1:${port}`;
   const api = spawn(process.execPath, [join(repoRoot(), 'dist/apps/shop-api/src/main.js')], {
     cwd: repoRoot(),
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CONSOLE_EXPERIMENTS: 'on', LOG_LEVEL: 'warn' },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', CONSOLE_EXPERIMENTS: 'on', CONSOLE_EXPERIMENT_PRESET: 'short', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const worker = spawn(process.execPath, [join(repoRoot(), 'dist/apps/shorts-worker/src/main.js')], { cwd: repoRoot(), env: { ...process.env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
     await page.waitForSelector('#app:not([hidden])', { timeout: 30_000 }).catch(async (e: Error) => {
       throw new Error(`sign-in as ${email} failed: ${(await page.textContent('#auth-error')) || e.message}`);
     });
-    for (const name of ['cache-modes', 'stampede']) {
+    for (const name of ['stampede', 'partitions', 'attribute-filter', 'hot-user']) {
       await page.click(`#exp-${name} .run`);
       await page.waitForSelector(`#exp-${name}[data-state="done"]`, { timeout: 90_000 });
     }

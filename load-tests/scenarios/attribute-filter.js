@@ -12,7 +12,7 @@
 // sql_log_bin=0 so the replicas other tests use are not flooded. Idempotent: reuses a loaded database.
 const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
 
-const EAV_DDL = [
+export const EAV_DDL = [
   `CREATE TABLE eav_attributes (id SMALLINT UNSIGNED NOT NULL PRIMARY KEY, category_id INT UNSIGNED NOT NULL, code VARCHAR(64) NOT NULL,
      backend_type ENUM('int','decimal','varchar','date') NOT NULL, UNIQUE KEY uq_eav_attributes (category_id, code)) ENGINE=InnoDB`,
   ...[
@@ -25,6 +25,20 @@ const EAV_DDL = [
      PRIMARY KEY (product_id, attribute_id, value), KEY ix_${t}_attribute_value (attribute_id, value, product_id)) ENGINE=InnoDB`,
   ),
 ];
+
+/**
+ * The filter "food with weightG = w, first page by price" three ways: (w) => [sql, params]. Table names are
+ * parameters so the console's experiment (apps/shop-api/src/console/experiments/attribute-filter.ts) runs the
+ * same statements on its own generated copies.
+ */
+export function filterQueries({ products, eavInt, column, index, categoryId, attributeId }) {
+  const cols = 'p.id, p.name, p.price_cents';
+  return {
+    indexed: (w) => [`SELECT ${cols} FROM ${products} p WHERE p.category_id = ? AND p.\`${column}\` = ? ORDER BY p.price_cents, p.id LIMIT 20`, [categoryId, w]],
+    eav: (w) => [`SELECT ${cols} FROM ${eavInt} v JOIN ${products} p ON p.id = v.product_id WHERE v.attribute_id = ? AND v.value = ? AND p.category_id = ? ORDER BY p.price_cents, p.id LIMIT 20`, [attributeId, w, categoryId]],
+    scan: (w) => [`SELECT ${cols} FROM ${products} p IGNORE INDEX (\`${index}\`) WHERE p.category_id = ? AND CAST(JSON_UNQUOTE(JSON_EXTRACT(p.attributes, '$.weightG')) AS SIGNED) = ? ORDER BY p.price_cents, p.id LIMIT 20`, [categoryId, w]],
+  };
+}
 
 function percentile(sorted, p) {
   if (!sorted.length) return 0;
@@ -134,12 +148,7 @@ export default {
     const [[weight]] = await c.query("SELECT a.id FROM eav_attributes a WHERE a.category_id = ? AND a.code = 'weightG'", [food.id]);
     const col = catalog.columnName(Number(food.id), 'weightG');
     const ix = catalog.indexName(Number(food.id), 'weightG');
-    const cols = 'p.id, p.name, p.price_cents';
-    const modes = {
-      indexed: (w) => [`SELECT ${cols} FROM products p WHERE p.category_id = ? AND p.\`${col}\` = ? ORDER BY p.price_cents, p.id LIMIT 20`, [food.id, w]],
-      eav: (w) => [`SELECT ${cols} FROM eav_int v JOIN products p ON p.id = v.product_id WHERE v.attribute_id = ? AND v.value = ? AND p.category_id = ? ORDER BY p.price_cents, p.id LIMIT 20`, [weight.id, w, food.id]],
-      scan: (w) => [`SELECT ${cols} FROM products p IGNORE INDEX (\`${ix}\`) WHERE p.category_id = ? AND CAST(JSON_UNQUOTE(JSON_EXTRACT(p.attributes, '$.weightG')) AS SIGNED) = ? ORDER BY p.price_cents, p.id LIMIT 20`, [food.id, w]],
-    };
+    const modes = filterQueries({ products: 'products', eavInt: 'eav_int', column: col, index: ix, categoryId: food.id, attributeId: weight.id });
     const only = opts.modes ? String(opts.modes).split(',') : Object.keys(modes);
     const handlerReads = async () => {
       const [rows] = await c.query("SHOW SESSION STATUS LIKE 'Handler_read%'");

@@ -14,7 +14,7 @@
 // Private stack: STACK_PORT_PRIMARY is honoured.
 const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
 
-const DDL = (name, partitioned, withIndex = true) => `CREATE TABLE ${name} (
+export const DDL = (name, partitioned, withIndex = true) => `CREATE TABLE ${name} (
   id BIGINT UNSIGNED NOT NULL, user_id BIGINT UNSIGNED NOT NULL, bucket SMALLINT UNSIGNED NOT NULL,
   status VARCHAR(16) NOT NULL, total_cents BIGINT UNSIGNED NOT NULL, item_count INT UNSIGNED NOT NULL,
   created_at DATETIME(3) NOT NULL, PRIMARY KEY (id, created_at)${withIndex ? ', KEY ix_user_created (user_id, created_at, id)' : ''}

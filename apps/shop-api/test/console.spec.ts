@@ -10,6 +10,7 @@ import { loadConfig } from '#libs/core';
 import { bearer, createAdmin, json, signUp, waitFor, waitForReplicas, withNodes, type TestApi } from '#libs/testing';
 import { startApi } from './support.js';
 
+const EXPERIMENTS = ['cache-modes', 'stampede', 'stampede-fleet', 'partitions', 'attribute-filter', 'replica-lag', 'replica-kill', 'replica-scale', 'hot-user', 'worker-kill', 'redis-down'];
 const NODES = ['primary', 'replica-1', 'replica-2', 'shard-0', 'shard-1', 'redis-cache', 'redis-queue'];
 
 async function metricTotal(api: TestApi, name: string, labels: string): Promise<number> {
@@ -99,9 +100,11 @@ describe('console with experiments off (the default)', () => {
   });
 
   it('when experiments are off, then the experiment routes answer 404 in the JSON error shape, even to an admin', async () => {
-    const res = await fetch(`${api.url}/admin/console/experiments/stampede`, { method: 'POST', headers: bearer(admin.token) });
-    expect(res.status).toBe(404);
-    expect((await json(res)).error.code).toBe('not_found');
+    for (const name of EXPERIMENTS) {
+      const res = await fetch(`${api.url}/admin/console/experiments/${name}`, { method: 'POST', headers: bearer(admin.token) });
+      expect(res.status).toBe(404);
+      expect((await json(res)).error.code).toBe('not_found');
+    }
     expect((await fetch(`${api.url}/admin/console/experiments`, { headers: bearer(admin.token) })).status).toBe(404);
   });
 
@@ -150,25 +153,31 @@ describe('console experiments (CONSOLE_EXPERIMENTS=on)', () => {
     expect(res.status).toBe(403);
     const list = await json(await fetch(`${api.url}/admin/console/experiments`, { headers: bearer(admin.token) }));
     expect(list.running).toBeNull();
-    expect(list.experiments.map((e: any) => e.name)).toEqual(['cache-modes', 'stampede', 'replica-lag', 'replica-kill', 'redis-down']);
+    expect(list.experiments.map((e: any) => e.name)).toEqual(EXPERIMENTS);
+    for (const name of EXPERIMENTS) expect((await fetch(`${api.url}/admin/console/experiments/${name}`, { method: 'POST', headers: bearer(user.token) })).status).toBe(403);
+    expect((await json(await fetch(`${api.url}/admin/console/experiments`, { headers: bearer(admin.token) }))).running).toBeNull();
   });
 
   it('when an unknown experiment is asked for, then 404', async () => {
     expect((await fetch(`${api.url}/admin/console/experiments/drop-everything`, { method: 'POST', headers: bearer(admin.token) })).status).toBe(404);
   });
 
-  it('when a second experiment starts while one runs, then 409; when the run outlives CONSOLE_EXPERIMENT_MAX_S, then it fails and the cache mode is switched back', async () => {
-    const first = await fetch(`${api.url}/admin/console/experiments/cache-modes`, { method: 'POST', headers: bearer(admin.token) });
+  it('when a second experiment starts while one runs, then 409; when the run outlives CONSOLE_EXPERIMENT_MAX_S, then it fails and what it created is deleted', async () => {
+    // hot-user (15 s) under a 10 s bound: it creates its users and products, then finds it is out of time.
+    const first = await fetch(`${api.url}/admin/console/experiments/hot-user`, { method: 'POST', headers: bearer(admin.token) });
     expect(first.status).toBe(202);
     const second = await fetch(`${api.url}/admin/console/experiments/stampede`, { method: 'POST', headers: bearer(admin.token) });
     expect(second.status).toBe(409);
     expect((await json(second)).error.code).toBe('conflict');
-    const run = await waitForRun(api, admin.token, 'cache-modes');
+    const run = await waitForRun(api, admin.token, 'hot-user');
     expect(run.state).toBe('failed');
     expect(run.error).toMatch(/out of time/);
-    expect(run.undone).toEqual([{ what: 'cache mode back to l1l2', ok: true }]);
-    const s = await json(await fetch(`${api.url}/admin/console/snapshot`, { headers: bearer(admin.token) }));
-    expect(s.api.cacheMode).toBe('l1l2');
+    expect(run.undone).toEqual([{ what: 'delete the experiment’s users, their orders and its category', ok: true }]);
+    await withNodes(async (db) => {
+      const [u] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM users WHERE email LIKE 'console-hot-%'");
+      const [c] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM categories WHERE code LIKE 'console-hot-%'");
+      expect([Number(u.n), Number(c.n)]).toEqual([0, 0]);
+    });
   }, 60_000);
 
   it('when 100 concurrent reads hit one cold key, then the cache makes 1 database load (100 with it off), and the server\'s own /metrics counter agrees', async () => {
@@ -186,6 +195,91 @@ describe('console experiments (CONSOLE_EXPERIMENTS=on)', () => {
     expect(loads1 - loads0).toBe(n.dbLoads + n.dbLoadsCacheOff);
     expect(run.undone).toEqual([{ what: 'cache mode back to l1l2', ok: true }]);
   }, 60_000);
+});
+
+/** Tables on shard-0 whose names say a console experiment generated them (dropped at the end of every run). */
+async function scratchTablesLeft(): Promise<string[]> {
+  return withNodes(async (db) => {
+    const rows = await db.shards[0].ds.query("SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME LIKE 'console\\_%'");
+    return rows.map((r: any) => String(r.t));
+  });
+}
+
+describe('console experiments on generated data (CONSOLE_EXPERIMENTS=on, short preset)', () => {
+  let api: TestApi;
+  let admin: { token: string };
+  beforeAll(async () => {
+    api = await startApi({ CONSOLE_EXPERIMENTS: 'on', CONSOLE_EXPERIMENT_PRESET: 'short', CONSOLE_LOAD_CONNECTIONS: '4' });
+    admin = await createAdmin(api);
+  });
+  afterAll(async () => {
+    await api?.close();
+  });
+  const run = async (name: string) => {
+    expect((await fetch(`${api.url}/admin/console/experiments/${name}`, { method: 'POST', headers: bearer(admin.token) })).status).toBe(202);
+    return waitForRun(api, admin.token, name);
+  };
+
+  it('when the partitions experiment runs, then the month scan examines about one month of rows partitioned and the whole table unpartitioned, DROP PARTITION removes the month, and its tables are gone afterwards', async () => {
+    const r = await run('partitions');
+    expect(r.error).toBeUndefined();
+    const n = r.result.numbers;
+    // Rows generated in time order over 14 months: a month holds 1/14 of them.
+    expect(n.monthOrders).toBeGreaterThan(n.orders / 20);
+    expect(n.monthOrders).toBeLessThan(n.orders / 10);
+    expect(n.scanRowsPartitioned).toBeGreaterThanOrEqual(n.monthOrders);
+    expect(n.scanRowsPartitioned).toBeLessThan(2 * n.monthOrders + 10);
+    expect(n.scanRowsUnpartitioned).toBeGreaterThanOrEqual(n.orders);
+    expect(n.scanRowsRatio).toBeGreaterThan(5);
+    expect(n.deletedRows).toBeGreaterThan(n.orders / 20);
+    expect(r.result.rows[1].partitions).toMatch(/^p\d{6}$/); // EXPLAIN: one partition read
+    expect(r.undone.map((u: any) => [u.what, u.ok])).toEqual([
+      ['drop the generated tables on shard-0', true],
+      ['release the measuring session', true],
+    ]);
+    expect(await scratchTablesLeft()).toEqual([]);
+  }, 90_000);
+
+  it('when the attribute-filter experiment runs, then indexed, EAV and scan return the same pages, the scan examines every food row and the index a handful, and its tables are gone afterwards', async () => {
+    const r = await run('attribute-filter');
+    expect(r.error).toBeUndefined();
+    const n = r.result.numbers;
+    const food = n.products / 3;
+    expect(n.rowsScan).toBeGreaterThanOrEqual(food - 1);
+    expect(n.rowsIndexed).toBeLessThan(food / 50);
+    expect(n.rowsEav).toBeLessThan(food / 20);
+    expect(n.scanVsIndexedRows).toBeGreaterThan(20);
+    expect(r.undone.every((u: any) => u.ok)).toBe(true);
+    expect(await scratchTablesLeft()).toEqual([]);
+  }, 90_000);
+
+  it('when the hot-user experiment runs, then one user\'s orders all land on one shard while spread users use both, /metrics counted the same orders, and the users and orders are deleted afterwards', async () => {
+    const metric = async () => {
+      const text = await (await fetch(`${api.url}/metrics`)).text();
+      return [...text.matchAll(/^orders_created_total\{shard="[^"]+"\} (\S+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+    };
+    const before = await metric();
+    const r = await run('hot-user');
+    expect(r.error).toBeUndefined();
+    const n = r.result.numbers;
+    expect(n.hotOrdersPerS).toBeGreaterThan(0);
+    expect(n.hotBusiestSharePct).toBe(100);
+    expect(n.spreadBusiestSharePct).toBeLessThan(90);
+    expect(n['spread_shard-0']).toBeGreaterThan(0);
+    expect(n['spread_shard-1']).toBeGreaterThan(0);
+    expect(r.result.rows.every((x: any) => x['non-2xx'] === 0)).toBe(true);
+    // Warm-up orders are counted by /metrics too, so the server saw at least the measured ones.
+    expect((await metric()) - before).toBeGreaterThan(0);
+    expect(r.undone).toEqual([{ what: 'delete the experiment’s users, their orders and its category', ok: true }]);
+    await withNodes(async (db) => {
+      const [u] = await db.primary.ds.query("SELECT COUNT(*) AS n FROM users WHERE email LIKE 'console-hot-%'");
+      expect(Number(u.n)).toBe(0);
+      for (const s of db.shards) {
+        const [o] = await s.ds.query('SELECT COUNT(*) AS n FROM orders WHERE user_id = ?', [n.hotUserId]);
+        expect(Number(o.n)).toBe(0);
+      }
+    });
+  }, 90_000);
 });
 
 describe('console stream at shutdown', () => {

@@ -177,6 +177,12 @@ function drawCharts(s) {
   push('db', 'selects/s per database node (SHOW GLOBAL STATUS Com_select)', Object.fromEntries(db.map((n) => [n.name, n.selectsPerS ?? null])));
   push('orders', 'orders/s per shard', Object.fromEntries(db.filter((n) => n.role === 'shard').map((n) => [n.name, r.ordersByShard[n.name] ?? 0])));
   push('queue', 'shorts queue', { waiting: s.queue?.waiting ?? null, active: s.queue?.active ?? null, workers: s.workers.length });
+  // Rows per monthly partition of orders, summed over the shards (/metrics orders_partition_rows); the newest months.
+  const parts = {};
+  for (const byPart of Object.values(s.partitionRows || {})) for (const [p, n] of Object.entries(byPart)) parts[p] = (parts[p] ?? 0) + n;
+  const names = Object.keys(parts).sort().slice(-6);
+  if (names.length) push('partitions', 'orders rows per monthly partition, all shards (INFORMATION_SCHEMA.PARTITIONS)', Object.fromEntries(names.map((p) => [p, parts[p]])));
+  push('jobs', 'shorts jobs/hour (finished in the last hour)', { done: s.jobsLastHour?.done ?? null, failed: s.jobsLastHour?.failed ?? null });
 }
 
 // ------------------------------------------------------------------ experiments

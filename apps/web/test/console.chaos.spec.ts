@@ -4,7 +4,10 @@
  * belongs to the server: it finishes, reports 0 stale token reads (naive reads went stale, counted), and
  * leaves the replica's SQL thread running (read from the replica itself, SHOW SLAVE/REPLICA STATUS).
  * A reopened page shows the result. It stops a shared replica's SQL thread: a chaos test, run alone.
- * Last, the experiments that kill a shared node for a few seconds and start it again: a replica, redis-cache.
+ * Then the experiments that kill a shared node for a few seconds and start it again: a replica, redis-cache.
+ * Last, the ones that CPU-cap the catalog nodes (cache-modes, replica-scale) or SIGKILL a worker they spawned
+ * (worker-kill), each started from its button with the page closed mid-run: the caps are back to what they
+ * were, the workers are gone, and the job finished once.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DbNodes } from '#libs/db';
@@ -19,6 +22,33 @@ if (!hasBrowser) console.warn(`${CHROMIUM} is missing (apt-get install -y chromi
 let rig: ConsoleRig;
 let db: DbNodes;
 let journal: Redis;
+/** The catalog nodes' CPU caps before the capping experiments (null: none): what they must be after. */
+let capsBefore: Record<string, number | null> | undefined;
+const CATALOG = ['primary', 'replica-1', 'replica-2'];
+const catalogCaps = async () => Object.fromEntries((await (await nativeStack()).status()).filter((n: any) => CATALOG.includes(n.name)).map((n: any) => [n.name, n.cap ?? null]));
+
+/** Clicks an experiment's button, waits until the page shows it running and the server reports the change made, closes the page. */
+async function clickAndClose(name: string, progress: RegExp): Promise<void> {
+  const page = await openConsole(rig);
+  await page.waitForSelector(`#exp-${name} .run:not([disabled])`, { timeout: 20_000 });
+  await page.click(`#exp-${name} .run`);
+  await page.waitForSelector(`#exp-${name}[data-state="running"]`, { state: 'attached', timeout: 20_000 });
+  // The page shows the newest progress line; the server keeps them all: wait for the change to be made.
+  await waitFor(async () => {
+    const run = await runOf(rig, name);
+    return run.state === 'running' && run.progress.some((l: string) => progress.test(l));
+  }, 30_000, 100);
+  await page.close();
+}
+
+async function finished(name: string): Promise<any> {
+  let run: any;
+  await waitFor(async () => {
+    run = await runOf(rig, name);
+    return run.state !== 'running';
+  }, 90_000, 250);
+  return run;
+}
 /** ExperimentRunner's undo journal on redis-queue for this test database. */
 const JOURNAL = `${testConfig().cache.prefix}console:undo`;
 beforeAll(async () => {
@@ -26,7 +56,7 @@ beforeAll(async () => {
   db = await DbNodes.connect({ ...testAdminConfig().db, poolSize: 2 });
   journal = createRedis(testConfig().redis.queueUrl, { connectionName: 'console-chaos-spec' });
   // 45 s: the crash test waits for the dead run's deadline before its undo is replayed.
-  rig = await startConsoleRig({ LOG_LEVEL: process.env.CONSOLE_LOG_LEVEL || 'warn', CONSOLE_EXPERIMENT_MAX_S: '45' });
+  rig = await startConsoleRig({ LOG_LEVEL: process.env.CONSOLE_LOG_LEVEL || 'warn', CONSOLE_EXPERIMENT_MAX_S: '45', CONSOLE_EXPERIMENT_PRESET: 'short' });
 }, 180_000);
 afterAll(async () => {
   await rig?.close(); // shop-api's shutdown waits for the run's undos
@@ -34,6 +64,7 @@ afterAll(async () => {
   const stack = await nativeStack();
   for (const r of ['replica-1', 'replica-2']) await stack.startReplicaSql(r).catch(() => undefined);
   for (const n of await stack.status()) if (['redis-cache', 'replica-1', 'replica-2'].includes(n.name) && n.state !== 'up') await stack.startNode(n.name);
+  if (capsBefore) for (const [name, cap] of Object.entries(capsBefore)) await stack.setCpuCap(cap ?? 'off', [name]).catch(() => undefined);
   await db?.close();
   journal?.disconnect();
 }, 120_000);
@@ -45,8 +76,8 @@ describeWithBrowser('console experiments that stop shared nodes (a replica SQL t
     await page.click('#exp-replica-lag .run');
     // The page follows the stack live: replica-1 leaves rotation.
     await page.waitForSelector('[data-node="replica-1"] [data-rotation="out"]', { timeout: 30_000 });
-    // As /health says: a replica that does not replicate is not ready.
-    expect(await page.getAttribute('[data-node="replica-1"]', 'data-state')).toBe('down');
+    // As /health says: a replica that does not replicate is not ready (its health check may see it a tick after the router).
+    await page.waitForSelector('[data-node="replica-1"][data-state="down"]', { timeout: 15_000 });
     expect((await runOf(rig, 'replica-lag')).state).toBe('running');
     await page.close();
 
@@ -161,6 +192,59 @@ describeWithBrowser('console experiments that stop shared nodes (a replica SQL t
     ]);
     const replica = db.replicas[1];
     await waitFor(async () => (await replica.dialect.replicaStatus(replica.ds).catch(() => ({ sqlRunning: false }))).sqlRunning, 20_000, 250);
+    expect(await journal.hlen(JOURNAL)).toBe(0);
+  }, 120_000);
+
+  it('when the page is closed mid cache-modes run (catalog nodes capped), then it finishes, the cache serves more reads/s with fewer DB loads, and the caps and cache mode are back', async () => {
+    capsBefore ??= await catalogCaps();
+    await clickAndClose('cache-modes', /capped to|not capped/);
+    const run = await finished('cache-modes');
+    expect(run.error).toBeUndefined();
+    const n = run.result.numbers;
+    expect(n.dbLoadsPerS_l1l2).toBeLessThan(n.dbLoadsPerS_off);
+    expect(run.undone.every((u: any) => u.ok)).toBe(true);
+    expect(run.undone.map((u: any) => u.what)).toContain('cache mode back to l1l2');
+    expect(await catalogCaps()).toEqual(capsBefore);
+    expect(await journal.hlen(JOURNAL)).toBe(0);
+  }, 120_000);
+
+  it('when the page is closed mid replica-scale run, then it finishes with 0 failed reads, the replicas served the reads of their phases (their own Com_select), and the caps are back', async () => {
+    capsBefore ??= await catalogCaps();
+    await clickAndClose('replica-scale', /capped to/);
+    const run = await finished('replica-scale');
+    expect(run.error).toBeUndefined();
+    const n = run.result.numbers;
+    expect(n.failed).toBe(0);
+    expect(Math.min(n.rps0, n.rps1, n.rps2)).toBeGreaterThan(0);
+    const [none, one, two] = run.result.rows;
+    // The servers' own counts: with no replica the primary serves the reads, with two both replicas do.
+    expect(none['SELECTs/s on primary (Com_select)']).toBeGreaterThanOrEqual(none['reads/s'] * 0.9);
+    expect(one['SELECTs/s on replica-1 (Com_select)']).toBeGreaterThanOrEqual(one['reads/s'] * 0.9);
+    expect(two['SELECTs/s on replica-1 (Com_select)']).toBeGreaterThan(two['reads/s'] * 0.3);
+    expect(two['SELECTs/s on replica-2 (Com_select)']).toBeGreaterThan(two['reads/s'] * 0.3);
+    expect(run.undone.every((u: any) => u.ok)).toBe(true);
+    expect(await catalogCaps()).toEqual(capsBefore);
+    expect(await journal.hlen(JOURNAL)).toBe(0);
+  }, 120_000);
+
+  it('when the page is closed mid worker-kill run, then the job finishes once on the second worker (one DONE, one archive), and the workers, queue and files are gone', async () => {
+    await clickAndClose('worker-kill', /worker A started/);
+    const run = await finished('worker-kill');
+    expect(run.error).toBeUndefined();
+    const n = run.result.numbers;
+    expect(n.doneEvents).toBe(1);
+    expect(n.failedEvents).toBe(0);
+    expect(n.archives).toBe(1);
+    expect(n.finishedByOtherWorker).toBe(1);
+    expect(n.bullmqFinished).toBe(1);
+    expect(run.result.rows.some((r: any) => r.step === 'SIGKILL worker A')).toBe(true);
+    expect(run.undone.every((u: any) => u.ok)).toBe(true);
+    // The workers it spawned are gone (their pids are in the undo list), its queue's keys too.
+    for (const u of run.undone) {
+      const pid = /pid (\d+)/.exec(u.what)?.[1];
+      if (pid) expect(() => process.kill(Number(pid), 0)).toThrow();
+    }
+    expect(await journal.keys('bull:*-console-*')).toEqual([]);
     expect(await journal.hlen(JOURNAL)).toBe(0);
   }, 120_000);
 });

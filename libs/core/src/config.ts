@@ -178,7 +178,8 @@ export interface AppConfig {
    * the running system (cache mode, a replica's SQL thread): only with CONSOLE_EXPERIMENTS=on, never in
    * production, bounded in time (maxRunS) and load (loadConnections concurrent requests).
    */
-  console: { experiments: boolean; streamIntervalMs: number; maxRunS: number; loadConnections: number };
+  /** preset: `short` shrinks the experiments' phases and generated data (tests, a quick look); `full` is what the docs report. */
+  console: { experiments: boolean; streamIntervalMs: number; maxRunS: number; loadConnections: number; preset: 'full' | 'short' };
 }
 
 /** At most `max` requests per `windowS` seconds per key; max 0 switches that one limit off. */
@@ -602,6 +603,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
         streamIntervalMs: int(env, 'CONSOLE_STREAM_INTERVAL_MS', 1000, 200, 60_000),
         maxRunS: int(env, 'CONSOLE_EXPERIMENT_MAX_S', 60, 10, 60),
         loadConnections: int(env, 'CONSOLE_LOAD_CONNECTIONS', 16, 1, 64),
+        preset: oneOf(env, 'CONSOLE_EXPERIMENT_PRESET', ['full', 'short'] as const, 'full'),
       };
     })(),
   };

@@ -78,7 +78,9 @@ async function main(): Promise<number> {
     node: process.version,
     database: database || undefined,
     loadavg: { before: loadBefore.map((x) => Math.round(x * 100) / 100), after: loadavg().map((x) => Math.round(x * 100) / 100) },
-    caps: { mechanism: 'none', reason: 'the console runs on the stack as it is, no CPU caps' },
+    // Experiments that cap the catalog nodes for their run (cache-modes, replica-scale) report the caps they applied.
+    caps: r.caps ? { mechanism: r.caps.mechanism, cpu: r.caps.cpu, nodes: r.caps.nodes, during: 'the run only; each node back to its previous cap after' } : { mechanism: 'none', reason: 'this experiment runs on the stack as it is, no CPU caps' },
+    preset: config.console.preset,
     command: `npm run demo -- console-${name}${outArg ? ` --out ${outArg}` : ''}`,
     durationS: Math.round(((state.endedAt ?? Date.now()) - state.startedAt) / 100) / 10,
     cacheMode: config.cache.mode,

@@ -13,6 +13,7 @@ import { ConsoleController, ExperimentsController } from './console.controller.j
 import { ConsoleWebController } from './console-web.controller.js';
 import { ExperimentRunner } from './experiment-runner.js';
 import { ConsoleSampler } from './sampler.js';
+import { TableGauges } from './table-gauges.js';
 
 @Module({})
 export class ConsoleModule {
@@ -21,7 +22,7 @@ export class ConsoleModule {
       module: ConsoleModule,
       imports: [AuthModule, HealthModule, CatalogModule, OrdersModule, ShortsModule],
       controllers: [ConsoleWebController, ConsoleController, ...(config.console.experiments ? [ExperimentsController] : [])],
-      providers: [ConsoleSampler, ExperimentRunner],
+      providers: [ConsoleSampler, ExperimentRunner, TableGauges],
       exports: [ExperimentRunner, ConsoleSampler],
     };
   }

@@ -11,9 +11,14 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { LOGGER, ApiError, Metrics, RedisClients, Settings, type Logger } from '#libs/core';
-import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import { ObjectStorage } from '#libs/storage';
+import { DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import { CatalogCache } from '../catalog/product-cache.provider.js';
-import { EXPERIMENTS, type DurableUndo, type Experiment, type ExperimentContext, type ExperimentResult } from './experiments/index.js';
+import { TokenService } from '../auth/token.service.js';
+import { deleteOrderUsers } from './experiments/hot-user.js';
+import { isConsoleChild } from './experiments/children.js';
+import { deleteShortsRun } from './experiments/worker-kill.js';
+import { EXPERIMENTS, SCRATCH_TABLE, type DurableUndo, type Experiment, type ExperimentContext, type ExperimentResult } from './experiments/index.js';
 import { NativeStackControl, type StackControl } from './experiments/stack-control.js';
 
 export interface RunState {
@@ -52,6 +57,9 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
     private readonly monitor: ReplicaMonitor,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly redis: RedisClients,
+    private readonly tokens: TokenService,
+    private readonly shards: OrderShardRouter,
+    private readonly storage: ObjectStorage,
   ) {}
 
   private get journal(): string {
@@ -66,10 +74,32 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
       const node = this.db.replicas.find((r) => r.url.port === action.port);
       if (!node) throw new Error(`no configured replica on port ${action.port}`);
       await (action.kind === 'start-replica' ? this.stack.startReplica(node) : this.stack.startReplicaSql(node));
+    } else if (action.kind === 'drop-tables') {
+      const node = this.db.all().find((n) => n.name === action.node);
+      if (!node) throw new Error(`no configured database node ${action.node}`);
+      const bad = action.tables.find((t) => !SCRATCH_TABLE.test(t));
+      if (bad) throw new Error(`refusing to drop ${bad}: not a console experiment's table`);
+      await (await this.db.ddl(node)).query(`DROP TABLE IF EXISTS ${action.tables.map((t) => `\`${t}\``).join(', ')}`);
+    } else if (action.kind === 'restore-caps') {
+      for (const [name, cpu] of Object.entries(action.caps)) {
+        const node = this.db.all().find((n) => n.name === name);
+        if (node) await this.stack.setCpuCap([node], cpu);
+      }
+    } else if (action.kind === 'stop-child') {
+      if (await isConsoleChild(action.pid, action.tag)) process.kill(action.pid, 'SIGKILL');
+    } else if (action.kind === 'delete-shorts-run') {
+      await deleteShortsRun({ storage: this.storage, redis: this.redis }, action.queue, action.jobId);
+    } else if (action.kind === 'delete-order-users') {
+      await deleteOrderUsers(this.db, action.userIds);
+      await this.deleteCategory(action.categoryId);
     } else {
-      await this.db.primary.ds.query('DELETE FROM products WHERE category_id = ?', [action.id]);
-      await this.db.primary.ds.query('DELETE FROM categories WHERE id = ?', [action.id]);
+      await this.deleteCategory(action.id);
     }
+  }
+
+  private async deleteCategory(id: number): Promise<void> {
+    await this.db.primary.ds.query('DELETE FROM products WHERE category_id = ?', [id]);
+    await this.db.primary.ds.query('DELETE FROM categories WHERE id = ?', [id]);
   }
 
   /** At start-up: undo what a run of a killed process left journaled, at its deadline at the latest. */
@@ -139,7 +169,11 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
       db: this.db,
       router: this.router,
       monitor: this.monitor,
+      shards: this.shards,
+      storage: this.storage,
+      redis: this.redis,
       stack: this.stack,
+      tokens: this.tokens,
       undo: (what, fn) => {
         const u: Undo = { what, fn, done: null };
         undos.push(u);
@@ -172,16 +206,25 @@ export class ExperimentRunner implements BeforeApplicationShutdown, OnModuleInit
     }, deadline - startedAt);
     watchdog.unref();
     const finished = (async () => {
+      // The run reads as `running` until its undos are done: a page or test that sees `done` sees the stack restored.
+      let outcome: { result: ExperimentResult } | { error: string };
       try {
-        state.result = await exp.run(ctx);
-        state.state = 'done';
+        outcome = { result: await exp.run(ctx) };
       } catch (e) {
-        state.state = 'failed';
-        state.error = (e as Error).message;
-      } finally {
+        outcome = { error: (e as Error).message };
+      }
+      try {
         await undoAll();
+      } finally {
         clearTimeout(watchdog);
         state.endedAt = Date.now();
+        if ('result' in outcome) {
+          state.result = outcome.result;
+          state.state = 'done';
+        } else {
+          state.state = 'failed';
+          state.error = outcome.error;
+        }
         if (state.state === 'done' && state.undone.some((u) => !u.ok)) {
           state.state = 'failed';
           state.error = `could not undo: ${state.undone.filter((u) => !u.ok).map((u) => u.what).join(', ')}`;

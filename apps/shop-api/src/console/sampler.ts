@@ -11,7 +11,7 @@ import { DbNodes, OrderShardRouter, type DbNode } from '#libs/db';
 import { HealthService, type NodeHealth } from '../health/health.service.js';
 import { CatalogCache } from '../catalog/product-cache.provider.js';
 import { ShortsService } from '../shorts/shorts.service.js';
-import { byLabel, latencyBuckets, total, windowStats } from './counters.js';
+import { byLabel, latencyBuckets, samples, total, windowStats } from './counters.js';
 
 /** A node as /health's admin view has it (HealthService.report()), plus the server's own counters. */
 export interface ConsoleNode extends Pick<NodeHealth, 'name' | 'role' | 'ready' | 'host' | 'latencyMs' | 'detail' | 'lagSeconds'> {
@@ -33,6 +33,10 @@ export interface ConsoleSnapshot {
   api: { instanceId: string; pid: number; uptimeS: number; rssMb: number; cacheMode: string; configuredCacheMode: string };
   workers: { name: string; addr: string; ageS: number }[];
   queue: { name: string; waiting: number; active: number; delayed: number; failed: number; completed: number } | null;
+  /** /metrics' orders_partition_rows: rows per monthly partition of the orders table, per shard. */
+  partitionRows: Record<string, Record<string, number>>;
+  /** /metrics' shorts_jobs_finished_last_hour: jobs/hour by final status. */
+  jobsLastHour: { done: number | null; failed: number | null };
   rates: {
     intervalS: number;
     routes: Record<string, { rps: number; p99Ms: number | null }>;
@@ -163,12 +167,21 @@ export class ConsoleSampler implements BeforeApplicationShutdown {
     }
   }
 
+  /** The gauges TableGauges puts on /metrics (read from the same registry GET /metrics prints). */
+  private async tables(): Promise<Pick<ConsoleSnapshot, 'partitionRows' | 'jobsLastHour'>> {
+    const partitionRows: ConsoleSnapshot['partitionRows'] = {};
+    for (const s of await samples(this.metrics, 'orders_partition_rows')) (partitionRows[String(s.labels.shard)] ??= {})[String(s.labels.partition)] = s.value;
+    const jobs = await samples(this.metrics, 'shorts_jobs_finished_last_hour');
+    const of = (status: string) => jobs.find((s) => s.labels.status === status)?.value ?? null;
+    return { partitionRows, jobsLastHour: { done: of('DONE'), failed: of('FAILED') } };
+  }
+
   /**
    * The topology with its rates since the previous tick (zero before the first). Only the stream's ticks
    * (`advance`) move the window, so a GET /admin/console/snapshot never shortens an open stream's interval.
    */
   async snapshot(advance = false): Promise<ConsoleSnapshot> {
-    const [report, raw, w, buckets] = await Promise.all([this.health.report(), this.raw(), this.workers(), this.shards.bucketCounts().catch(() => [] as number[])]);
+    const [report, raw, w, buckets, tables] = await Promise.all([this.health.report(), this.raw(), this.workers(), this.shards.bucketCounts().catch(() => [] as number[]), this.tables()]);
     const prev = this.prev;
     if (advance || !this.prev) this.prev = raw;
     const s = prev ? (raw.at - prev.at) / 1000 : 0;
@@ -210,6 +223,7 @@ export class ConsoleSampler implements BeforeApplicationShutdown {
       },
       workers: w.workers,
       queue: w.queue,
+      ...tables,
       rates: {
         intervalS: Math.round(s * 100) / 100,
         routes,

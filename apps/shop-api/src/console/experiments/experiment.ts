@@ -7,9 +7,11 @@
  * every change it makes is undone by a function registered with `undo` BEFORE the change: the runner runs
  * them in `finally`, from a watchdog at the hard deadline, and at shutdown, each at most once.
  */
-import type { Metrics, Settings } from '#libs/core';
-import type { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import type { Metrics, RedisClients, Settings } from '#libs/core';
+import type { ObjectStorage } from '#libs/storage';
+import type { DbNode, DbNodes, OrderShardRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import type { CatalogCache } from '../../catalog/product-cache.provider.js';
+import type { TokenService } from '../../auth/token.service.js';
 import type { StackControl } from './stack-control.js';
 
 export interface ExperimentContext {
@@ -25,7 +27,13 @@ export interface ExperimentContext {
   db: DbNodes;
   router: ReplicaRouter;
   monitor: ReplicaMonitor;
+  shards: OrderShardRouter;
   stack: StackControl;
+  /** Signs access tokens for the users an experiment creates (its load goes through the real, guarded routes). */
+  tokens: TokenService;
+  /** The object storage the upload route writes to and the workers read from. */
+  storage: ObjectStorage;
+  redis: RedisClients;
   /** Registers the undo of a change the experiment is about to make (in-process state: dies with the process). */
   undo(what: string, fn: () => Promise<unknown> | unknown): () => Promise<void>;
   /**
@@ -37,7 +45,34 @@ export interface ExperimentContext {
 }
 
 /** The changes that survive a crash, and so are journaled: each has one executor (ExperimentRunner.apply). */
-export type DurableUndo = { kind: 'start-replica-sql'; port: number } | { kind: 'delete-category'; id: number } | { kind: 'start-redis-cache' } | { kind: 'start-replica'; port: number };
+export type DurableUndo =
+  | { kind: 'start-replica-sql'; port: number }
+  | { kind: 'delete-category'; id: number }
+  | { kind: 'start-redis-cache' }
+  | { kind: 'start-replica'; port: number }
+  /** Generated copies an experiment owns on one node (names checked against SCRATCH_TABLE on replay). */
+  | { kind: 'drop-tables'; node: string; tables: string[] }
+  /** CPU caps put on database nodes (cgroups outlive the process): each node back to the cap it had (null: none). */
+  | { kind: 'restore-caps'; caps: Record<string, number | null> }
+  /** Users an experiment created, their orders on every shard, their stock reservations, then its category. */
+  | { kind: 'delete-order-users'; userIds: string[]; categoryId: number }
+  /** A child process an experiment started (checked in /proc to still be that child before it is signalled). */
+  | { kind: 'stop-child'; pid: number; tag: string }
+  /** An experiment's private shorts queue, its progress streams and its job's files. */
+  | { kind: 'delete-shorts-run'; queue: string; jobId: string };
+
+/** The only table names a console experiment creates or drops. */
+export const SCRATCH_TABLE = /^console_[a-z0-9]+_[a-z0-9]+_[a-z_]+$/;
+
+/**
+ * Caps `nodes` to `cpu` cores for the run; the journaled undo puts back the caps they had (another run's, or none).
+ * Returns whether the cap was applied (false, with the reason, where no cgroup cpu controller is writable).
+ */
+export async function capNodes(ctx: ExperimentContext, nodes: DbNode[], cpu: number): Promise<{ applied: boolean; mechanism: string; reason: string; restore: () => Promise<void> }> {
+  const before = await ctx.stack.caps(nodes);
+  const restore = await ctx.durableUndo(`CPU caps of ${nodes.map((n) => n.name).join(', ')} back to ${[...new Set(Object.values(before).map((c) => c ?? 'none'))].join(' / ')}`, { kind: 'restore-caps', caps: before });
+  return { ...(await ctx.stack.setCpuCap(nodes, cpu)), restore };
+}
 
 export interface ExperimentResult {
   name: string;
@@ -48,6 +83,8 @@ export interface ExperimentResult {
   /** Named numbers for tests and the CLI (e.g. dbLoads, staleTokenReads). */
   numbers: Record<string, number | null>;
   doc: string;
+  /** The CPU caps the run put on database nodes (cache-modes, replica-scale), for the result's provenance. */
+  caps?: { cpu: number; mechanism: string; nodes: string[] };
 }
 
 export interface Experiment {
@@ -79,6 +116,11 @@ export async function until(cond: () => boolean | Promise<boolean>, ms: number, 
     await sleep(100, signal).catch(() => undefined);
   }
   return false;
+}
+
+/** `full` as the docs report it, or the CONSOLE_EXPERIMENT_PRESET=short value (tests, a quick look). */
+export function preset<T>(ctx: ExperimentContext, full: T, short: T): T {
+  return ctx.config.console.preset === 'short' ? short : full;
 }
 
 export function assertTime(ctx: ExperimentContext, needMs: number): void {

@@ -50,6 +50,37 @@ export function get(agent: Agent, base: URL, path: string, headers: Record<strin
   });
 }
 
+/** One request with a JSON body on a keep-alive agent; resolves to the status. */
+export function send(agent: Agent, base: URL, r: { method: string; path: string; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number }> {
+  const payload = r.body === undefined ? undefined : JSON.stringify(r.body);
+  return new Promise((resolve, reject) => {
+    const headers = { ...(payload ? { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } : {}), ...r.headers };
+    const req = httpRequest({ host: base.hostname, port: base.port, path: r.path, method: r.method, agent, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** GETs every path once, `connections` in flight (a cache pre-warm). */
+export async function getEach(opts: { baseUrl: string; paths: string[]; connections: number; signal: AbortSignal }): Promise<void> {
+  const base = new URL(opts.baseUrl);
+  const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
+  let next = 0;
+  const loop = async () => {
+    while (next < opts.paths.length && !opts.signal.aborted) await get(agent, base, opts.paths[next++]).catch(() => undefined);
+  };
+  try {
+    await Promise.all(Array.from({ length: opts.connections }, loop));
+  } finally {
+    agent.destroy();
+  }
+}
+
 export async function runLoad(opts: { baseUrl: string; paths: () => string; connections: number; ms: number; signal: AbortSignal }): Promise<LoadResult> {
   const base = new URL(opts.baseUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: opts.connections });
