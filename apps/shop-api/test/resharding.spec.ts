@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BucketMover, bucketOf, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
+import { BucketMover, bucketOf, FreezeTimedOut, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
 import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
 import { StockReconciler } from '../src/orders/stock-reconciler.js';
 import { allOrders, bucketMap, reshardTopology, runShards, type Topology } from './reshard-support.js';
@@ -388,5 +388,51 @@ describe('moving buckets under live writes', () => {
     const [m] = await topo.admin.primary.ds.query('SELECT state FROM shard_moves WHERE bucket = ?', [copyB]);
     expect(m.state).toBe('moved');
     expect((await placeOrder(apiA, users[0].token, randomUUID(), lineFor(0))).body.shard).toBe('shard-2');
+  });
+
+  it('a write transaction that holds the fence longer than RESHARD_FREEZE_WAIT_MS: the freeze is withdrawn, writes go on, the bucket stays; the next run moves it', async () => {
+    const map0 = await bucketMap(topo.admin);
+    const [{ b: movedBefore }] = await topo.admin.primary.ds.query('SELECT GROUP_CONCAT(bucket) AS b FROM shard_moves');
+    const taken = new Set(String(movedBefore ?? '').split(',').filter(Boolean).map(Number));
+    let user: Awaited<ReturnType<typeof signUp>>;
+    do user = await signUp(apiA);
+    while (map0[bucketOf(user.id)] === 2 || taken.has(bucketOf(user.id)));
+    const bucket = bucketOf(user.id);
+    const source = map0[bucket];
+    for (let k = 0; k < 3; k++) expect((await placeOrder(apiA, user.token, randomUUID(), lineFor(k))).status).toBe(201);
+    // A first run dies after its first chunk: the source's fence row exists (logging), the copy is half done.
+    const killed = await runShards(topo, ['move', '--buckets', String(bucket), '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-copy' });
+    expect(killed.signal).toBe('SIGKILL');
+
+    // A long transaction holds the fence row's shared lock, as a slow write in flight would.
+    const holder = topo.admin.shards[source].ds.createQueryRunner();
+    await holder.connect();
+    const mover = (attempts: number) =>
+      new BucketMover(topo.admin.primary.ds, topo.admin.shards, { chunkRows: 2, throttleMs: 0, cleanupGraceSeconds: 3600, freezeWaitMs: 100, freezeAttempts: attempts });
+    try {
+      await holder.startTransaction();
+      await holder.query(`SELECT state FROM bucket_fence WHERE bucket = ? ${topo.admin.shards[source].dialect.sharedLock}`, [bucket]);
+      const err = await mover(2).move([bucket], 2).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FreezeTimedOut);
+      // Nothing changed: the bucket is the source's, its fence owned (never left frozen), the move resumable.
+      const [f] = await topo.admin.shards[source].ds.query('SELECT state FROM bucket_fence WHERE bucket = ?', [bucket]);
+      expect(f.state).toBe('owned');
+      const [m] = await topo.admin.primary.ds.query('SELECT state FROM shard_moves WHERE bucket = ?', [bucket]);
+      expect(m.state).toBe('verified');
+      expect((await bucketMap(topo.admin))[bucket]).toBe(source);
+      // Writes to the bucket go on meanwhile, on the source (their shared locks do not wait for a withdrawn freeze).
+      const w = await placeOrder(apiA, user.token, randomUUID(), lineFor(1));
+      expect({ status: w.status, shard: w.body.shard }).toEqual({ status: 201, shard: `shard-${source}` });
+    } finally {
+      await holder.rollbackTransaction().catch(() => undefined);
+      await holder.release();
+    }
+    // The slow transaction gone, the next run freezes at its first attempt and moves the bucket, the write included.
+    const res = await mover(1).move([bucket], 2);
+    expect(res.buckets[0].phases).toMatchObject({ freezeAttempts: 1 });
+    expect((await bucketMap(topo.admin))[bucket]).toBe(2);
+    const counts = await Promise.all([source, 2].map(async (s) => Number((await topo.admin.shards[s].ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n)));
+    expect(counts[1]).toBe(counts[0]); // every order copied (the source keeps its copy for the grace period)
+    expect(counts[1]).toBeGreaterThanOrEqual(4);
   });
 });
