@@ -124,10 +124,15 @@ export default {
     // ---- load: `connections` loops, alternating instances, every request timed (started here: the probe uses them)
     const log = [];
     let stop = false;
+    let idle = fixedCap === undefined; // the calibration first reads the shards' CPU with no load of ours
     const loops = Array.from({ length: connections }, async (_, w) => {
       const base = w % 2 ? apiStale.url : apiFresh.url;
       let r = w * 7919;
       while (!stop) {
+        if (idle) {
+          await new Promise((res) => setTimeout(res, 50));
+          continue;
+        }
         r = (r * 1103515245 + 12345) % 2147483648;
         const user = 1 + (r % USERS);
         const t0 = Date.now();
@@ -154,7 +159,7 @@ export default {
     const { readFileSync } = await import('node:fs');
     const cpuOf = (name) => {
       const pid = [...stack.nodes, ...stack.addedShards].find((n) => n.name === name)?.pid;
-      if (!pid) return null;
+      if (!pid) return NaN;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // utime, stime: fields 14, 15 (clock ticks of 1/100 s)
       return (Number(f[11]) + Number(f[12])) / 100;
@@ -163,17 +168,26 @@ export default {
     let calibration = null;
     if (fixedCap === undefined) {
       await stack.setCpuCap('off', SHARDS);
+      // The shards are shared (other tests and runs on this box use them too): their CPU with none of our load
+      // is read first and taken off, per second, from the CPU under our load.
+      const shardCpu = () => cpuOf('shard-0') + cpuOf('shard-1');
+      const i0 = shardCpu();
+      const it0 = Date.now();
+      await sleep(2000);
+      const idleCoresUsed = (shardCpu() - i0) / ((Date.now() - it0) / 1000);
+      idle = false;
       await sleep(1500); // warm-up
-      const c0 = [cpuOf('shard-0'), cpuOf('shard-1')];
+      const c0 = shardCpu();
       const t0 = Date.now();
       await sleep(probeS * 1000);
       const t1 = Date.now();
-      const c1 = [cpuOf('shard-0'), cpuOf('shard-1')];
+      const c1 = shardCpu();
       const writes = log.filter((l) => l.t0 >= t0 && l.t0 < t1 && l.status === 201).length;
-      if (c0.includes(null) || c1.includes(null) || !writes) throw new Error('calibration: no CPU reading for shard-0/1 or no write answered');
-      const cpuPerWriteS = (c1[0] - c0[0] + c1[1] - c0[1]) / writes; // each write runs on one of the two shards
+      if (Number.isNaN(c0) || Number.isNaN(c1) || !writes) throw new Error('calibration: no CPU reading for shard-0/1 or no write answered');
+      // Each write runs on one of the two shards: their CPU together over the writes is one shard's CPU per write.
+      const cpuPerWriteS = Math.max(0, c1 - c0 - idleCoresUsed * ((t1 - t0) / 1000)) / writes;
       cap = Math.max(minCap, Math.round(targetWps * cpuPerWriteS * 1000) / 1000);
-      calibration = { probeS, writes, uncappedWps: Math.round((writes / ((t1 - t0) / 1000)) * 10) / 10, cpuPerWriteUs: Math.round(cpuPerWriteS * 1e6), targetWps, minCap, cap };
+      calibration = { probeS, writes, uncappedWps: Math.round((writes / ((t1 - t0) / 1000)) * 10) / 10, idleShardCores: Math.round(idleCoresUsed * 1000) / 1000, cpuPerWriteUs: Math.round(cpuPerWriteS * 1e6), targetWps, minCap, cap };
       ctx.log(`calibration: ${calibration.uncappedWps} writes/s uncapped, ${calibration.cpuPerWriteUs} µs shard CPU per write; cap ${cap} CPU ≈ ${targetWps} writes/s per shard${cap === minCap ? ' (the floor)' : ''}`);
     }
 

@@ -534,21 +534,30 @@ export class BucketMover {
         }
       }
       this.crashAt('mid-cutover');
-      mapVersion = await this.catalog.transaction(async (em) => {
-        await em.query('UPDATE shard_buckets SET shard = ? WHERE bucket = ?', [to, bucket]);
-        await em.query('UPDATE shard_map_version SET version = version + 1 WHERE id = 1');
-        const [v] = await em.query('SELECT version FROM shard_map_version WHERE id = 1');
-        await em.query('UPDATE shard_moves SET map_version = ? WHERE bucket = ?', [v.version, bucket]);
-        return Number(v.version);
-      });
+      // The flip and the version bump in one statement (atomic like a transaction, one round trip instead of four;
+      // the version row, every flip's hot spot, is locked for that statement only). LAST_INSERT_ID(expr) hands
+      // the new version back in the statement's answer.
+      const res = await this.catalog.query(
+        'UPDATE shard_buckets b, shard_map_version v SET b.shard = ?, v.version = LAST_INSERT_ID(v.version + 1) WHERE b.bucket = ? AND v.id = 1',
+        [to, bucket],
+      );
+      mapVersion = Number((res as { insertId?: number })?.insertId ?? 0);
+      if (!(mapVersion > 0)) mapVersion = Number((await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'))[0].version);
       phase('flipMs');
     } else {
-      const [v] = await this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]);
-      mapVersion = Number(v.map_version);
+      // Resumed after the flip: its version, or (a crash before it was recorded) the current one.
+      const [[m], [v]] = await Promise.all([
+        this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]),
+        this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'),
+      ]);
+      mapVersion = Number(m.map_version ?? v.version);
       lap = t0 = performance.now();
     }
     // The target first: the pause ends when it takes the bucket's writes.
-    const moved = S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]);
+    const moved = Promise.all([
+      S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+      this.catalog.query('UPDATE shard_moves SET map_version = ? WHERE bucket = ?', [mapVersion, bucket]),
+    ]);
     moved.catch(() => undefined); // awaited below
     await T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]);
     phase('ownMs');
