@@ -125,6 +125,8 @@ export interface AppConfig {
     cleanupGraceSeconds: number;
     freezeWaitMs: number;
     freezeAttempts: number;
+    /** Measurement switch (the fence's per-write cost in orders-write): false skips the write fence. Refused in production. */
+    fenceCheck: boolean;
   };
   storage: {
     driver: 'fs' | 's3';
@@ -431,6 +433,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (consoleExperiments && nodeEnv === 'production') {
     throw new ConfigError('CONSOLE_EXPERIMENTS=on is refused when NODE_ENV=production: the console experiments stop replication threads and switch the cache off on the native stack');
   }
+  const fenceCheck = oneOf(env, 'SHARD_FENCE_CHECK', ['on', 'off'] as const, 'on') === 'on';
+  if (!fenceCheck && nodeEnv === 'production') {
+    throw new ConfigError('SHARD_FENCE_CHECK=off is refused when NODE_ENV=production: without the bucket fence a router with an old map writes moved buckets on their old shard');
+  }
   const host = env.HOST || '127.0.0.1';
   if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or an IP address (got '${host}')`);
   // The built-in development keys are printed in this repository: only a development or test server that
@@ -543,6 +549,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       cleanupGraceSeconds: int(env, 'RESHARD_CLEANUP_GRACE_S', 300, 0, 7 * 24 * 3600),
       freezeWaitMs: int(env, 'RESHARD_FREEZE_WAIT_MS', 300, 10, 60_000),
       freezeAttempts: int(env, 'RESHARD_FREEZE_ATTEMPTS', 5, 1, 100),
+      fenceCheck,
     },
     storage: {
       driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),
