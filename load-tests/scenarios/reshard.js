@@ -6,8 +6,8 @@
 // instead). A cap where one write takes hundreds of ms (0.05 CPU on a fast box) measures the throttle, not the
 // cut-over: every statement of the pause then queues behind it.
 // Two shop-api instances take the load, one with its bucket map cached for an hour (only the fences tell it
-// that buckets moved). The move is `npm run shards -- rebalance --to-shards 3` run in this process
-// (BucketMover): 341 buckets to shard-2, chunked keyset copy, catch-up, verify, fenced cut-over per bucket.
+// that buckets moved). The move is `npm run shards -- rebalance --to-shards 3` in a process of its own, as an
+// operator runs it: 341 buckets to shard-2, chunked keyset copy, catch-up, verify, fenced cut-over per bucket.
 // Phases (one run, ratios between them): before (2 shards), during (the move), after (3 shards). Numbers:
 // writes/s, p50/p99 and error rate per phase; the cut-over pause (freeze → target takes writes, per bucket,
 // with its phases), and per write the time each write of a bucket spent inside its bucket's pause;
@@ -199,6 +199,34 @@ export default {
       if (!capInfo.applied && opts['uncapped-ok'] !== 'true') throw new Error(`CPU caps not applied (${capInfo.reason}); rerun with --uncapped-ok to measure uncapped`);
     }
 
+    const { spawn } = await import('node:child_process');
+    const runShards = (args) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [join(ctx.root, 'dist/tools/shards.js'), ...args], {
+          cwd: ctx.root,
+          env: { ...process.env, ...env(5000), RESHARD_CLEANUP_GRACE_S: '3600', LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('close', (code) => {
+          const json = out.split('\n').filter((l) => l.startsWith('{')).pop();
+          if (code === 0 && json) resolve(JSON.parse(json));
+          else reject(new Error(`npm run shards -- ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+        });
+      });
+    // The catalog primary is left uncapped here, but the stack is shared: another run may cap it meanwhile (every
+    // order reserves its stock there, and the map flip is there). Sampled through the run, and recorded.
+    const primaryCaps = new Set();
+    const samplePrimaryCap = async () => {
+      const row = (await stack.status().catch(() => [])).find((n) => n.role === 'primary');
+      if (row) primaryCaps.add(row.cap ?? null);
+    };
+    const capSampler = setInterval(() => void samplePrimaryCap(), 5000);
+    ctx.onCleanup(() => clearInterval(capSampler));
+    await samplePrimaryCap();
     const marks = {};
     let move;
     let cleanup;
@@ -207,12 +235,10 @@ export default {
       marks.before = [Date.now()];
       await sleep(phaseS * 1000);
       marks.before.push(Date.now());
-      // ---- the move: rebalance to 3 shards; source rows are cleaned up after the run (grace period)
-      const r = config.resharding;
-      const mover = new db.BucketMover(cat, nodes.shards, { chunkRows: r.chunkRows, throttleMs: r.throttleMs, concurrency: r.concurrency, cleanupGraceSeconds: 3600, freezeWaitMs: r.freezeWaitMs, freezeAttempts: r.freezeAttempts });
-      const plan = db.rebalancePlan(await mover.map(), 3);
+      // ---- the move: `npm run shards -- rebalance --to-shards 3`, the operator's tool in its own process (not in
+      // this one, whose event loop runs the load); source rows are cleaned up after the run (grace period)
       marks.during = [Date.now()];
-      move = await mover.move(plan.map((p) => p.bucket), 2);
+      move = await runShards(['rebalance', '--to-shards', '3', '--json']);
       marks.during.push(Date.now());
       ctx.log(`moved ${move.buckets.length} buckets, ${move.rowsCopied} rows in ${move.copySeconds.toFixed(1)} s`);
       marks.after = [Date.now()];
@@ -220,6 +246,7 @@ export default {
       marks.after.push(Date.now());
     } finally {
       stop = true;
+      clearInterval(capSampler);
       await Promise.all(loops);
       if (cap != null) await stack.setCpuCap('off', SHARDS);
     }
@@ -308,13 +335,15 @@ export default {
       `| orders lost / on a shard the map does not name | ${lost} / ${misplaced} |`,
       `| source clean-up after the run (uncapped) | ${cleanup.buckets} buckets in ${cleanup.seconds} s |`,
       `| shard CPU cap | ${cap == null ? 'none' : capInfo.applied ? `${cap} CPU each (cgroup ${capInfo.mechanism})` : `${cap} requested, NOT applied`}${calibration ? ` — calibrated: ${calibration.cpuPerWriteUs} µs shard CPU per write uncapped × ${targetWps} writes/s per shard${cap === minCap ? `, floor ${minCap}` : ''}` : ''} |`,
+      `| catalog primary CPU cap seen during the run (sampled every 5 s; the stack is shared) | ${[...primaryCaps].map((c) => (c == null ? 'none' : `${c} CPU (another run's)`)).join(', ') || 'not read'} |`,
     ].join('\n');
+    if ([...primaryCaps].some((c) => c != null)) ctx.log('warning: another run capped the catalog primary during this one: every order and every map flip went through a throttled node');
     return {
       modes,
       ratios,
       caps: cap == null ? undefined : { mechanism: capInfo.mechanism, ...(capInfo.applied ? {} : { reason: capInfo.reason }) },
       tables: [table],
-      details: { cap: capInfo, calibration, cutoverPhases: phases, seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
+      details: { cap: capInfo, calibration, cutoverPhases: phases, catalogPrimaryCaps: [...primaryCaps], seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
     };
   },
 };
