@@ -529,6 +529,7 @@ export class BucketMover {
         if (a !== z2) {
           // Not the same data: give the bucket back to the source and stop; a rerun catches up and verifies again.
           await S.query("UPDATE bucket_fence SET state = 'owned', logging = 1 WHERE bucket = ?", [bucket]);
+          await this.bumpMapVersion(); // the writers waiting for a flip retry now (the map is unchanged)
           await this.setState(bucket, 'copied');
           throw new VerifyFailed(`bucket ${bucket}: after the last delta the source has ${a} and the target ${z2} (orders total:tail n/checksum/items n/checksum); cut-over undone`);
         }
@@ -615,8 +616,10 @@ export class BucketMover {
     await this.setState(bucket, 'aborted');
     // The source first: its writes go on at once (writers refused by a frozen bucket are waiting), unlogged.
     await S.query("INSERT INTO bucket_fence (bucket, state, logging) VALUES (?, 'owned', 0) ON DUPLICATE KEY UPDATE state = 'owned', logging = 0", [bucket]);
-    const [v] = await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1');
-    await T.query("INSERT INTO bucket_fence (bucket, state, logging, map_version) VALUES (?, 'moved', 0, ?) ON DUPLICATE KEY UPDATE state = 'moved', logging = 0, map_version = VALUES(map_version)", [bucket, Number(v.version)]);
+    // The map itself is unchanged, but its version moves: writers waiting for a frozen bucket's flip (they watch
+    // the version) retry at once instead of at the end of their SHARD_FENCE_WAIT_MS.
+    const version = await this.bumpMapVersion();
+    await T.query("INSERT INTO bucket_fence (bucket, state, logging, map_version) VALUES (?, 'moved', 0, ?) ON DUPLICATE KEY UPDATE state = 'moved', logging = 0, map_version = VALUES(map_version)", [bucket, version]);
     // The keys the copy brought: every key of the bucket's users (the target does not own the bucket, so none of
     // them belongs there), users found from the target's copy and the source's change log.
     const users = new Set<string>();
@@ -631,6 +634,13 @@ export class BucketMover {
     await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
     this.log(`bucket ${bucket}: move shard-${from} -> shard-${to} aborted at ${was}; shard-${from} owns it, ${targetRowsDeleted} copied orders deleted on shard-${to}`);
     return { bucket, from, to, was, targetRowsDeleted };
+  }
+
+  /** Bumps the map's version (routers waiting on it reload), returns the new one. */
+  private async bumpMapVersion(): Promise<number> {
+    const res = await this.catalog.query('UPDATE shard_map_version SET version = LAST_INSERT_ID(version + 1) WHERE id = 1');
+    const v = Number((res as { insertId?: number })?.insertId ?? 0);
+    return v > 0 ? v : Number((await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'))[0].version);
   }
 
   /** Deletes a bucket's orders and their items on `ds`, in chunks; returns the orders deleted. */
