@@ -5,17 +5,21 @@
  *   move --buckets 1,2,10-19 --to 2          copy → catch up → verify → cut over → clean up, bucket by bucket
  *   rebalance --to-shards 3                  the moves that give every shard its share, then runs them
  *   cleanup                                  deletes the source rows of moves whose grace period is over
+ *   abort --buckets 1,2,10-19                rolls those buckets' moves back, at any step before the map flip
  *
  * Options: --dry-run (print the plan), --test (the test databases). Limits come from config:
- * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_CONCURRENCY, RESHARD_CLEANUP_GRACE_S. A crash (or Ctrl-C) at any step is
- * resumed by running the same command again: the state of every bucket is on the catalog (shard_moves).
+ * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_CONCURRENCY, RESHARD_CLEANUP_GRACE_S, RESHARD_FREEZE_WAIT_MS,
+ * RESHARD_FREEZE_ATTEMPTS. A crash (or Ctrl-C) at any step is resumed by running the same command again: the
+ * state of every bucket is on the catalog (shard_moves, one row per bucket: the bucket is the move's id).
+ * Or rolled back with `abort` before the flip (a bucket a dead mover left frozen takes writes again); after the
+ * flip, abort refuses and says how to move the bucket back.
  */
 import { parseArgs } from 'node:util';
 import { loadConfig } from '#libs/core';
-import { BucketMover, DbNodes, parseBucketList, rebalancePlan, type MoverFailpoint, type Progress } from '#libs/db';
+import { AbortRefused, BucketMover, DbNodes, parseBucketList, rebalancePlan, type MoverFailpoint, type Progress } from '#libs/db';
 import { testConfig } from '#libs/testing';
 
-const USAGE = 'usage: npm run shards -- status | move --buckets <list|range> --to <shard> | rebalance --to-shards <n> | cleanup  [--dry-run] [--test]';
+const USAGE = 'usage: npm run shards -- status | move --buckets <list|range> --to <shard> | rebalance --to-shards <n> | cleanup | abort --buckets <list|range>  [--dry-run] [--test]';
 const FAILPOINTS: MoverFailpoint[] = ['mid-copy', 'mid-cutover'];
 
 function fail(msg: string): never {
@@ -41,7 +45,7 @@ try {
 }
 const { values: opt, positionals } = parsed;
 const [command, ...extra] = positionals;
-if (!command || extra.length || !['status', 'move', 'rebalance', 'cleanup'].includes(command)) fail(command ? `unknown command '${[command, ...extra].join(' ')}'` : 'a command is required');
+if (!command || extra.length || !['status', 'move', 'rebalance', 'cleanup', 'abort'].includes(command)) fail(command ? `unknown command '${[command, ...extra].join(' ')}'` : 'a command is required');
 
 // --test: the test databases (testConfig), with this process's resharding limits (the specs set small ones).
 const config = opt.test ? testConfig(Object.fromEntries(Object.entries(process.env).filter(([k]) => /^RESHARD_/.test(k)) as [string, string][])) : loadConfig();
@@ -77,6 +81,8 @@ async function main(): Promise<number> {
     throttleMs: r.throttleMs,
     concurrency: r.concurrency,
     cleanupGraceSeconds: r.cleanupGraceSeconds,
+    freezeWaitMs: r.freezeWaitMs,
+    freezeAttempts: r.freezeAttempts,
     failpoint: failpointRaw as MoverFailpoint,
     log: (l) => console.log(l),
     onProgress: progressLine(),
@@ -101,16 +107,36 @@ async function main(): Promise<number> {
       console.log(`cleaned up ${done.length} buckets${done.length ? `: ${done.join(',')}` : ''}`);
       return 0;
     }
-    let groups: { to: number; buckets: number[] }[];
-    if (command === 'move') {
-      if (!opt.buckets) fail('move needs --buckets');
-      let buckets: number[];
+    const bucketList = (): number[] => {
+      if (!opt.buckets) fail(`${command} needs --buckets`);
       try {
-        buckets = parseBucketList(opt.buckets);
+        return parseBucketList(opt.buckets);
       } catch (e) {
         fail((e as Error).message);
       }
-      groups = [{ to: shardIndex(opt.to, '--to'), buckets }];
+    };
+    if (command === 'abort') {
+      const buckets = bucketList();
+      if (opt['dry-run']) {
+        const rows = await db.primary.ds.query(`SELECT bucket, from_shard, to_shard, state FROM shard_moves WHERE state <> 'cleaned' AND bucket IN (${buckets.map(() => '?').join(',')}) ORDER BY bucket`, buckets);
+        for (const m of rows) console.log(`  bucket ${m.bucket}: shard-${m.from_shard} -> shard-${m.to_shard} ${m.state}${['moved', 'cutover'].includes(m.state) ? ' (abort refuses once the map has flipped)' : ''}`);
+        console.log(`dry run: ${rows.length} recorded moves; nothing was changed`);
+        return 0;
+      }
+      try {
+        const res = await mover.abort(buckets);
+        console.log(`aborted ${res.aborted.length} moves${res.aborted.length ? ` (${res.aborted.map((a) => `${a.bucket} at ${a.was}`).join(', ')})` : ''}; the source shards own those buckets again`);
+        if (res.nothingToAbort.length) console.log(`no move to abort for buckets ${res.nothingToAbort.join(',')}`);
+        return 0;
+      } catch (e) {
+        if (!(e instanceof AbortRefused)) throw e;
+        console.error(`shards: abort refused, nothing changed: ${e.message}`);
+        return 1;
+      }
+    }
+    let groups: { to: number; buckets: number[] }[];
+    if (command === 'move') {
+      groups = [{ to: shardIndex(opt.to, '--to'), buckets: bucketList() }];
     } else {
       const raw = opt['to-shards'];
       if (raw === undefined || !/^\d{1,4}$/.test(raw) || Number(raw) < 1 || Number(raw) > config.db.shards.length) {

@@ -39,10 +39,14 @@ export default {
     two_shards: { target: 'api', env: env(2), dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
     one_shard_catalog_capped: { target: 'api', env: env(1), dbCpu: 0.1, dbCpuNodes: ['primary', 'shard-0', 'shard-1'] },
     two_shards_catalog_capped: { target: 'api', env: env(2), dbCpu: 0.1, dbCpuNodes: ['primary', 'shard-0', 'shard-1'] },
+    // The bucket fence's price (two primary-key reads per write, one of them locking): the same as two_shards
+    // with the fence switched off (SHARD_FENCE_CHECK=off, a measurement switch refused in production).
+    two_shards_unfenced: { target: 'api', env: { ...env(2), SHARD_FENCE_CHECK: 'off' }, dbCpu: 0.1, dbCpuNodes: ['shard-0', 'shard-1'] },
   },
   ratios: {
     two_vs_one_shard: ['two_shards', 'one_shard'],
     two_vs_one_shard_catalog_capped: ['two_shards_catalog_capped', 'one_shard_catalog_capped'],
+    fenced_vs_unfenced: ['two_shards', 'two_shards_unfenced'],
   },
 
   async setup(ctx) {
@@ -84,7 +88,7 @@ export default {
 // `npm run demo -- q3b` (scripts/demo.mjs): the short run at the top of docs/q3b-sharding-cautions.md: the four
 // modes, 2 s warm-up + 4 s each, plus how evenly 1M sequential user ids hash over the two shards.
 export const demo = {
-  opts: { duration: '4s', warmup: '2s' },
+  opts: { duration: '4s', warmup: '2s', modes: 'one_shard,two_shards,one_shard_catalog_capped,two_shards_catalog_capped' },
   headline(r) {
     const counts = [0, 0];
     for (let u = 1; u <= 1_000_000; u++) counts[bucketOf(u) % 2]++;

@@ -1,15 +1,20 @@
 // Scenario `reshard`: POST /orders before, during and after an online move of a third of the buckets from
-// 2 shards to 3 (issue 14). The three order shards are CPU-capped equally (--cap, default 0.05 CPU each) so the
-// shards, not this box, bound the writes; the catalog primary is not capped (it would cap every mode alike).
+// 2 shards to 3. The three order shards are CPU-capped equally so the shards, not this box, bound the writes;
+// the catalog primary is not capped (it would cap every mode alike). The cap is calibrated: a short uncapped
+// probe of the same writes measures a shard's CPU per write, and the cap makes one shard worth
+// BENCH_RESHARD_TARGET_WPS writes/s (--target-wps, default 40; floor --min-cap 0.05 CPU; --cap N fixes it
+// instead). A cap where one write takes hundreds of ms (0.05 CPU on a fast box) measures the throttle, not the
+// cut-over: every statement of the pause then queues behind it.
 // Two shop-api instances take the load, one with its bucket map cached for an hour (only the fences tell it
-// that buckets moved). The move is `npm run shards -- rebalance --to-shards 3` run in this process
-// (BucketMover): 341 buckets to shard-2, chunked keyset copy, catch-up, verify, fenced cut-over per bucket.
+// that buckets moved). The move is `npm run shards -- rebalance --to-shards 3` in a process of its own, as an
+// operator runs it: 341 buckets to shard-2, chunked keyset copy, catch-up, verify, fenced cut-over per bucket.
 // Phases (one run, ratios between them): before (2 shards), during (the move), after (3 shards). Numbers:
 // writes/s, p50/p99 and error rate per phase; the cut-over pause (freeze → target takes writes, per bucket,
-// and the slowest write that overlapped its bucket's cut-over); rows copied per second; 0 lost orders checked.
+// with its phases), and per write the time each write of a bucket spent inside its bucket's pause;
+// rows copied per second; 0 lost orders checked.
 // Own databases mallscale_bench_rs on the primary and the three shards (dropped and re-created each run).
-// Node only (`run`); plain ESM without imports like every scenario. Options: --cap 0.05 --phase 10s
-// --orders 30000 (seeded before the run) --connections 32.
+// Node only (`run`); plain ESM without imports like every scenario. Options: --cap N|off (default: calibrated)
+// --target-wps 40 --min-cap 0.05 --probe 4s --phase 10s --orders 30000 (seeded before the run) --connections 32.
 const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
 const DB = 'mallscale_bench_rs';
 const url = (p) => `mysql://mallscale:mallscale@127.0.0.1:${p}/${DB}`;
@@ -59,7 +64,10 @@ export default {
     const db = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
     const stack = await import(pathToFileURL(join(ctx.root, 'docker/local/stack.mjs')).href);
     const mysql = await ctx.load('mysql2/promise');
-    const cap = opts.cap === 'off' ? null : Number(opts.cap ?? 0.05);
+    const fixedCap = opts.cap === undefined ? undefined : opts.cap === 'off' ? null : Number(opts.cap);
+    const targetWps = Number(opts['target-wps'] ?? process.env.BENCH_RESHARD_TARGET_WPS ?? 40);
+    const minCap = Number(opts['min-cap'] ?? 0.05);
+    const probeS = secs(opts.probe ?? '4s');
     const phaseS = secs(opts.phase ?? '10s');
     const seedOrders = Number(opts.orders ?? 30000);
     const connections = Number(opts.connections ?? 32);
@@ -113,21 +121,18 @@ export default {
       return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
     });
 
-    // ---- caps on the three shards (undone at the end, or on Ctrl-C)
-    let capInfo = { applied: false, reason: 'uncapped run (--cap off)', cpu: null, mechanism: 'none' };
-    if (cap != null) {
-      ctx.onCleanup(() => stack.setCpuCap('off', SHARDS));
-      capInfo = await stack.setCpuCap(cap, SHARDS);
-      if (!capInfo.applied && opts['uncapped-ok'] !== 'true') throw new Error(`CPU caps not applied (${capInfo.reason}); rerun with --uncapped-ok to measure uncapped`);
-    }
-
-    // ---- load: `connections` loops, alternating instances, every request timed
+    // ---- load: `connections` loops, alternating instances, every request timed (started here: the probe uses them)
     const log = [];
     let stop = false;
+    let idle = fixedCap === undefined; // the calibration first reads the shards' CPU with no load of ours
     const loops = Array.from({ length: connections }, async (_, w) => {
       const base = w % 2 ? apiStale.url : apiFresh.url;
       let r = w * 7919;
       while (!stop) {
+        if (idle) {
+          await new Promise((res) => setTimeout(res, 50));
+          continue;
+        }
         r = (r * 1103515245 + 12345) % 2147483648;
         const user = 1 + (r % USERS);
         const t0 = Date.now();
@@ -147,7 +152,81 @@ export default {
         log.push({ t0, ms: performance.now() - p0, status, user, api: w % 2 });
       }
     });
+    ctx.onCleanup(() => (stop = true));
     const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+    // ---- calibration: the same writes, uncapped, for `probe` seconds; a shard's CPU per write sets the cap
+    const { readFileSync } = await import('node:fs');
+    const cpuOf = (name) => {
+      const pid = [...stack.nodes, ...stack.addedShards].find((n) => n.name === name)?.pid;
+      if (!pid) return NaN;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // utime, stime: fields 14, 15 (clock ticks of 1/100 s)
+      return (Number(f[11]) + Number(f[12])) / 100;
+    };
+    let cap = fixedCap ?? null;
+    let calibration = null;
+    if (fixedCap === undefined) {
+      await stack.setCpuCap('off', SHARDS);
+      // The shards are shared (other tests and runs on this box use them too): their CPU with none of our load
+      // is read first and taken off, per second, from the CPU under our load.
+      const shardCpu = () => cpuOf('shard-0') + cpuOf('shard-1');
+      const i0 = shardCpu();
+      const it0 = Date.now();
+      await sleep(2000);
+      const idleCoresUsed = (shardCpu() - i0) / ((Date.now() - it0) / 1000);
+      idle = false;
+      await sleep(1500); // warm-up
+      const c0 = shardCpu();
+      const t0 = Date.now();
+      await sleep(probeS * 1000);
+      const t1 = Date.now();
+      const c1 = shardCpu();
+      const writes = log.filter((l) => l.t0 >= t0 && l.t0 < t1 && l.status === 201).length;
+      if (Number.isNaN(c0) || Number.isNaN(c1) || !writes) throw new Error('calibration: no CPU reading for shard-0/1 or no write answered');
+      // Each write runs on one of the two shards: their CPU together over the writes is one shard's CPU per write.
+      const cpuPerWriteS = Math.max(0, c1 - c0 - idleCoresUsed * ((t1 - t0) / 1000)) / writes;
+      cap = Math.max(minCap, Math.round(targetWps * cpuPerWriteS * 1000) / 1000);
+      calibration = { probeS, writes, uncappedWps: Math.round((writes / ((t1 - t0) / 1000)) * 10) / 10, idleShardCores: Math.round(idleCoresUsed * 1000) / 1000, cpuPerWriteUs: Math.round(cpuPerWriteS * 1e6), targetWps, minCap, cap };
+      ctx.log(`calibration: ${calibration.uncappedWps} writes/s uncapped, ${calibration.cpuPerWriteUs} µs shard CPU per write; cap ${cap} CPU ≈ ${targetWps} writes/s per shard${cap === minCap ? ' (the floor)' : ''}`);
+    }
+
+    // ---- caps on the three shards (undone at the end, or on Ctrl-C)
+    let capInfo = { applied: false, reason: 'uncapped run (--cap off)', cpu: null, mechanism: 'none' };
+    if (cap != null) {
+      ctx.onCleanup(() => stack.setCpuCap('off', SHARDS));
+      capInfo = await stack.setCpuCap(cap, SHARDS);
+      if (!capInfo.applied && opts['uncapped-ok'] !== 'true') throw new Error(`CPU caps not applied (${capInfo.reason}); rerun with --uncapped-ok to measure uncapped`);
+    }
+
+    const { spawn } = await import('node:child_process');
+    const runShards = (args) =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [join(ctx.root, 'dist/tools/shards.js'), ...args], {
+          cwd: ctx.root,
+          env: { ...process.env, ...env(5000), RESHARD_CLEANUP_GRACE_S: '3600', LOG_LEVEL: 'warn' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (d) => (out += d));
+        child.stderr.on('data', (d) => (err += d));
+        child.on('close', (code) => {
+          const json = out.split('\n').filter((l) => l.startsWith('{')).pop();
+          if (code === 0 && json) resolve(JSON.parse(json));
+          else reject(new Error(`npm run shards -- ${args.join(' ')} exited ${code}: ${err.slice(-2000)}`));
+        });
+      });
+    // The catalog primary is left uncapped here, but the stack is shared: another run may cap it meanwhile (every
+    // order reserves its stock there, and the map flip is there). Sampled through the run, and recorded.
+    const primaryCaps = new Set();
+    const samplePrimaryCap = async () => {
+      const row = (await stack.status().catch(() => [])).find((n) => n.role === 'primary');
+      if (row) primaryCaps.add(row.cap ?? null);
+    };
+    const capSampler = setInterval(() => void samplePrimaryCap(), 5000);
+    ctx.onCleanup(() => clearInterval(capSampler));
+    await samplePrimaryCap();
     const marks = {};
     let move;
     let cleanup;
@@ -156,11 +235,10 @@ export default {
       marks.before = [Date.now()];
       await sleep(phaseS * 1000);
       marks.before.push(Date.now());
-      // ---- the move: rebalance to 3 shards; source rows are cleaned up after the run (grace period)
-      const mover = new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, concurrency: config.resharding.concurrency, cleanupGraceSeconds: 3600 });
-      const plan = db.rebalancePlan(await mover.map(), 3);
+      // ---- the move: `npm run shards -- rebalance --to-shards 3`, the operator's tool in its own process (not in
+      // this one, whose event loop runs the load); source rows are cleaned up after the run (grace period)
       marks.during = [Date.now()];
-      move = await mover.move(plan.map((p) => p.bucket), 2);
+      move = await runShards(['rebalance', '--to-shards', '3', '--json']);
       marks.during.push(Date.now());
       ctx.log(`moved ${move.buckets.length} buckets, ${move.rowsCopied} rows in ${move.copySeconds.toFixed(1)} s`);
       marks.after = [Date.now()];
@@ -168,6 +246,7 @@ export default {
       marks.after.push(Date.now());
     } finally {
       stop = true;
+      clearInterval(capSampler);
       await Promise.all(loops);
       if (cap != null) await stack.setCpuCap('off', SHARDS);
     }
@@ -212,13 +291,27 @@ export default {
       return w && l.t0 <= w[1] && l.t0 + l.ms >= w[0];
     });
     const overlappedMs = overlapped.map((l) => l.ms);
+    // Per write: how much of its life fell inside its bucket's pause (what the cut-over held it up at most).
+    const held = overlapped.map((l) => {
+      const w = windows.get(db.bucketOf(l.user));
+      return Math.max(0, Math.min(l.t0 + l.ms, w[1]) - Math.max(l.t0, w[0]));
+    });
     modes.during.extra.writes_in_cutover = overlapped.length;
+    modes.during.extra.cutover_write_held_p99_ms = pct(held, 99) ?? 0;
+    modes.during.extra.cutover_write_held_max_ms = held.length ? Math.round(Math.max(...held)) : 0;
     modes.during.extra.cutover_write_p99_ms = pct(overlappedMs, 99) ?? 0;
     modes.during.extra.cutover_write_max_ms = overlappedMs.length ? Math.round(Math.max(...overlappedMs)) : 0;
+    // Where each bucket's pause went (BucketMover's phases), p50 and p99 over the buckets cut over in this run.
+    const phaseNames = ['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs', 'catchUpMs'];
+    const cut = move.buckets.filter((b) => b.phases);
+    const phases = Object.fromEntries(phaseNames.map((k) => [k, { p50: pct(cut.map((b) => b.phases[k]), 50), p99: pct(cut.map((b) => b.phases[k]), 99) }]));
+    phases.freezeAttempts = { max: Math.max(0, ...cut.map((b) => b.phases.freezeAttempts)), retried: cut.filter((b) => b.phases.freezeAttempts > 1).length };
+    phases.deltaBuckets = cut.filter((b) => b.phases.deltaMs > 0).length;
     const ratios = {
       during_vs_before: Math.round((modes.during.rps / modes.before.rps) * 100) / 100,
       cutover_pause_p99_ms: pct(pauses, 99),
       cutover_pause_max_ms: Math.max(...pauses),
+      cutover_write_held_p99_ms: modes.during.extra.cutover_write_held_p99_ms,
       three_vs_two_shards: Math.round((modes.after.rps / modes.before.rps) * 100) / 100,
       rows_copied_per_s: Math.round(move.rowsPerSecond),
       orders_lost: lost,
@@ -235,17 +328,22 @@ export default {
       `| rows copied (orders) | ${move.rowsCopied} |`,
       `| rows copied per second (chunk ${config.resharding.chunkRows}, ${config.resharding.throttleMs} ms apart, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
       `| cut-over pause per bucket, p99 / max (freeze → target takes writes) | ${ratios.cutover_pause_p99_ms} / ${ratios.cutover_pause_max_ms} ms |`,
-      `| writes that overlapped their bucket's cut-over: count, p99, max | ${overlapped.length}, ${modes.during.extra.cutover_write_p99_ms} ms, ${modes.during.extra.cutover_write_max_ms} ms |`,
+      `| pause phases p50 / p99 (ms): freeze, compare, last delta, map flip, target owned | ${['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs'].map((k) => `${phases[k].p50} / ${phases[k].p99}`).join(', ')} |`,
+      `| before the pause: catch-up passes p50 / p99; buckets with a last delta; freezes withdrawn and retried | ${phases.catchUpMs.p50} / ${phases.catchUpMs.p99} ms; ${phases.deltaBuckets}; ${phases.freezeAttempts.retried} |`,
+      `| writes that overlapped their bucket's cut-over: count; latency p99, max | ${overlapped.length}; ${modes.during.extra.cutover_write_p99_ms} ms, ${modes.during.extra.cutover_write_max_ms} ms |`,
+      `| time those writes spent inside the pause, p99 / max | ${modes.during.extra.cutover_write_held_p99_ms} / ${modes.during.extra.cutover_write_held_max_ms} ms |`,
       `| orders lost / on a shard the map does not name | ${lost} / ${misplaced} |`,
       `| source clean-up after the run (uncapped) | ${cleanup.buckets} buckets in ${cleanup.seconds} s |`,
-      `| shard CPU cap | ${cap == null ? 'none' : capInfo.applied ? `${cap} CPU each (cgroup ${capInfo.mechanism})` : `${cap} requested, NOT applied`} |`,
+      `| shard CPU cap | ${cap == null ? 'none' : capInfo.applied ? `${cap} CPU each (cgroup ${capInfo.mechanism})` : `${cap} requested, NOT applied`}${calibration ? ` — calibrated: ${calibration.cpuPerWriteUs} µs shard CPU per write uncapped × ${targetWps} writes/s per shard${cap === minCap ? `, floor ${minCap}` : ''}` : ''} |`,
+      `| catalog primary CPU cap seen during the run (sampled every 5 s; the stack is shared) | ${[...primaryCaps].map((c) => (c == null ? 'none' : `${c} CPU (another run's)`)).join(', ') || 'not read'} |`,
     ].join('\n');
+    if ([...primaryCaps].some((c) => c != null)) ctx.log('warning: another run capped the catalog primary during this one: every order and every map flip went through a throttled node');
     return {
       modes,
       ratios,
       caps: cap == null ? undefined : { mechanism: capInfo.mechanism, ...(capInfo.applied ? {} : { reason: capInfo.reason }) },
       tables: [table],
-      details: { cap: capInfo, seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
+      details: { cap: capInfo, calibration, cutoverPhases: phases, catalogPrimaryCaps: [...primaryCaps], seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
     };
   },
 };

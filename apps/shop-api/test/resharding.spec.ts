@@ -1,12 +1,13 @@
 /**
- * Online resharding on the real shards (issue 14): a third shard, 32 buckets moved to it while two API
- * instances (one with its map invalidation delayed by an hour) place orders, the mover killed mid-copy and
- * mid-cut-over and run again, a stale router's writes and reads refused by the fence and re-routed.
+ * Online resharding on the real shards: a third shard, 32 buckets moved to it while two API instances (one
+ * with its map invalidation delayed by an hour) place orders, the mover killed mid-copy and mid-cut-over and
+ * run again, a stale router's writes and reads refused by the fence and re-routed, and moves aborted
+ * mid-copy and mid-cut-over under live writes (abort refused after the map flip).
  * The topology is this spec's own (reshard-support.ts): other specs keep their two-shard map.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BucketMover, bucketOf, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
+import { BucketMover, bucketOf, FreezeTimedOut, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
 import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
 import { StockReconciler } from '../src/orders/stock-reconciler.js';
 import { allOrders, bucketMap, reshardTopology, runShards, type Topology } from './reshard-support.js';
@@ -284,5 +285,157 @@ describe('moving buckets under live writes', () => {
     } finally {
       await Promise.all([C.close(), D.close()]);
     }
+  });
+
+  it('abort mid-copy and mid-cut-over under live writes: the source owns the buckets again, writes succeed, 0 lost; refused after the flip', async () => {
+    const map0 = await bucketMap(topo.admin);
+    const [{ b: movedBefore }] = await topo.admin.primary.ds.query('SELECT GROUP_CONCAT(bucket) AS b FROM shard_moves');
+    const taken = new Set(String(movedBefore ?? '').split(',').filter(Boolean).map(Number));
+    // Two users in two buckets no earlier move touched (still on shard 0 or 1).
+    const users: Awaited<ReturnType<typeof signUp>>[] = [];
+    while (users.length < 2) {
+      const u = await signUp(apiA);
+      const b = bucketOf(u.id);
+      if (map0[b] !== 2 && !taken.has(b) && !users.some((x) => bucketOf(x.id) === b)) users.push(u);
+    }
+    const [copyB, cutB] = users.map((u) => bucketOf(u.id));
+    for (const [i, u] of users.entries()) for (let k = 0; k < 3; k++) expect((await placeOrder(apiA, u.token, randomUUID(), lineFor(i + k))).status).toBe(201);
+    const before = await allOrders(topo.admin);
+    const ownerOf = async (b: number) => (await bucketMap(topo.admin))[b];
+    const fence = async (s: number, b: number) => (await topo.admin.shards[s].ds.query('SELECT state, logging FROM bucket_fence WHERE bucket = ?', [b]))[0] ?? { state: 'owned', logging: 0 };
+    const onShard = async (s: number, b: number) => Number((await topo.admin.shards[s].ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [b]))[0].n);
+
+    // Live writes to both buckets, through both instances, until the end.
+    let stop = false;
+    const placed: { id: string; shard: string; bucket: number }[] = [];
+    const errors: unknown[] = [];
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        const user = users[w % 2];
+        const r = await placeOrder(w < 2 ? apiA : apiB, user.token, randomUUID(), lineFor(i));
+        if (r.status === 201) placed.push({ id: r.body.id, shard: r.body.shard, bucket: bucketOf(user.id) });
+        else errors.push({ status: r.status, body: r.body });
+      }
+    });
+    try {
+      // Mid-copy: the mover dies after its first chunk; abort rolls the move back.
+      const killed = await runShards(topo, ['move', '--buckets', String(copyB), '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-copy' });
+      expect(killed.signal).toBe('SIGKILL');
+      expect(await onShard(2, copyB)).toBeGreaterThan(0); // a chunk reached the target
+      const a1 = await runShards(topo, ['abort', '--buckets', String(copyB)]);
+      expect({ code: a1.code, stderr: a1.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(a1.stdout).toContain(`aborted 1 moves (${copyB} at copying)`);
+
+      // Mid-cut-over: the mover dies with the source frozen; a write to the bucket waits; abort unfreezes it.
+      const cutKilled = await runShards(topo, ['move', '--buckets', String(cutB), '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-cutover' });
+      expect(cutKilled.signal).toBe('SIGKILL');
+      expect((await fence(map0[cutB], cutB)).state).toBe('frozen');
+      const waiting = placeOrder(apiB, users[1].token, randomUUID(), lineFor(2));
+      const version = async () => Number((await topo.admin.primary.ds.query('SELECT version FROM shard_map_version WHERE id = 1'))[0].version);
+      const v0 = await version();
+      const a2 = await runShards(topo, ['abort', '--buckets', `${cutB},${copyB}`]);
+      expect(await version()).toBeGreaterThan(v0); // the map is the same, its version moved: waiting writers retry at once
+      expect(a2.code).toBe(0);
+      expect(a2.stdout).toContain('aborted 2 moves');
+      expect(a2.stdout).toContain(`${cutB} at cutover`);
+      expect(a2.stdout).toContain(`${copyB} at aborted`); // aborting again is harmless
+      const w = await waiting;
+      expect(w.status).toBe(201);
+      expect(w.body.shard).toBe(`shard-${map0[cutB]}`); // written on the source, which owns the bucket again
+      placed.push({ id: w.body.id, shard: w.body.shard, bucket: cutB });
+
+      // Writes go on for a moment after both aborts.
+      const more = placed.length + 6;
+      while (placed.length < more && errors.length === 0) await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    expect(errors).toEqual([]);
+
+    // The sources own the buckets again; the targets hold nothing of them and refuse them; the moves are aborted.
+    for (const b of [copyB, cutB]) {
+      expect(await ownerOf(b)).toBe(map0[b]);
+      expect(await fence(map0[b], b)).toMatchObject({ state: 'owned', logging: 0 });
+      expect((await fence(2, b)).state).toBe('moved');
+      expect(await onShard(2, b)).toBe(0);
+      const [k] = await topo.admin.shards[2].ds.query('SELECT COUNT(*) AS n FROM idempotency_keys WHERE user_id IN (?, ?)', users.map((u) => u.id));
+      expect(Number(k.n)).toBe(0);
+      const [m] = await topo.admin.primary.ds.query('SELECT state FROM shard_moves WHERE bucket = ?', [b]);
+      expect(m.state).toBe('aborted');
+    }
+    // 0 lost, 0 duplicated, every order where the map says, the old ones unchanged.
+    const after = await allOrders(topo.admin);
+    const ids = after.map((o) => o.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const map = await bucketMap(topo.admin);
+    for (const o of after) expect(o.shard).toBe(map[o.bucket]);
+    for (const p of placed) expect(p.shard).toBe(`shard-${map0[p.bucket]}`);
+    const present = new Set(ids);
+    expect([...before.map((o) => o.id), ...placed.map((p) => p.id)].filter((id) => !present.has(id))).toEqual([]);
+    const sumBefore = new Map(before.map((o) => [o.id, o.sum]));
+    for (const o of after) if (sumBefore.has(o.id)) expect(o.sum).toBe(sumBefore.get(o.id));
+
+    // An aborted bucket can be moved again later, from scratch.
+    const again = await runShards(topo, ['move', '--buckets', String(copyB), '--to', '2'], { ...moverEnv, RESHARD_CLEANUP_GRACE_S: '3600' });
+    expect(again.code).toBe(0);
+    expect(await ownerOf(copyB)).toBe(2);
+    expect(await onShard(2, copyB)).toBe(await onShard(map0[copyB], copyB)); // the source keeps its copy for the grace period
+
+    // After the flip abort refuses, changes nothing, and says what to do instead.
+    const late = await runShards(topo, ['abort', '--buckets', String(copyB)]);
+    expect(late.code).toBe(1);
+    expect(late.stderr).toContain('abort refused, nothing changed');
+    expect(late.stderr).toContain(`move --buckets ${copyB} --to ${map0[copyB]}`);
+    expect(await ownerOf(copyB)).toBe(2);
+    const [m] = await topo.admin.primary.ds.query('SELECT state FROM shard_moves WHERE bucket = ?', [copyB]);
+    expect(m.state).toBe('moved');
+    expect((await placeOrder(apiA, users[0].token, randomUUID(), lineFor(0))).body.shard).toBe('shard-2');
+  });
+
+  it('a write transaction that holds the fence longer than RESHARD_FREEZE_WAIT_MS: the freeze is withdrawn, writes go on, the bucket stays; the next run moves it', async () => {
+    const map0 = await bucketMap(topo.admin);
+    const [{ b: movedBefore }] = await topo.admin.primary.ds.query('SELECT GROUP_CONCAT(bucket) AS b FROM shard_moves');
+    const taken = new Set(String(movedBefore ?? '').split(',').filter(Boolean).map(Number));
+    let user: Awaited<ReturnType<typeof signUp>>;
+    do user = await signUp(apiA);
+    while (map0[bucketOf(user.id)] === 2 || taken.has(bucketOf(user.id)));
+    const bucket = bucketOf(user.id);
+    const source = map0[bucket];
+    for (let k = 0; k < 3; k++) expect((await placeOrder(apiA, user.token, randomUUID(), lineFor(k))).status).toBe(201);
+    // A first run dies after its first chunk: the source's fence row exists (logging), the copy is half done.
+    const killed = await runShards(topo, ['move', '--buckets', String(bucket), '--to', '2'], { ...moverEnv, RESHARD_FAILPOINT: 'mid-copy' });
+    expect(killed.signal).toBe('SIGKILL');
+
+    // A long transaction holds the fence row's shared lock, as a slow write in flight would.
+    const holder = topo.admin.shards[source].ds.createQueryRunner();
+    await holder.connect();
+    const mover = (attempts: number) =>
+      new BucketMover(topo.admin.primary.ds, topo.admin.shards, { chunkRows: 2, throttleMs: 0, cleanupGraceSeconds: 3600, freezeWaitMs: 100, freezeAttempts: attempts });
+    try {
+      await holder.startTransaction();
+      await holder.query(`SELECT state FROM bucket_fence WHERE bucket = ? ${topo.admin.shards[source].dialect.sharedLock}`, [bucket]);
+      const err = await mover(2).move([bucket], 2).then(() => null, (e: unknown) => e);
+      expect(err).toBeInstanceOf(FreezeTimedOut);
+      // Nothing changed: the bucket is the source's, its fence owned (never left frozen), the move resumable.
+      const [f] = await topo.admin.shards[source].ds.query('SELECT state FROM bucket_fence WHERE bucket = ?', [bucket]);
+      expect(f.state).toBe('owned');
+      const [m] = await topo.admin.primary.ds.query('SELECT state FROM shard_moves WHERE bucket = ?', [bucket]);
+      expect(m.state).toBe('verified');
+      expect((await bucketMap(topo.admin))[bucket]).toBe(source);
+      // Writes to the bucket go on meanwhile, on the source (their shared locks do not wait for a withdrawn freeze).
+      const w = await placeOrder(apiA, user.token, randomUUID(), lineFor(1));
+      expect({ status: w.status, shard: w.body.shard }).toEqual({ status: 201, shard: `shard-${source}` });
+    } finally {
+      await holder.rollbackTransaction().catch(() => undefined);
+      await holder.release();
+    }
+    // The slow transaction gone, the next run freezes at its first attempt and moves the bucket, the write included.
+    const res = await mover(1).move([bucket], 2);
+    expect(res.buckets[0].phases).toMatchObject({ freezeAttempts: 1 });
+    expect((await bucketMap(topo.admin))[bucket]).toBe(2);
+    const counts = await Promise.all([source, 2].map(async (s) => Number((await topo.admin.shards[s].ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n)));
+    expect(counts[1]).toBe(counts[0]); // every order copied (the source keeps its copy for the grace period)
+    expect(counts[1]).toBeGreaterThanOrEqual(4);
   });
 });

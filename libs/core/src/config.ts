@@ -108,11 +108,26 @@ export interface AppConfig {
    */
   orders: { leaseMs: number; reconcileIntervalSeconds: number; reservationRetentionHours: number; failpoint: '' | OrderFailpoint };
   /**
-   * Online resharding (issue 14): how long a router trusts its cached bucket map, how often a write refused
-   * by a bucket fence re-routes before it answers 503, and the mover's copy chunk, pause between chunks,
-   * buckets moved at once and the grace period before a moved bucket's source rows are deleted.
+   * Online resharding: how long a router trusts its cached bucket map, how often a write refused by a bucket
+   * fence re-routes before it answers 503, how long a write refused by a frozen bucket watches the map's
+   * version (and how often) before asking the shard again; the mover's copy chunk, pause between chunks,
+   * buckets moved at once, the grace period before a moved bucket's source rows are deleted, and the freeze's
+   * bound on waiting for writes in flight (and its attempts per cut-over).
    */
-  resharding: { mapTtlMs: number; fenceRetries: number; chunkRows: number; throttleMs: number; concurrency: number; cleanupGraceSeconds: number };
+  resharding: {
+    mapTtlMs: number;
+    fenceRetries: number;
+    fenceWaitMs: number;
+    fencePollMs: number;
+    chunkRows: number;
+    throttleMs: number;
+    concurrency: number;
+    cleanupGraceSeconds: number;
+    freezeWaitMs: number;
+    freezeAttempts: number;
+    /** Measurement switch (the fence's per-write cost in orders-write): false skips the write fence. Refused in production. */
+    fenceCheck: boolean;
+  };
   storage: {
     driver: 'fs' | 's3';
     fsRoot: string;
@@ -419,6 +434,10 @@ export function loadConfig(env: Env = process.env): AppConfig {
   if (consoleExperiments && nodeEnv === 'production') {
     throw new ConfigError('CONSOLE_EXPERIMENTS=on is refused when NODE_ENV=production: the console experiments stop replication threads and switch the cache off on the native stack');
   }
+  const fenceCheck = oneOf(env, 'SHARD_FENCE_CHECK', ['on', 'off'] as const, 'on') === 'on';
+  if (!fenceCheck && nodeEnv === 'production') {
+    throw new ConfigError('SHARD_FENCE_CHECK=off is refused when NODE_ENV=production: without the bucket fence a router with an old map writes moved buckets on their old shard');
+  }
   const host = env.HOST || '127.0.0.1';
   if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new ConfigError(`HOST must be a host name or an IP address (got '${host}')`);
   // The built-in development keys are printed in this repository: only a development or test server that
@@ -523,10 +542,15 @@ export function loadConfig(env: Env = process.env): AppConfig {
     resharding: {
       mapTtlMs: int(env, 'SHARD_MAP_TTL_MS', 5000, 0, 3_600_000),
       fenceRetries: int(env, 'SHARD_FENCE_RETRIES', 50, 1, 1000),
+      fenceWaitMs: int(env, 'SHARD_FENCE_WAIT_MS', 2000, 0, 60_000),
+      fencePollMs: int(env, 'SHARD_FENCE_POLL_MS', 10, 1, 1000),
       chunkRows: int(env, 'RESHARD_CHUNK_ROWS', 500, 1, 100_000),
       throttleMs: int(env, 'RESHARD_THROTTLE_MS', 5, 0, 60_000),
       concurrency: int(env, 'RESHARD_CONCURRENCY', 4, 1, 64),
       cleanupGraceSeconds: int(env, 'RESHARD_CLEANUP_GRACE_S', 300, 0, 7 * 24 * 3600),
+      freezeWaitMs: int(env, 'RESHARD_FREEZE_WAIT_MS', 300, 10, 60_000),
+      freezeAttempts: int(env, 'RESHARD_FREEZE_ATTEMPTS', 5, 1, 100),
+      fenceCheck,
     },
     storage: {
       driver: oneOf(env, 'STORAGE_DRIVER', ['fs', 's3'] as const, 'fs'),

@@ -66,6 +66,13 @@ describe('loadConfig', () => {
     });
   });
 
+  it('when SHARD_FENCE_CHECK=off is asked for in production, then start-up stops (the fence is what keeps a stale router off a moved bucket); resharding limits have defaults', () => {
+    expect(() => loadConfig({ ...PROD, SHARD_FENCE_CHECK: 'off' })).toThrow(/^SHARD_FENCE_CHECK=off is refused when NODE_ENV=production/);
+    expect(loadConfig({ NODE_ENV: 'development', SHARD_FENCE_CHECK: 'off' }).resharding.fenceCheck).toBe(false);
+    expect(loadConfig({}).resharding).toMatchObject({ fenceCheck: true, fenceWaitMs: 2000, fencePollMs: 10, freezeWaitMs: 300, freezeAttempts: 5 });
+    expect(() => loadConfig({ RESHARD_FREEZE_WAIT_MS: '5' })).toThrow(/RESHARD_FREEZE_WAIT_MS/);
+  });
+
   it('when ORDER_FAILPOINT is set outside NODE_ENV=test, then it is ignored (a crash switch never reaches a deployment)', () => {
     expect(loadConfig({ NODE_ENV: 'development', ORDER_FAILPOINT: 'after-claim' }).orders.failpoint).toBe('');
     expect(loadConfig({ ...PROD, ORDER_FAILPOINT: 'after-reserve' }).orders.failpoint).toBe('');

@@ -8,11 +8,15 @@
  *            then the bucket's finished idempotency keys (through the orders they name).
  *   copied   catch-up: the orders in bucket_changes the target lacks; then verify, VDiff style: per chunk
  *            of ids, count + checksum on both sides (a chunk that differs is caught up and compared again).
- *   verified cut-over: freeze the source fence (an UPDATE: it waits for the writes in flight, and every later
- *            write is refused, retryable), copy the last delta, compare counts and the checksum of the rows
- *            after the verified high-water mark, flip the bucket in the map and bump the map version (one
- *            catalog transaction), target fence `owned`, source fence `moved`.
+ *   verified cut-over: catch up until a pass finds nothing new (writes still run), then the pause: freeze the
+ *            source fence (an UPDATE: it waits for the writes in flight, at most `freezeWaitMs`, else it is
+ *            withdrawn and tried again), compare counts and the checksum of the rows after the verified
+ *            high-water mark (one statement per side, in parallel), copy a last delta only if they differ,
+ *            flip the bucket in the map and bump the map version (one catalog transaction), target fence
+ *            `owned` (the pause ends: re-routed writes land there), then source fence `moved`.
  *   moved    after `cleanupGraceSeconds`: delete the source's rows (chunks), keys and change rows → cleaned.
+ * `abort` rolls a move back at any step before the flip (source fence owned again, the target's copy
+ * deleted, the move `aborted`); after the flip the way back is a move in the other direction.
  * Orders are insert-only today (no UPDATE path): a change row names an order, and "present on the target"
  * means "copied". An order update path would have to log too, and the catch-up compare checksums.
  */
@@ -20,7 +24,7 @@ import type { DataSource } from 'typeorm';
 import type { DbNode } from './db-nodes.js';
 import { BUCKETS } from './order-id.js';
 
-export type MoveState = 'copying' | 'copied' | 'verified' | 'cutover' | 'moved' | 'cleaned';
+export type MoveState = 'copying' | 'copied' | 'verified' | 'cutover' | 'moved' | 'cleaned' | 'aborted';
 export type MoverFailpoint = '' | 'mid-copy' | 'mid-cutover';
 
 export interface MoverOptions {
@@ -29,6 +33,10 @@ export interface MoverOptions {
   concurrency?: number;
   throttleMs: number;
   cleanupGraceSeconds: number;
+  /** How long the freeze may wait for the bucket's writes in flight before it is withdrawn (and tried again); default 300. */
+  freezeWaitMs?: number;
+  /** Freeze attempts per cut-over before the bucket is left `verified` (a rerun resumes it); default 5. */
+  freezeAttempts?: number;
   /** Test-only: SIGKILL this process at that point, once (tools/shards.ts reads it under NODE_ENV=test). */
   failpoint?: MoverFailpoint;
   log?: (line: string) => void;
@@ -56,6 +64,23 @@ export interface PlannedMove {
   orders: number;
 }
 
+/** Where a cut-over's time went, in ms (the pause is freeze + check + delta + flip + own). */
+export interface CutoverPhases {
+  /** Catch-up passes right before the freeze, while writes still run (not part of the pause). */
+  catchUpMs: number;
+  /** The freeze's UPDATE: it waits for the bucket's writes in flight (the last attempt; earlier ones were withdrawn). */
+  freezeMs: number;
+  freezeAttempts: number;
+  /** Counts and tail checksums, source and target in parallel. */
+  checkMs: number;
+  /** The last delta and its second check (0 when the first check matched). */
+  deltaMs: number;
+  /** Map flip + version bump: one catalog transaction. */
+  flipMs: number;
+  /** The target's fence `owned`: from here the re-routed writes land. */
+  ownMs: number;
+}
+
 export interface BucketResult {
   bucket: number;
   from: number;
@@ -65,6 +90,8 @@ export interface BucketResult {
   chunksVerified: number;
   /** From the freeze to the target taking writes: the longest a write to this bucket waited. */
   pauseMs: number | null;
+  /** The cut-over's phases (null when not cut over in this run). */
+  phases: CutoverPhases | null;
   /** Wall clock (ms since epoch) of this run's freeze and of the target taking writes (null when not cut over in this run). */
   cutoverFrom: number | null;
   cutoverTo: number | null;
@@ -80,6 +107,22 @@ export interface MoveResult {
 }
 
 export class VerifyFailed extends Error {}
+
+/** The freeze could not get the bucket's fence row within freezeWaitMs, `freezeAttempts` times: rerun later. */
+export class FreezeTimedOut extends Error {}
+
+/** `abort` refused: a bucket is past its map flip (the way back is a move in the other direction). */
+export class AbortRefused extends Error {}
+
+export interface AbortResult {
+  bucket: number;
+  from: number;
+  to: number;
+  /** The state the move was in when aborted. */
+  was: MoveState;
+  /** The target's copy of the bucket, deleted. */
+  targetRowsDeleted: number;
+}
 
 const ORDER_COLS = ['id', 'user_id', 'bucket', 'status', 'total_cents', 'item_count', 'created_at'];
 const ITEM_COLS = ['order_id', 'line_no', 'product_id', 'quantity', 'unit_price_cents', 'created_at'];
@@ -178,7 +221,7 @@ export class BucketMover {
     const map = await this.map();
     const recorded = new Map<number, { state: MoveState; from: number; to: number }>();
     if (buckets.length) {
-      for (const r of await this.catalog.query(`SELECT bucket, state, from_shard, to_shard FROM shard_moves WHERE state <> 'cleaned' AND bucket IN (${buckets.map(() => '?').join(',')})`, buckets)) {
+      for (const r of await this.catalog.query(`SELECT bucket, state, from_shard, to_shard FROM shard_moves WHERE state NOT IN ('cleaned', 'aborted') AND bucket IN (${buckets.map(() => '?').join(',')})`, buckets)) {
         recorded.set(Number(r.bucket), { state: r.state, from: Number(r.from_shard), to: Number(r.to_shard) });
       }
     }
@@ -261,7 +304,7 @@ export class BucketMover {
 
   private async moveOne(bucket: number, to: number, progress: (rows: number, phase: MoveState) => void): Promise<BucketResult> {
     let row = await this.moveRow(bucket);
-    if (!row || row.state === 'cleaned') {
+    if (!row || row.state === 'cleaned' || row.state === 'aborted') {
       const from = (await this.map())[bucket];
       await this.start(bucket, from, to);
       row = (await this.moveRow(bucket))!;
@@ -269,7 +312,7 @@ export class BucketMover {
     const { from } = row;
     const S = this.shard(from).ds;
     const T = this.shard(to).ds;
-    const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, cutoverFrom: null, cutoverTo: null, mapVersion: row.mapVersion, cleaned: false };
+    const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, phases: null, cutoverFrom: null, cutoverTo: null, mapVersion: row.mapVersion, cleaned: false };
     if (row.state === 'copying') {
       result.rowsCopied = await this.copy(bucket, S, T, row.copyCursor, (n) => progress(n, 'copying'));
       await this.copyKeys(bucket, S, T);
@@ -288,6 +331,7 @@ export class BucketMover {
       const c = await this.cutover(bucket, from, to, row.highWater, row.state === 'cutover');
       result.deltaRows += c.deltaRows;
       result.pauseMs = c.pauseMs;
+      result.phases = c.phases;
       result.cutoverFrom = c.from;
       result.cutoverTo = c.to;
       result.mapVersion = c.mapVersion;
@@ -420,52 +464,201 @@ export class BucketMover {
     return { chunks, highWater };
   }
 
+  /** Counts and checksums of what can still change under the freeze: every order of the bucket (count) and the rows after `highWater`. One statement. */
+  private async tailSums(ds: DataSource, bucket: number, highWater: string): Promise<string> {
+    const [r] = await ds.query(
+      `SELECT (SELECT COUNT(*) FROM orders WHERE bucket = ?) AS total, t.n, t.c, it.n AS itn, it.c AS itc
+         FROM (SELECT ${ORDER_SUM} FROM orders o WHERE o.bucket = ? AND o.id > ?) t,
+              (SELECT ${ITEM_SUM} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE o.bucket = ? AND o.id > ?) it`,
+      [bucket, bucket, highWater, bucket, highWater],
+    );
+    return `${r.total}:${r.n}/${r.c}/${r.itn}/${r.itc}`;
+  }
+
   /**
-   * Freeze, last delta, final check, flip, fences. `resumed`: a crash left the bucket in cut-over; every step
-   * is idempotent, and a map already flipped is not flipped twice.
+   * The cut-over. Before the pause, catch up until a pass finds nothing new, so the freeze finds (almost) no
+   * delta. The pause: freeze (bounded), compare, copy a last delta only if the comparison differs, flip the map,
+   * target `owned`. Then the source says `moved` (a write it refuses as `frozen` re-routes as soon as its router
+   * sees the flip, so that update is not part of the pause). `resumed`: a crash left the bucket in cut-over;
+   * every step is idempotent, and a map already flipped is not flipped twice.
    */
-  private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; mapVersion: number; from: number; to: number }> {
+  private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; phases: CutoverPhases; mapVersion: number; from: number; to: number }> {
     const S = this.shard(from).ds;
     const T = this.shard(to).ds;
-    // One more catch-up while writes still run: the delta under the freeze is only what comes after it.
-    if (!resumed) await this.catchUp(bucket, S, T);
-    await this.setState(bucket, 'cutover');
-    const t0 = performance.now();
-    const from0 = Date.now();
+    const ph: CutoverPhases = { catchUpMs: 0, freezeMs: 0, freezeAttempts: 0, checkMs: 0, deltaMs: 0, flipMs: 0, ownMs: 0 };
+    let lap = performance.now();
+    const phase = (k: Exclude<keyof CutoverPhases, 'freezeAttempts'>) => {
+      const now = performance.now();
+      ph[k] = Math.round(now - lap);
+      lap = now;
+    };
     let deltaRows = 0;
+    let mapVersion: number | null = null;
+    let t0 = performance.now();
+    let from0 = Date.now();
     const flipped = resumed && (await this.map())[bucket] === to;
     if (!flipped) {
-      // The freeze waits for the writes in flight (their shared lock on the fence row), then refuses the rest.
-      await withLockWait(S, 10, (q) => q.query("UPDATE bucket_fence SET state = 'frozen' WHERE bucket = ?", [bucket]));
-      deltaRows = await this.catchUp(bucket, S, T);
-      // Everything compared at once (one round trip of the pause): the tail's checksums and the whole count.
-      const count = async (ds: DataSource) => String((await ds.query('SELECT COUNT(*) AS n FROM orders WHERE bucket = ?', [bucket]))[0].n);
-      const [a, z, ca, cz] = await Promise.all([this.sums(S, bucket, highWater, null), this.sums(T, bucket, highWater, null), count(S), count(T)]);
-      if (a !== z || ca !== cz) {
-        // Not the same data: give the bucket back to the source and stop; a rerun catches up and verifies again.
-        await S.query("UPDATE bucket_fence SET state = 'owned', logging = 1 WHERE bucket = ?", [bucket]);
-        await this.setState(bucket, 'copied');
-        throw new VerifyFailed(`bucket ${bucket}: after the last delta the source has ${ca} orders (${a}) and the target ${cz} (${z}); cut-over undone`);
+      await this.setState(bucket, 'cutover');
+      for (let attempt = 1; ; attempt++) {
+        lap = performance.now();
+        // Writes still run: each pass copies what the last one missed; the freeze then waits for the last moments only.
+        for (let pass = 0; pass < 3 && (await this.catchUp(bucket, S, T)) > 0; pass++);
+        phase('catchUpMs');
+        const fz = await freezeConnection(S);
+        t0 = lap = performance.now();
+        from0 = Date.now();
+        ph.freezeAttempts = attempt;
+        const frozen = await fz.freeze(bucket, this.o.freezeWaitMs ?? 300).finally(() => fz.release());
+        phase('freezeMs');
+        if (frozen) break;
+        // Writes held the fence row longer than the bound: the freeze was withdrawn (nothing changed) and the
+        // writes queued behind it went on. Let them drain, catch up again, try again.
+        if (attempt >= (this.o.freezeAttempts ?? 5)) {
+          await this.setState(bucket, 'verified');
+          throw new FreezeTimedOut(`bucket ${bucket}: writes held its fence on shard-${from} longer than ${this.o.freezeWaitMs ?? 300} ms, ${attempt} times; the bucket stays on shard-${from} (rerun to try again)`);
+        }
+        await sleep(this.o.freezeWaitMs ?? 300);
+      }
+      // Frozen: the source no longer changes. Compare first; a delta is copied only if the sides differ.
+      const [a, z] = await Promise.all([this.tailSums(S, bucket, highWater), this.tailSums(T, bucket, highWater)]);
+      phase('checkMs');
+      if (a !== z) {
+        deltaRows = await this.catchUp(bucket, S, T);
+        const z2 = await this.tailSums(T, bucket, highWater);
+        phase('deltaMs');
+        if (a !== z2) {
+          // Not the same data: give the bucket back to the source and stop; a rerun catches up and verifies again.
+          await S.query("UPDATE bucket_fence SET state = 'owned', logging = 1 WHERE bucket = ?", [bucket]);
+          await this.bumpMapVersion(); // the writers waiting for a flip retry now (the map is unchanged)
+          await this.setState(bucket, 'copied');
+          throw new VerifyFailed(`bucket ${bucket}: after the last delta the source has ${a} and the target ${z2} (orders total:tail n/checksum/items n/checksum); cut-over undone`);
+        }
       }
       this.crashAt('mid-cutover');
-      await this.catalog.transaction(async (em) => {
-        await em.query('UPDATE shard_buckets SET shard = ? WHERE bucket = ?', [to, bucket]);
-        await em.query('UPDATE shard_map_version SET version = version + 1 WHERE id = 1');
-        const [v] = await em.query('SELECT version FROM shard_map_version WHERE id = 1');
-        await em.query('UPDATE shard_moves SET map_version = ? WHERE bucket = ?', [v.version, bucket]);
-      });
+      // The flip and the version bump in one statement (atomic like a transaction, one round trip instead of four;
+      // the version row, every flip's hot spot, is locked for that statement only). LAST_INSERT_ID(expr) hands
+      // the new version back in the statement's answer.
+      const res = await this.catalog.query(
+        'UPDATE shard_buckets b, shard_map_version v SET b.shard = ?, v.version = LAST_INSERT_ID(v.version + 1) WHERE b.bucket = ? AND v.id = 1',
+        [to, bucket],
+      );
+      mapVersion = Number((res as { insertId?: number })?.insertId ?? 0);
+      if (!(mapVersion > 0)) mapVersion = Number((await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'))[0].version);
+      phase('flipMs');
+    } else {
+      // Resumed after the flip: its version, or (a crash before it was recorded) the current one.
+      const [[m], [v]] = await Promise.all([
+        this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]),
+        this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'),
+      ]);
+      mapVersion = Number(m.map_version ?? v.version);
+      lap = t0 = performance.now();
     }
-    const [v] = await this.catalog.query('SELECT map_version FROM shard_moves WHERE bucket = ?', [bucket]);
-    const mapVersion = Number(v.map_version);
-    // Both fences at once: a write the source refuses as `moved` before the target is `owned` retries once more.
-    await Promise.all([
-      T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+    // The target first: the pause ends when it takes the bucket's writes.
+    const moved = Promise.all([
       S.query("UPDATE bucket_fence SET state = 'moved', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]),
+      this.catalog.query('UPDATE shard_moves SET map_version = ? WHERE bucket = ?', [mapVersion, bucket]),
     ]);
+    moved.catch(() => undefined); // awaited below
+    await T.query("UPDATE bucket_fence SET state = 'owned', logging = 0, map_version = ? WHERE bucket = ?", [mapVersion, bucket]);
+    phase('ownMs');
     const pauseMs = Math.round(performance.now() - t0);
     const to0 = Date.now();
+    await moved;
     await this.setState(bucket, 'moved', { moved_at: new Date(), pause_ms: pauseMs });
-    return { deltaRows, pauseMs, mapVersion, from: from0, to: to0 };
+    return { deltaRows, pauseMs, phases: ph, mapVersion, from: from0, to: to0 };
+  }
+
+  /**
+   * Roll moves back before their map flip: the source's fence `owned` again (a frozen bucket takes writes at
+   * once), logging off, the target's copy deleted and its fence `moved` (it never owned the bucket: it keeps
+   * refusing it), the move `aborted`. Refused, changing nothing, if any bucket is past its flip: the way back is
+   * then a move in the other direction. Takes the mover's lock: a mover that is running must be stopped first
+   * (a dead one has freed it). Idempotent: an abort that crashed is finished by running it again.
+   */
+  async abort(buckets: number[]): Promise<{ aborted: AbortResult[]; nothingToAbort: number[] }> {
+    const qr = this.catalog.createQueryRunner();
+    await qr.connect();
+    try {
+      const [lock] = await qr.query('SELECT GET_LOCK(?, 0) AS ok', [MOVE_LOCK]);
+      if (Number(lock.ok) !== 1) throw new AbortRefused('a mover is running (lock mallscale_reshard is held): stop it first (Ctrl-C; its buckets keep their recorded step), then abort');
+      try {
+        const map = await this.map();
+        const rows = new Map<number, NonNullable<Awaited<ReturnType<BucketMover['moveRow']>>>>();
+        for (const b of buckets) {
+          const r = await this.moveRow(b);
+          if (r && r.state !== 'cleaned') rows.set(b, r);
+        }
+        const past = [...rows.entries()].filter(([b, r]) => r.state === 'moved' || (r.state !== 'aborted' && map[b] === r.to));
+        if (past.length) {
+          const list = past.map(([b]) => b).join(',');
+          const { from, to } = past[0][1];
+          throw new AbortRefused(
+            `bucket${past.length > 1 ? 's' : ''} ${list} already flipped to shard-${to} in the map: abort only rolls back a move before its flip. ` +
+              `Finish it (\`npm run shards -- move --buckets ${list} --to ${to}\`) and move it back (\`npm run shards -- move --buckets ${list} --to ${from}\`)`,
+          );
+        }
+        const aborted: AbortResult[] = [];
+        for (const [bucket, r] of rows) aborted.push(await this.abortOne(bucket, r.from, r.to, r.state));
+        return { aborted, nothingToAbort: buckets.filter((b) => !rows.has(b)) };
+      } finally {
+        await qr.query('SELECT RELEASE_LOCK(?)', [MOVE_LOCK]);
+      }
+    } finally {
+      await qr.release();
+    }
+  }
+
+  private async abortOne(bucket: number, from: number, to: number, was: MoveState): Promise<AbortResult> {
+    const S = this.shard(from).ds;
+    const T = this.shard(to).ds;
+    // Recorded first: from here a crash is finished by running abort again, and a move starts the bucket afresh.
+    await this.setState(bucket, 'aborted');
+    // The source first: its writes go on at once (writers refused by a frozen bucket are waiting), unlogged.
+    await S.query("INSERT INTO bucket_fence (bucket, state, logging) VALUES (?, 'owned', 0) ON DUPLICATE KEY UPDATE state = 'owned', logging = 0", [bucket]);
+    // The map itself is unchanged, but its version moves: writers waiting for a frozen bucket's flip (they watch
+    // the version) retry at once instead of at the end of their SHARD_FENCE_WAIT_MS.
+    const version = await this.bumpMapVersion();
+    await T.query("INSERT INTO bucket_fence (bucket, state, logging, map_version) VALUES (?, 'moved', 0, ?) ON DUPLICATE KEY UPDATE state = 'moved', logging = 0, map_version = VALUES(map_version)", [bucket, version]);
+    // The keys the copy brought: every key of the bucket's users (the target does not own the bucket, so none of
+    // them belongs there), users found from the target's copy and the source's change log.
+    const users = new Set<string>();
+    for (const r of await T.query('SELECT DISTINCT user_id FROM orders WHERE bucket = ?', [bucket])) users.add(String(r.user_id));
+    for (const r of await S.query('SELECT DISTINCT user_id FROM bucket_changes WHERE bucket = ?', [bucket])) users.add(String(r.user_id));
+    const list = [...users];
+    for (let i = 0; i < list.length; i += this.o.chunkRows) {
+      const chunk = list.slice(i, i + this.o.chunkRows);
+      await T.query(`DELETE FROM idempotency_keys WHERE user_id IN (${chunk.map(() => '?').join(',')})`, chunk);
+    }
+    const targetRowsDeleted = await this.deleteOrders(T, bucket);
+    await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
+    this.log(`bucket ${bucket}: move shard-${from} -> shard-${to} aborted at ${was}; shard-${from} owns it, ${targetRowsDeleted} copied orders deleted on shard-${to}`);
+    return { bucket, from, to, was, targetRowsDeleted };
+  }
+
+  /** Bumps the map's version (routers waiting on it reload), returns the new one. */
+  private async bumpMapVersion(): Promise<number> {
+    const res = await this.catalog.query('UPDATE shard_map_version SET version = LAST_INSERT_ID(version + 1) WHERE id = 1');
+    const v = Number((res as { insertId?: number })?.insertId ?? 0);
+    return v > 0 ? v : Number((await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1'))[0].version);
+  }
+
+  /** Deletes a bucket's orders and their items on `ds`, in chunks; returns the orders deleted. */
+  private async deleteOrders(ds: DataSource, bucket: number): Promise<number> {
+    let n = 0;
+    for (;;) {
+      const ids: { id: string }[] = await ds.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
+      if (!ids.length) return n;
+      const marks = ids.map(() => '?').join(',');
+      const list = ids.map((r) => String(r.id));
+      // READ COMMITTED: record locks only, no gap locks next to the live inserts of the buckets this shard keeps.
+      await ds.transaction('READ COMMITTED', async (em) => {
+        await em.query(`DELETE FROM order_items WHERE order_id IN (${marks})`, list);
+        await em.query(`DELETE FROM orders WHERE id IN (${marks})`, list);
+      });
+      n += ids.length;
+      if (this.o.throttleMs) await sleep(this.o.throttleMs);
+    }
   }
 
   /** Deletes the moved bucket's rows from its old shard, in chunks; its fence stays `moved`. */
@@ -473,19 +666,8 @@ export class BucketMover {
     const S = this.shard(from).ds;
     // Keys first, found through the orders they wrote (the orders go next). Keys without an order (attempts
     // the fence refused) are the PartitionMaintainer's daily purge's.
-    // READ COMMITTED: record locks only, no gap locks next to the live inserts of the buckets this shard keeps.
     await S.transaction('READ COMMITTED', (em) => em.query('DELETE k FROM idempotency_keys k JOIN orders o ON k.user_id = o.user_id AND k.order_id = o.id WHERE o.bucket = ?', [bucket]));
-    for (;;) {
-      const ids: { id: string }[] = await S.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
-      if (!ids.length) break;
-      const marks = ids.map(() => '?').join(',');
-      const list = ids.map((r) => String(r.id));
-      await S.transaction('READ COMMITTED', async (em) => {
-        await em.query(`DELETE FROM order_items WHERE order_id IN (${marks})`, list);
-        await em.query(`DELETE FROM orders WHERE id IN (${marks})`, list);
-      });
-      if (this.o.throttleMs) await sleep(this.o.throttleMs);
-    }
+    await this.deleteOrders(S, bucket);
     await S.query('DELETE FROM bucket_changes WHERE bucket = ?', [bucket]);
     await this.setState(bucket, 'cleaned', { cleaned_at: new Date() });
   }
@@ -507,15 +689,37 @@ async function insertRows(on: Pick<DataSource, 'query'>, table: string, cols: st
   await on.query(sql, rows.flatMap((r) => cols.map((c) => r[c])));
 }
 
-/** Run `fn` on one connection with a short lock wait (the freeze must not hang on a stuck transaction). */
-async function withLockWait<T>(ds: DataSource, seconds: number, fn: (q: { query: (sql: string, p?: unknown[]) => Promise<any> }) => Promise<T>): Promise<T> {
+/**
+ * The freeze on a connection of its own, opened before the pause starts. The freeze is an UPDATE of the fence
+ * row: it waits for the bucket's writes in flight (their shared locks). That wait is bounded in ms: InnoDB's
+ * lock wait timeout counts whole seconds, so after `waitMs` the statement is interrupted (KILL QUERY on this
+ * connection: the same account may), nothing changes, and the writes queued behind it go on.
+ */
+async function freezeConnection(ds: DataSource): Promise<{ freeze: (bucket: number, waitMs: number) => Promise<boolean>; release: () => Promise<void> }> {
   const qr = ds.createQueryRunner();
   await qr.connect();
-  try {
-    await qr.query(`SET SESSION innodb_lock_wait_timeout = ${Number(seconds)}`);
-    return await fn(qr);
-  } finally {
-    await qr.query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => undefined);
-    await qr.release();
-  }
+  const [{ id }] = await qr.query('SELECT CONNECTION_ID() AS id');
+  return {
+    release: () => qr.release(),
+    async freeze(bucket, waitMs) {
+      let kill: Promise<unknown> | null = null;
+      const timer = setTimeout(() => {
+        kill = ds.query(`KILL QUERY ${Number(id)}`).catch(() => undefined);
+      }, waitMs);
+      try {
+        await qr.query("UPDATE bucket_fence SET state = 'frozen' WHERE bucket = ?", [bucket]);
+        return true;
+      } catch (e) {
+        if (!kill) throw e;
+      } finally {
+        clearTimeout(timer);
+        // A KILL sent as the statement ended lands before the connection serves anything else (the server
+        // clears it at the next statement).
+        await kill;
+      }
+      // Interrupted: the statement was rolled back, unless it had already committed when the KILL came.
+      const [f] = await qr.query('SELECT state FROM bucket_fence WHERE bucket = ?', [bucket]);
+      return f?.state === 'frozen';
+    },
+  };
 }

@@ -54,6 +54,24 @@ export class OrderShardRouter {
     await this.loading;
   }
 
+  /**
+   * A frozen bucket is mid cut-over, and its flip is what a refused write waits for: watch the map's version on
+   * the catalog (one single-row read every `pollMs`, never the frozen shard) and load the map as soon as it
+   * moves past `since`. False after `maxMs` (the cut-over was withdrawn or is slow: ask the shard again).
+   */
+  async waitForNewMap(since: number, maxMs: number, pollMs: number): Promise<boolean> {
+    const until = Date.now() + maxMs;
+    for (;;) {
+      const [v] = await this.catalog.query('SELECT version FROM shard_map_version WHERE id = 1');
+      if (Number(v?.version ?? 0) > since) {
+        await this.refresh();
+        return true;
+      }
+      if (Date.now() + pollMs > until) return false;
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+
   async reload(): Promise<void> {
     const [rows, versions]: [{ bucket: number; shard: number }[], { version: string }[]] = await Promise.all([
       this.catalog.query('SELECT bucket, shard FROM shard_buckets'),
