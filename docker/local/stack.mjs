@@ -6,7 +6,7 @@
 // replication (lag, failover, read-your-writes) rather than one server pretending to be five.
 // No npm dependencies on purpose: jest globalSetup imports it before anything is built.
 //
-//   node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
+//   node docker/local/stack.mjs up [--redis sentinel] [--edge] [--catalog galera]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]
 //                               |add-shard|promote <replica>|failover
 //
 // Env: STACK_DIR, STACK_PORT_<NAME> (e.g. STACK_PORT_REPLICA_1), STACK_NODES (run only these nodes), STACK_DB_CPU / STACK_REDIS_CPU
@@ -720,6 +720,7 @@ async function stopOne(n) {
 export async function down() {
   await withLock(async () => {
     await downSentinel();
+    if (fs.existsSync(path.join(STACK_DIR, 'galera'))) await (await import('./galera.mjs')).downGalera();
     await Promise.all([...[...nodes, ...addedShards].map(stopOne), stopEdge()]);
   });
   removeCgroups();
@@ -1062,12 +1063,13 @@ async function main([cmd, ...args]) {
       if (!['single', 'sentinel'].includes(redis)) fail(`--redis must be single or sentinel (got "${redis}")`);
       await up({ edge: args.includes('--edge') });
       if (redis === 'sentinel') printTable(await upSentinel());
+      if (args.includes('--catalog')) return (await import('./galera.mjs')).galeraCli(args[args.indexOf('--catalog') + 1], { printTable, secs });
       console.log(`stack up (${secs()}) in ${STACK_DIR}`);
       return 0;
     }
     case 'status': {
       const rows = await status();
-      const ha = fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : [];
+      const ha = [...(fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : []), ...(fs.existsSync(path.join(STACK_DIR, 'galera')) ? await (await import('./galera.mjs')).galeraStatus() : [])];
       printTable([...rows, ...ha]);
       printCapMechanism(detectCgroup());
       // The sentinel group counts only while it runs: a group once started and since stopped is not a broken stack.
@@ -1075,8 +1077,8 @@ async function main([cmd, ...args]) {
     }
     case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;
-    case 'kill': if (args[0] === 'edge') { await stopEdge(); console.log('edge: stopped'); return 0; } { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
-    case 'start': if (args[0] === 'edge') await startEdge(edge); else await startNode(needName()); printTable(await status()); return 0;
+    case 'kill': if (args[0]?.startsWith('galera-')) { console.log(`${args[0]}: killed pid ${await (await import('./galera.mjs')).killGaleraNode(args[0])}`); return 0; } if (args[0] === 'edge') { await stopEdge(); console.log('edge: stopped'); return 0; } { const pid = await killNode(needName()); console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`); return 0; }
+    case 'start': if (args[0]?.startsWith('galera-')) { printTable([await (await import('./galera.mjs')).startGaleraNode(args[0])]); return 0; } if (args[0] === 'edge') await startEdge(edge); else await startNode(needName()); printTable(await status()); return 0;
     case 'add-shard': {
       const row = await addShard();
       printTable(await status());
@@ -1107,7 +1109,7 @@ async function main([cmd, ...args]) {
       return r.applied ? 0 : 1;
     }
     default:
-      console.error('usage: node docker/local/stack.mjs up [--redis sentinel] [--edge]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard|promote <replica>|failover');
+      console.error('usage: node docker/local/stack.mjs up [--redis sentinel] [--edge] [--catalog galera]|down|status|reset|kill <node>|start <node>|cap <cpu|off> [node...]|add-shard|promote <replica>|failover');
       return cmd ? 1 : 0;
   }
 }

@@ -67,13 +67,13 @@ export class ReplicaRouter {
   readonly waitMs: number;
   readonly fallback: ReadFallback;
   private next = 0;
-  private readonly reads?: Counter<'node'>;
+  protected readonly reads?: Counter<'node'>;
   private readonly fallbacks?: Counter<'reason'>;
-  private readonly tokenReads?: Counter<'result'>;
-  private readonly retries?: Counter<'node'>;
+  protected readonly tokenReads?: Counter<'result'>;
+  protected readonly retries?: Counter<'node'>;
   private readonly waits?: Counter;
   private readonly tokenChecks?: Counter<'result'>;
-  private readonly primaryUnavailable?: Counter;
+  protected readonly primaryUnavailable?: Counter;
   /** The primary's position as this router last read it. */
   private known: { pos: string; at: number } | null = null;
   private refreshing: Promise<string> | null = null;
@@ -83,7 +83,7 @@ export class ReplicaRouter {
     readonly nodes: DbNodes,
     /** null: every configured replica is assumed healthy (what a naive router does; used to isolate the token in tests). */
     readonly monitor: ReplicaMonitor | null,
-    private readonly opts: ReplicaRouterOptions = {},
+    protected readonly opts: ReplicaRouterOptions = {},
   ) {
     this.waitMs = opts.waitMs ?? 50;
     this.fallback = opts.fallback ?? 'primary';
@@ -238,7 +238,7 @@ export class ReplicaRouter {
     scope.token = ConsistencyToken.merge(dialect, scope.token, token);
   }
 
-  private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+  protected async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     try {
       return await this.onPrimaryConnectionOnce(fn, tx);
     } catch (e) {
@@ -252,7 +252,7 @@ export class ReplicaRouter {
     }
   }
 
-  private async onPrimaryConnectionOnce<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+  protected async onPrimaryConnectionOnce<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     const qr = this.primary.createQueryRunner();
     const dialect = this.nodes.primary.dialect;
     // The OK packet of each write carries its GTID when the server tracks it (MariaDB session_track_system_variables
