@@ -291,14 +291,18 @@ export async function startGaleraNode(name, opts = {}) {
   return (await galeraStatus(opts)).find((r) => r.name === name);
 }
 
-/** How the node got its state on its last join: 'IST' | 'SST' | null, read from its log. */
+/**
+ * How the node got its state on its last start: 'IST' (only the write sets it missed, from a donor's gcache),
+ * 'SST' (a full snapshot) or null (it bootstrapped, or the log says neither). MariaDB logs an IST join as a
+ * bypass SST that keeps the node's own position ("setting local position to P … current P").
+ */
 export function lastStateTransfer(name, opts = {}) {
   const n = galeraTopology(opts).find((x) => x.name === name);
   const log = fs.readFileSync(n.logFile, 'utf8');
   const tail = log.slice(log.lastIndexOf('==== galera.mjs: starting'));
-  if (/IST received|Receiving IST|IST request/.test(tail) && !/State transfer required/.test(tail.replace(/Local state seqno.*\n/, ''))) return 'IST';
-  if (/SST .*complete|Running: 'wsrep_sst_/.test(tail)) return 'SST';
-  return /IST/.test(tail) ? 'IST' : null;
+  const m = /SST setting local position to ([0-9a-f-]+:\d+)\S* current ([0-9a-f-]+:-?\d+)/.exec(tail);
+  if (!m) return null;
+  return m[1] === m[2] && /Receiving IST/.test(tail) ? 'IST' : 'SST';
 }
 
 /** Clean shutdown of every node (the last one down is the next bootstrap); `purge` deletes the directory. */

@@ -1,0 +1,253 @@
+// Scenario `galera`: replication vs clustering for the catalog, on the same load, through the app's own code
+// (libs/db DbNodes + ReplicaMonitor/ReplicaRouter for the replicated catalog, GaleraMonitor/GaleraRouter for
+// Galera: the path of every catalog read and write), measured (docs/q3-replication.md).
+// Catalogs: a private primary + 2 GTID replicas (libs/testing startPrivateCatalog, 4337-4339) and a private
+// 3-node Galera cluster (docker/local/galera.mjs in a temp dir, 4340-4342); one after the other, never both
+// at once, and never the shared :3307-:3309 or :3320-:3322.
+// Per catalog (same table, same rows, same concurrency):
+//   write_p50_ms / write_p99_ms   UPDATE of a random row by 8 concurrent writers (one autocommit write each)
+//   writes_per_s
+//   reads_per_s                   PK SELECTs by 16 concurrent readers, no token (round-robin over the read nodes)
+//   read_p50_ms                   the same reads' latency
+//   ryw_read_p50_ms / _p99_ms     read-your-writes: 4 clients each write then read the row back with the write's
+//                                 token (replicated: GTID wait on a replica, or the primary; Galera: wsrep_sync_wait=1)
+//   ryw_stale                     token reads that did not see their write (must be 0)
+// Then on Galera, per run (--runs, default 5), a writer inserts a row every ~5 ms through GaleraRouter while:
+//   galera_outage_ms              a node that only serves reads is SIGKILLed: longest gap between two acknowledged
+//                                 writes (the survivors' commits wait until the group evicts the dead member)
+//   galera_writer_outage_ms       the node taking writes is SIGKILLed: the same gap (writes move to the next node)
+//   rejoin_ms / transfer          the killed node restarted until Synced, and how it got its state (IST expected)
+//   writes_lost                   acknowledged inserts missing on a survivor (must be 0)
+// Options: --runs 5, --duration 5 (s per load phase), --suspect 2000 (ms, STACK_GALERA_SUSPECT_MS: failure detection),
+// --compare off (the node kills only: what `npm run bench -- failover` runs).
+const CATALOG_PORT = 4337;
+const GALERA_PORT = 4340;
+const DB = 'mallscale_bench_galera';
+const ADMIN = { user: 'mallscale', password: 'mallscale' };
+const ROWS = 1000;
+
+export default {
+  name: 'galera',
+  description: 'Replicated catalog vs Galera cluster: write latency, read throughput, read-your-writes cost, and the write outage when a Galera node dies',
+  modes: {},
+  request() {
+    return { method: 'GET', path: '/health/live' };
+  },
+
+  async run(ctx, opts) {
+    const { join } = await import('node:path');
+    const { pathToFileURL } = await import('node:url');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dist = (p) => import(pathToFileURL(join(ctx.root, 'dist', p)).href);
+    const core = await dist('libs/core/src/index.js');
+    const dbLib = await dist('libs/db/src/index.js');
+    const { startPrivateCatalog } = await dist('libs/testing/src/private-catalog.js');
+    const galera = await import(pathToFileURL(join(ctx.root, 'docker/local/galera.mjs')).href);
+    const mysql = await ctx.load('mysql2/promise');
+    const runs = Number(opts.runs ?? 5);
+    const durationMs = Number(opts.duration ?? 5) * 1000;
+    if (opts.suspect) process.env.STACK_GALERA_SUSPECT_MS = String(opts.suspect);
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    const pct = (arr, p) => { const s = [...arr].sort((a, b) => a - b); return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 100) / 100 : null; };
+    const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+    /** Schema + rows on the node `setupUri` names (replicated to the others). */
+    async function seed(setupUri) {
+      const c = await mysql.createConnection({ uri: setupUri, multipleStatements: true });
+      await c.query(`CREATE DATABASE IF NOT EXISTS ${DB}; CREATE TABLE IF NOT EXISTS ${DB}.w (id INT PRIMARY KEY, v INT NOT NULL, at BIGINT NOT NULL)`);
+      const rows = Array.from({ length: ROWS }, (_, i) => [i + 1, 0, Date.now()]);
+      await c.query(`INSERT IGNORE INTO ${DB}.w (id, v, at) VALUES ?`, [rows]);
+      await c.end();
+    }
+
+    /** The same three load phases on any router. */
+    async function load(router, label) {
+      const until = () => Date.now() + durationMs;
+      const rnd = () => 1 + Math.floor(Math.random() * ROWS);
+      // writes
+      const wl = [];
+      let end = until();
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (Date.now() < end) {
+          const t0 = process.hrtime.bigint();
+          await router.write((on) => on.query('UPDATE w SET v = v + 1, at = ? WHERE id = ?', [Date.now(), rnd()])).catch((e) => { if (e.errno !== 1213 && e.driverError?.errno !== 1213) throw e; });
+          wl.push(ms(t0));
+        }
+      }));
+      // reads
+      const rl = [];
+      end = until();
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (Date.now() < end) {
+          const t0 = process.hrtime.bigint();
+          await router.read((on) => on.query('SELECT id, v, at FROM w WHERE id = ?', [rnd()]), null);
+          rl.push(ms(t0));
+        }
+      }));
+      // read-your-writes: each client owns a row, writes it, reads it back with the write's token
+      const yl = [];
+      let stale = 0;
+      end = until();
+      await Promise.all(Array.from({ length: 4 }, async (_, k) => {
+        for (let v = 1; Date.now() < end; v++) {
+          const id = ROWS - k;
+          const { token } = await router.write((on) => on.query('UPDATE w SET v = ? WHERE id = ?', [1_000_000 + v, id]));
+          const t0 = process.hrtime.bigint();
+          const [row] = await router.read((on) => on.query('SELECT v FROM w WHERE id = ?', [id]), token);
+          yl.push(ms(t0));
+          if (Number(row.v) !== 1_000_000 + v) stale++;
+        }
+      }));
+      const r = {
+        catalog: label,
+        write_p50_ms: pct(wl, 0.5), write_p99_ms: pct(wl, 0.99), writes_per_s: Math.round(wl.length / (durationMs / 1000)),
+        reads_per_s: Math.round(rl.length / (durationMs / 1000)), read_p50_ms: pct(rl, 0.5),
+        ryw_read_p50_ms: pct(yl, 0.5), ryw_read_p99_ms: pct(yl, 0.99), ryw_stale: stale,
+      };
+      ctx.log(`${label}: ${JSON.stringify(r)}`);
+      return r;
+    }
+
+    const compare = [];
+    const comparing = opts.compare !== 'off';
+    // ---- replicated catalog
+    if (comparing) {
+      const cat = await startPrivateCatalog(CATALOG_PORT);
+      ctx.onCleanup(() => cat.destroy());
+      let nodes, monitor;
+      try {
+        await seed(cat.url('primary', ADMIN, ''));
+        const url = (n) => cat.url(n, ADMIN, DB);
+        const config = core.loadConfig({ DB_PRIMARY_URL: url('primary'), DB_REPLICA_URLS: `${url('replica-1')},${url('replica-2')}` });
+        nodes = await dbLib.DbNodes.connect({ ...config.db, shards: [], poolSize: 16 });
+        monitor = new dbLib.ReplicaMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs, maxLagMs: config.replication.maxLagMs });
+        await monitor.start();
+        compare.push(await load(new dbLib.ReplicaRouter(nodes, monitor, { waitMs: config.replication.waitMs }), 'replicated (primary + 2 GTID replicas)'));
+      } finally {
+        await monitor?.stop();
+        await nodes?.close();
+        await cat.destroy();
+      }
+    }
+
+    // ---- Galera
+    const dir = mkdtempSync(join(tmpdir(), 'galera-bench-'));
+    const topo = { dir, basePort: GALERA_PORT, quiet: true };
+    const undo = async () => { await galera.downGalera({ ...topo, purge: true }); rmSync(dir, { recursive: true, force: true }); };
+    ctx.onCleanup(undo);
+    const kills = [];
+    let nodes, monitor;
+    try {
+      const rows = await galera.upGalera(topo);
+      const port = (name) => rows.find((r) => r.name === name).port;
+      const url = (name, db = DB) => `mysql://${ADMIN.user}:${ADMIN.password}@127.0.0.1:${port(name)}/${db}`;
+      await seed(url('galera-1', ''));
+      const config = core.loadConfig({ DB_CATALOG_MODE: 'galera', DB_GALERA_URLS: galera.GALERA_NAMES.map((n) => url(n)).join(','), REPLICA_MONITOR_INTERVAL_MS: '200' });
+      nodes = await dbLib.DbNodes.connect({ ...config.db, shards: [], poolSize: 16 });
+      monitor = new dbLib.GaleraMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs });
+      await monitor.start();
+      const router = new dbLib.GaleraRouter(nodes, monitor);
+      if (comparing) compare.push(await load(router, 'Galera (3 nodes, writes to one)'));
+
+      // ---- node kills under writes
+      const acked = [];
+      let next = 10_000_000, stop = false, unavailable = 0, other = 0, lastOther = null;
+      const writer = (async () => {
+        while (!stop) {
+          const id = ++next;
+          try {
+            await router.write((on) => on.query('INSERT INTO w (id, v, at) VALUES (?, 0, ?)', [id, Date.now()]));
+            acked.push({ id, at: Date.now() });
+          } catch (e) {
+            if (e.status === 503) unavailable++;
+            else { other++; lastOther = e.message; }
+          }
+          await sleep(5);
+        }
+      })();
+      const gapAcross = (from, to) => {
+        const w = acked.filter((a) => a.at >= from && a.at <= to);
+        return w.slice(1).reduce((m, a, i) => Math.max(m, a.at - w[i].at), 0);
+      };
+      const ackAfter = async (t) => { for (const e = Date.now() + 60_000; Date.now() < e && !acked.some((a) => a.at > t + 300); ) await sleep(20); };
+      const killAndRejoin = async (name) => {
+        await sleep(700);
+        const t0 = Date.now();
+        await galera.killGaleraNode(name, topo);
+        await ackAfter(Date.now());
+        await sleep(300);
+        const gap = gapAcross(t0 - 500, Date.now());
+        const r0 = Date.now();
+        await galera.startGaleraNode(name, topo);
+        const rejoinMs = Date.now() - r0;
+        return { gap, rejoinMs, transfer: galera.lastStateTransfer(name, topo) };
+      };
+      for (let run = 1; run <= runs; run++) {
+        const reader = nodes.catalog.find((n) => n !== nodes.primary).name;
+        const a = await killAndRejoin(reader);
+        await sleep(500); // the monitor sees the rejoined node Synced again
+        const writerNode = nodes.primary.name;
+        const b = await killAndRejoin(writerNode);
+        const r = { run, galera_outage_ms: a.gap, reader_killed: reader, rejoin_ms: a.rejoinMs, transfer: a.transfer, galera_writer_outage_ms: b.gap, writer_killed: writerNode, writer_rejoin_ms: b.rejoinMs, writer_transfer: b.transfer, writes_now_on: nodes.primary.name };
+        kills.push(r);
+        ctx.log(`kill run ${run}: ${JSON.stringify(r)}`);
+      }
+      stop = true;
+      await writer;
+      // No acknowledged write missing on any node (all three are back and Synced).
+      const ids = acked.map((a) => a.id);
+      let lost = 0;
+      for (const name of galera.GALERA_NAMES) {
+        const c = await mysql.createConnection({ uri: url(name) });
+        const [have] = await c.query('SET STATEMENT wsrep_sync_wait = 1 FOR SELECT id FROM w WHERE id > 10000000');
+        await c.end();
+        const set = new Set(have.map((h) => Number(h.id)));
+        lost = Math.max(lost, ids.filter((id) => !set.has(id)).length);
+      }
+      kills.totals = { writes_acked: acked.length, writes_503: unavailable, writes_lost: lost, other_errors: other, ...(lastOther ? { last_other_error: lastOther } : {}) };
+    } finally {
+      await monitor?.stop();
+      await nodes?.close();
+      await undo();
+    }
+
+    const [rep, gal] = compare;
+    const cmpCols = ['write_p50_ms', 'write_p99_ms', 'writes_per_s', 'reads_per_s', 'read_p50_ms', 'ryw_read_p50_ms', 'ryw_read_p99_ms', 'ryw_stale'];
+    const t1 = !comparing ? 'load comparison skipped (--compare off)' : [
+      `| catalog | ${cmpCols.join(' | ')} |`,
+      `|---|${cmpCols.map(() => '---:').join('|')}|`,
+      ...compare.map((r) => `| ${r.catalog} | ${cmpCols.map((c) => String(r[c])).join(' | ')} |`),
+    ].join('\n');
+    const vals = (k) => kills.map((r) => r[k]).sort((a, b) => a - b);
+    const p50 = (k) => vals(k)[Math.floor((vals(k).length - 1) / 2)];
+    const max = (k) => vals(k).at(-1);
+    const killCols = ['galera_outage_ms', 'rejoin_ms', 'transfer', 'galera_writer_outage_ms', 'writer_rejoin_ms', 'writer_transfer'];
+    const t2 = [
+      `| run | ${killCols.join(' | ')} |`,
+      `|---|${killCols.map(() => '---:').join('|')}|`,
+      ...kills.map((r) => `| ${r.run} | ${killCols.map((c) => String(r[c])).join(' | ')} |`),
+      `| **p50** | ${p50('galera_outage_ms')} | ${p50('rejoin_ms')} | | ${p50('galera_writer_outage_ms')} | ${p50('writer_rejoin_ms')} | |`,
+      `| **max** | ${max('galera_outage_ms')} | ${max('rejoin_ms')} | | ${max('galera_writer_outage_ms')} | ${max('writer_rejoin_ms')} | |`,
+    ].join('\n');
+    const t3 = `writes during the kills: ${kills.totals.writes_acked} acknowledged, ${kills.totals.writes_503} answered 503, ${kills.totals.writes_lost} lost, ${kills.totals.other_errors} other errors`;
+    return {
+      tables: [t1, t2, t3],
+      ratios: {
+        galera_outage_ms: max('galera_outage_ms'),
+        galera_outage_p50_ms: p50('galera_outage_ms'),
+        galera_writer_outage_ms: max('galera_writer_outage_ms'),
+        galera_writer_outage_p50_ms: p50('galera_writer_outage_ms'),
+        ...(comparing ? {
+          write_p50_galera_vs_replicated: Math.round((gal.write_p50_ms / rep.write_p50_ms) * 100) / 100,
+          reads_per_s_galera_vs_replicated: Math.round((gal.reads_per_s / rep.reads_per_s) * 100) / 100,
+          ryw_read_p50_galera_vs_replicated: Math.round((gal.ryw_read_p50_ms / rep.ryw_read_p50_ms) * 100) / 100,
+          ryw_stale: rep.ryw_stale + gal.ryw_stale,
+        } : {}),
+        writes_lost: kills.totals.writes_lost,
+        other_errors: kills.totals.other_errors,
+      },
+      details: { compare, kills, totals: kills.totals, durationMs, suspectMs: Number(process.env.STACK_GALERA_SUSPECT_MS || 2000), ports: { replicated: CATALOG_PORT, galera: GALERA_PORT } },
+    };
+  },
+};
