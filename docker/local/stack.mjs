@@ -1069,11 +1069,12 @@ async function main([cmd, ...args]) {
     }
     case 'status': {
       const rows = await status();
-      const ha = [...(fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : []), ...(fs.existsSync(path.join(STACK_DIR, 'galera')) ? await (await import('./galera.mjs')).galeraStatus() : [])];
-      printTable([...rows, ...ha]);
+      const ha = fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : [];
+      const galera = fs.existsSync(path.join(STACK_DIR, 'galera')) ? await (await import('./galera.mjs')).galeraStatus() : [];
+      printTable([...rows, ...ha, ...galera]);
       printCapMechanism(detectCgroup());
       // The sentinel group counts only while it runs: a group once started and since stopped is not a broken stack.
-      return [...rows, ...(ha.some((r) => r.pid) ? ha : [])].every((r) => r.state === 'up') ? 0 : 1;
+      return [...rows, ...(ha.some((r) => r.pid) ? ha : []), ...(galera.some((r) => r.pid) ? galera : [])].every((r) => r.state === 'up') ? 0 : 1;
     }
     case 'down': await down(); console.log(`stack down (${secs()})`); return 0;
     case 'reset': await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs()})`); return 0;

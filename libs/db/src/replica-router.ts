@@ -90,7 +90,7 @@ export class ReplicaRouter {
     const m = opts.metrics;
     this.reads = m?.counter('db_reads_total', 'Catalog reads by the node that served them', ['node']);
     this.fallbacks = m?.counter('db_read_fallbacks_total', 'Reads that could not use a replica, by reason', ['reason']);
-    this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary)', ['result']);
+    this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary), sync_wait (Galera: read with wsrep_sync_wait=1)', ['result']);
     this.retries = m?.counter('db_read_retries_total', 'Reads retried on another node after a node failure', ['node']);
     this.waits = m?.counter('db_token_waits_total', 'Token reads that waited on a replica for the token (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET)');
     this.primaryUnavailable = m?.counter('db_write_primary_unavailable_total', 'Writes answered 503 because the catalog primary was read-only or unreachable (switchover/failover)');
