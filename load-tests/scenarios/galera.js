@@ -2,9 +2,10 @@
 // (libs/db DbNodes + ReplicaMonitor/ReplicaRouter for the replicated catalog, GaleraMonitor/GaleraRouter for
 // Galera: the path of every catalog read and write), measured (docs/q3-replication.md).
 // Catalogs: a private primary + 2 GTID replicas (libs/testing startPrivateCatalog, 4337-4339) and a private
-// 3-node Galera cluster (docker/local/galera.mjs in a temp dir, 4340-4342); one after the other, never both
-// at once, and never the shared :3307-:3309 or :3320-:3322.
-// Per catalog (same table, same rows, same concurrency):
+// 3-node Galera cluster (docker/local/galera.mjs in a temp dir, 4340-4342), never the shared :3307-:3309 or
+// :3320-:3322. Both run during the comparison, which alternates between them in --rounds slices per phase (A B,
+// B A, A B): on a shared box the load of other processes drifts, and back-to-back phases would charge the drift
+// to one catalog. Per catalog (same table, same rows, same concurrency, --duration seconds per phase in all):
 //   write_p50_ms / write_p99_ms   UPDATE of a random row by 8 concurrent writers (one autocommit write each)
 //   writes_per_s
 //   reads_per_s                   PK SELECTs by 16 concurrent readers, no token (round-robin over the read nodes)
@@ -18,7 +19,7 @@
 //   galera_writer_outage_ms       the node taking writes is SIGKILLed: the same gap (writes move to the next node)
 //   rejoin_ms / transfer          the killed node restarted until Synced, and how it got its state (IST expected)
 //   writes_lost                   acknowledged inserts missing on a survivor (must be 0)
-// Options: --runs 5, --duration 5 (s per load phase), --suspect 2000 (ms, STACK_GALERA_SUSPECT_MS: failure detection),
+// Options: --runs 5, --duration 6 (s per load phase and catalog), --rounds 3, --suspect 2000 (ms, STACK_GALERA_SUSPECT_MS: failure detection),
 // --compare off (the node kills only: what `npm run bench -- failover` runs).
 const CATALOG_PORT = 4337;
 const GALERA_PORT = 4340;
@@ -46,7 +47,7 @@ export default {
     const galera = await import(pathToFileURL(join(ctx.root, 'docker/local/galera.mjs')).href);
     const mysql = await ctx.load('mysql2/promise');
     const runs = Number(opts.runs ?? 5);
-    const durationMs = Number(opts.duration ?? 5) * 1000;
+    const durationMs = Number(opts.duration ?? 6) * 1000;
     if (opts.suspect) process.env.STACK_GALERA_SUSPECT_MS = String(opts.suspect);
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     const pct = (arr, p) => { const s = [...arr].sort((a, b) => a - b); return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] * 100) / 100 : null; };
@@ -61,74 +62,86 @@ export default {
       await c.end();
     }
 
-    /** The same three load phases on any router. */
-    async function load(router, label) {
-      const until = () => Date.now() + durationMs;
-      const rnd = () => 1 + Math.floor(Math.random() * ROWS);
-      // writes
-      const wl = [];
-      let end = until();
-      await Promise.all(Array.from({ length: 8 }, async () => {
-        while (Date.now() < end) {
-          const t0 = process.hrtime.bigint();
-          await router.write((on) => on.query('UPDATE w SET v = v + 1, at = ? WHERE id = ?', [Date.now(), rnd()])).catch((e) => { if (e.errno !== 1213 && e.driverError?.errno !== 1213) throw e; });
-          wl.push(ms(t0));
+    // The same three load phases on each router, interleaved in --rounds slices (A B, B A, A B …) so that the
+    // load other processes put on the box falls on both catalogs alike.
+    const rnd = () => 1 + Math.floor(Math.random() * ROWS);
+    const tally = () => ({ wl: [], rl: [], yl: [], stale: 0, ms: { writes: 0, reads: 0, ryw: 0 } });
+    const PHASES = {
+      /** 8 writers: UPDATE of a random row. */
+      async writes(router, t, end) {
+        await Promise.all(Array.from({ length: 8 }, async () => {
+          while (Date.now() < end) {
+            const t0 = process.hrtime.bigint();
+            await router.write((on) => on.query('UPDATE w SET v = v + 1, at = ? WHERE id = ?', [Date.now(), rnd()])).catch((e) => { if (e.errno !== 1213 && e.driverError?.errno !== 1213) throw e; });
+            t.wl.push(ms(t0));
+          }
+        }));
+      },
+      /** 16 readers by primary key, no token. */
+      async reads(router, t, end) {
+        await Promise.all(Array.from({ length: 16 }, async () => {
+          while (Date.now() < end) {
+            const t0 = process.hrtime.bigint();
+            await router.read((on) => on.query('SELECT id, v, at FROM w WHERE id = ?', [rnd()]), null);
+            t.rl.push(ms(t0));
+          }
+        }));
+      },
+      /** 4 clients, each owning a row: write it, read it back with the write's token. */
+      async ryw(router, t, end) {
+        await Promise.all(Array.from({ length: 4 }, async (_, k) => {
+          for (let v = 1; Date.now() < end; v++) {
+            const id = ROWS - k;
+            const { token } = await router.write((on) => on.query('UPDATE w SET v = ? WHERE id = ?', [1_000_000 + v, id]));
+            const t0 = process.hrtime.bigint();
+            const [row] = await router.read((on) => on.query('SELECT v FROM w WHERE id = ?', [id]), token);
+            t.yl.push(ms(t0));
+            if (Number(row.v) !== 1_000_000 + v) t.stale++;
+          }
+        }));
+      },
+    };
+    async function compareLoads(targets) {
+      const rounds = Math.max(1, Number(opts.rounds ?? 3));
+      const slice = durationMs / rounds;
+      for (const phase of Object.keys(PHASES)) {
+        for (let r = 0; r < rounds; r++) {
+          for (const t of r % 2 ? [...targets].reverse() : targets) {
+            const t0 = Date.now();
+            await PHASES[phase](t.router, t.tally, t0 + slice);
+            t.tally.ms[phase] += Date.now() - t0;
+          }
         }
-      }));
-      // reads
-      const rl = [];
-      end = until();
-      await Promise.all(Array.from({ length: 16 }, async () => {
-        while (Date.now() < end) {
-          const t0 = process.hrtime.bigint();
-          await router.read((on) => on.query('SELECT id, v, at FROM w WHERE id = ?', [rnd()]), null);
-          rl.push(ms(t0));
-        }
-      }));
-      // read-your-writes: each client owns a row, writes it, reads it back with the write's token
-      const yl = [];
-      let stale = 0;
-      end = until();
-      await Promise.all(Array.from({ length: 4 }, async (_, k) => {
-        for (let v = 1; Date.now() < end; v++) {
-          const id = ROWS - k;
-          const { token } = await router.write((on) => on.query('UPDATE w SET v = ? WHERE id = ?', [1_000_000 + v, id]));
-          const t0 = process.hrtime.bigint();
-          const [row] = await router.read((on) => on.query('SELECT v FROM w WHERE id = ?', [id]), token);
-          yl.push(ms(t0));
-          if (Number(row.v) !== 1_000_000 + v) stale++;
-        }
-      }));
-      const r = {
-        catalog: label,
-        write_p50_ms: pct(wl, 0.5), write_p99_ms: pct(wl, 0.99), writes_per_s: Math.round(wl.length / (durationMs / 1000)),
-        reads_per_s: Math.round(rl.length / (durationMs / 1000)), read_p50_ms: pct(rl, 0.5),
-        ryw_read_p50_ms: pct(yl, 0.5), ryw_read_p99_ms: pct(yl, 0.99), ryw_stale: stale,
-      };
-      ctx.log(`${label}: ${JSON.stringify(r)}`);
-      return r;
+      }
+      return targets.map(({ label, tally: t }) => {
+        const r = {
+          catalog: label,
+          write_p50_ms: pct(t.wl, 0.5), write_p99_ms: pct(t.wl, 0.99), writes_per_s: Math.round(t.wl.length / (t.ms.writes / 1000)),
+          reads_per_s: Math.round(t.rl.length / (t.ms.reads / 1000)), read_p50_ms: pct(t.rl, 0.5),
+          ryw_read_p50_ms: pct(t.yl, 0.5), ryw_read_p99_ms: pct(t.yl, 0.99), ryw_stale: t.stale,
+        };
+        ctx.log(`${label}: ${JSON.stringify(r)}`);
+        return r;
+      });
     }
 
-    const compare = [];
+    let compare = [];
     const comparing = opts.compare !== 'off';
-    // ---- replicated catalog
+    // ---- replicated catalog (up until the comparison has run on both)
+    let replicated = null;
     if (comparing) {
       const cat = await startPrivateCatalog(CATALOG_PORT);
-      ctx.onCleanup(() => cat.destroy());
-      let nodes, monitor;
-      try {
-        await seed(cat.url('primary', ADMIN, ''));
-        const url = (n) => cat.url(n, ADMIN, DB);
-        const config = core.loadConfig({ DB_PRIMARY_URL: url('primary'), DB_REPLICA_URLS: `${url('replica-1')},${url('replica-2')}` });
-        nodes = await dbLib.DbNodes.connect({ ...config.db, shards: [], poolSize: 16 });
-        monitor = new dbLib.ReplicaMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs, maxLagMs: config.replication.maxLagMs });
-        await monitor.start();
-        compare.push(await load(new dbLib.ReplicaRouter(nodes, monitor, { waitMs: config.replication.waitMs }), 'replicated (primary + 2 GTID replicas)'));
-      } finally {
-        await monitor?.stop();
-        await nodes?.close();
-        await cat.destroy();
-      }
+      const r = { cat, nodes: null, monitor: null };
+      replicated = r;
+      r.close = async () => { await r.monitor?.stop(); await r.nodes?.close(); await cat.destroy(); };
+      ctx.onCleanup(r.close);
+      await seed(cat.url('primary', ADMIN, ''));
+      const url = (n) => cat.url(n, ADMIN, DB);
+      const config = core.loadConfig({ DB_PRIMARY_URL: url('primary'), DB_REPLICA_URLS: `${url('replica-1')},${url('replica-2')}` });
+      r.nodes = await dbLib.DbNodes.connect({ ...config.db, shards: [], poolSize: 16 });
+      r.monitor = new dbLib.ReplicaMonitor(r.nodes, { intervalMs: config.replication.monitorIntervalMs, maxLagMs: config.replication.maxLagMs });
+      await r.monitor.start();
+      r.router = new dbLib.ReplicaRouter(r.nodes, r.monitor, { waitMs: config.replication.waitMs });
     }
 
     // ---- Galera
@@ -149,7 +162,13 @@ export default {
       monitor = new dbLib.GaleraMonitor(nodes, { intervalMs: config.replication.monitorIntervalMs });
       await monitor.start();
       const router = new dbLib.GaleraRouter(nodes, monitor);
-      if (comparing) compare.push(await load(router, 'Galera (3 nodes, writes to one)'));
+      if (comparing) {
+        compare = await compareLoads([
+          { label: 'replicated (primary + 2 GTID replicas)', router: replicated.router, tally: tally() },
+          { label: 'Galera (3 nodes, writes to one)', router, tally: tally() },
+        ]);
+        await replicated.close();
+      }
 
       // ---- node kills under writes
       const acked = [];
