@@ -293,6 +293,25 @@ export async function startGaleraNode(name, opts = {}) {
 }
 
 /**
+ * Resolves once every running node has been Synced in one Primary component of all of them for `quietMs` in a row.
+ * Why: a second node lost a few seconds after a rejoin (seen: 2 s after an IST finished) left the two survivors in a
+ * non-Primary component — no reads or writes anywhere — until the killed node came back; one failure at a time is
+ * what a 3-node cluster survives, and a rejoin is not over when the node reports Synced.
+ */
+export async function waitSettled(opts = {}, { quietMs = 3000, timeoutMs = 60_000 } = {}) {
+  const all = galeraTopology(opts);
+  let since = null;
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(200)) {
+    const live = all.filter((n) => livePid(n));
+    const st = await Promise.all(live.map(wsrepStatus));
+    const ok = live.length > 0 && st.every((x) => synced(x) && Number(x.wsrep_cluster_size) === live.length);
+    since = ok ? since ?? Date.now() : null;
+    if (since && Date.now() - since >= quietMs) return;
+  }
+  throw new Error(`the Galera cluster in ${all[0].root} did not settle (every node Synced in one Primary component) within ${timeoutMs / 1000}s`);
+}
+
+/**
  * How the node got its state on its last start: 'IST' (only the write sets it missed, from a donor's gcache),
  * 'SST' (a full snapshot) or null (it bootstrapped, or the log says neither). MariaDB logs an IST join as a
  * bypass SST that keeps the node's own position ("setting local position to P … current P").

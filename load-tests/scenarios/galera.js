@@ -17,7 +17,8 @@
 //   galera_outage_ms              a node that only serves reads is SIGKILLed: longest gap between two acknowledged
 //                                 writes (the survivors' commits wait until the group evicts the dead member)
 //   galera_writer_outage_ms       the node taking writes is SIGKILLed: the same gap (writes move to the next node)
-//   rejoin_ms / transfer          the killed node restarted until Synced, and how it got its state (IST expected)
+//   rejoin_ms / transfer          the killed node restarted until Synced, and how it got its state (IST expected);
+//                                 the next kill waits until the cluster has settled (docker/local/galera.mjs waitSettled)
 //   writes_lost                   acknowledged inserts missing on a survivor (must be 0)
 // Options: --runs 5, --duration 6 (s per load phase and catalog), --rounds 3, --suspect 2000 (ms, STACK_GALERA_SUSPECT_MS: failure detection),
 // --compare off (the node kills only: what `npm run bench -- failover` runs).
@@ -153,7 +154,7 @@ export default {
     let nodes, monitor;
     try {
       const rows = await galera.upGalera(topo);
-      await sleep(2000); // a node that just joined is Synced but still settling its view: a kill right then can cost the quorum
+      await galera.waitSettled(topo); // a node that just joined is Synced but not settled: a kill right then can cost the quorum
       const port = (name) => rows.find((r) => r.name === name).port;
       const url = (name, db = DB) => `mysql://${ADMIN.user}:${ADMIN.password}@127.0.0.1:${port(name)}/${db}`;
       await seed(url('galera-1', ''));
@@ -186,8 +187,11 @@ export default {
           await sleep(5);
         }
       })();
-      const gapAcross = (from, to) => {
-        const w = acked.filter((a) => a.at >= from && a.at <= to);
+      /** Longest gap between two acknowledged writes from `from` on, through the first write acknowledged after `kill`. */
+      const gapAcross = (from, kill, to) => {
+        const after = acked.find((a) => a.at > kill);
+        if (!after) return Date.now() - kill; // no write since the kill: a lower bound
+        const w = acked.filter((a) => a.at >= from && a.at <= Math.max(to, after.at));
         return w.slice(1).reduce((m, a, i) => Math.max(m, a.at - w[i].at), 0);
       };
       const ackAfter = async (t) => { for (const e = Date.now() + 60_000; Date.now() < e && !acked.some((a) => a.at > t + 300); ) await sleep(20); };
@@ -197,16 +201,16 @@ export default {
         await galera.killGaleraNode(name, topo);
         await ackAfter(Date.now());
         await sleep(300);
-        const gap = gapAcross(t0 - 500, Date.now());
+        const gap = gapAcross(t0 - 500, t0, Date.now());
         const r0 = Date.now();
         await galera.startGaleraNode(name, topo);
         const rejoinMs = Date.now() - r0;
+        await galera.waitSettled(topo); // one failure at a time: a kill right after a rejoin cost the quorum
         return { gap, rejoinMs, transfer: galera.lastStateTransfer(name, topo) };
       };
       for (let run = 1; run <= runs; run++) {
         const reader = nodes.catalog.find((n) => n !== nodes.primary).name;
         const a = await killAndRejoin(reader);
-        await sleep(500); // the monitor sees the rejoined node Synced again
         const writerNode = nodes.primary.name;
         const b = await killAndRejoin(writerNode);
         const r = { run, galera_outage_ms: a.gap, reader_killed: reader, rejoin_ms: a.rejoinMs, transfer: a.transfer, galera_writer_outage_ms: b.gap, writer_killed: writerNode, writer_rejoin_ms: b.rejoinMs, writer_transfer: b.transfer, writes_now_on: nodes.primary.name };

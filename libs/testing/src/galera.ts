@@ -20,6 +20,7 @@ interface GaleraModule {
   killGaleraNode(name: string, o: object): Promise<number | null>;
   startGaleraNode(name: string, o: object): Promise<{ state: string; detail: string }>;
   lastStateTransfer(name: string, o: object): 'IST' | 'SST' | null;
+  waitSettled(o: object): Promise<void>;
   downGalera(o: object): Promise<void>;
 }
 
@@ -34,6 +35,8 @@ export interface GaleraCatalog {
   start(name: GaleraNodeName): Promise<{ state: string; detail: string }>;
   status(): ReturnType<GaleraModule['galeraStatus']>;
   lastStateTransfer(name: GaleraNodeName): 'IST' | 'SST' | null;
+  /** Every running node Synced in one Primary component for a few seconds: a node lost right after a rejoin can cost the quorum. */
+  settled(): Promise<void>;
   /** Stop the cluster (and with `purge`, delete its directory): only for private clusters. */
   down(purge?: boolean): Promise<void>;
 }
@@ -69,6 +72,7 @@ export async function startGaleraCatalog(opts: { dir?: string; basePort?: number
     start: (name) => g.startGaleraNode(name, o),
     status: () => g.galeraStatus(o),
     lastStateTransfer: (name) => g.lastStateTransfer(name, o),
+    settled: () => g.waitSettled(o),
     down: (purge = false) => g.downGalera({ ...o, purge }),
   };
 }
