@@ -174,6 +174,7 @@ export default {
       // ---- node kills under writes
       const acked = [];
       let next = 10_000_000, stop = false, unavailable = 0, other = 0, lastOther = null;
+      const reasons503 = {}, at503 = [], events = [];
       const writer = (async () => {
         while (!stop) {
           const id = ++next;
@@ -181,7 +182,12 @@ export default {
             await router.write((on) => on.query('INSERT INTO w (id, v, at) VALUES (?, 0, ?)', [id, Date.now()]));
             acked.push({ id, at: Date.now() });
           } catch (e) {
-            if (e.status === 503) unavailable++;
+            if (e.status === 503) {
+              unavailable++;
+              const why = String(e.cause?.driverError?.code ?? e.cause?.code ?? e.cause?.errno ?? e.cause?.message ?? e.message).slice(0, 80);
+              reasons503[why] = (reasons503[why] ?? 0) + 1;
+              at503.push(Date.now());
+            }
             else { other++; lastOther = e.message; }
           }
           await sleep(5);
@@ -198,12 +204,15 @@ export default {
       const killAndRejoin = async (name) => {
         await sleep(700);
         const t0 = Date.now();
+        events.push({ at: t0, what: `kill ${name}` });
         await galera.killGaleraNode(name, topo);
         await ackAfter(Date.now());
         await sleep(300);
         const gap = gapAcross(t0 - 500, t0, Date.now());
         const r0 = Date.now();
+        events.push({ at: r0, what: `start ${name}` });
         await galera.startGaleraNode(name, topo);
+        events.push({ at: Date.now(), what: `${name} Synced` });
         const rejoinMs = Date.now() - r0;
         await galera.waitSettled(topo); // one failure at a time: a kill right after a rejoin cost the quorum
         return { gap, rejoinMs, transfer: galera.lastStateTransfer(name, topo) };
@@ -229,7 +238,14 @@ export default {
         const set = new Set(have.map((h) => Number(h.id)));
         lost = Math.max(lost, ids.filter((id) => !set.has(id)).length);
       }
-      kills.totals = { writes_acked: acked.length, writes_503: unavailable, writes_lost: lost, other_errors: other, ...(lastOther ? { last_other_error: lastOther } : {}) };
+      // When the 503s came, relative to the latest kill/start event before each (where to look when there are many).
+      const after503 = {};
+      for (const t of at503) {
+        const ev = events.filter((e) => e.at <= t).at(-1);
+        const key = !ev ? 'before any event' : ev.what.endsWith('Synced') ? 'after a rejoin (Synced)' : `after a ${ev.what.split(' ')[0]}`;
+        after503[key] = (after503[key] ?? 0) + 1;
+      }
+      kills.totals = { writes_acked: acked.length, writes_503: unavailable, reasons_503: reasons503, after_event_503: after503, writes_lost: lost, other_errors: other, ...(lastOther ? { last_other_error: lastOther } : {}) };
     } finally {
       await monitor?.stop();
       await nodes?.close();
