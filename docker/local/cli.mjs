@@ -1,6 +1,7 @@
 // The launcher's command line: `npm run stack -- <command>` (node docker/local/stack.mjs <command>).
 // Every command is one entry of COMMANDS (its usage and what it runs); the usage line is made from them.
 import fs from 'node:fs';
+import path from 'node:path';
 import { STACK_DIR, fail } from './env.mjs';
 import { detectCgroup } from './caps.mjs';
 import { edge, startEdge, stopEdge } from './edge.mjs';
@@ -15,13 +16,14 @@ const nodeArg = (cmd, args) => args[0] ?? fail(`usage: stack.mjs ${cmd} <node>`)
 /** Each command: { usage, run(args, cmd) -> exit code }. */
 const COMMANDS = {
   up: {
-    usage: 'up [--redis sentinel] [--edge]',
+    usage: 'up [--redis sentinel] [--edge] [--catalog galera]',
     async run(args) {
       const t0 = Date.now();
       const redis = args.includes('--redis') ? args[args.indexOf('--redis') + 1] : 'single';
       if (!['single', 'sentinel'].includes(redis)) fail(`--redis must be single or sentinel (got "${redis}")`);
       await up({ edge: args.includes('--edge') });
       if (redis === 'sentinel') printTable(await upSentinel());
+      if (args.includes('--catalog')) return (await import('./galera.mjs')).galeraCli(args[args.indexOf('--catalog') + 1], { printTable, secs: () => secs(t0) });
       console.log(`stack up (${secs(t0)}) in ${STACK_DIR}`);
       return 0;
     },
@@ -32,16 +34,19 @@ const COMMANDS = {
     async run() {
       const rows = await status();
       const ha = fs.existsSync(sentinelTopology().dir) ? await sentinelStatus() : [];
-      printTable([...rows, ...ha]);
+      const galera = fs.existsSync(path.join(STACK_DIR, 'galera')) ? await (await import('./galera.mjs')).galeraStatus() : [];
+      printTable([...rows, ...ha, ...galera]);
       printCapMechanism(detectCgroup());
-      // The sentinel group counts only while it runs: a group once started and since stopped is not a broken stack.
-      return [...rows, ...(ha.some((r) => r.pid) ? ha : [])].every((r) => r.state === 'up') ? 0 : 1;
+      // The optional groups (sentinel, Galera) count only while they run: a group once started and since stopped is not a broken stack.
+      const running = (group) => (group.some((r) => r.pid) ? group : []);
+      return [...rows, ...running(ha), ...running(galera)].every((r) => r.state === 'up') ? 0 : 1;
     },
   },
   reset: { usage: 'reset', async run() { const t0 = Date.now(); await reset(); console.log(`stack reset: ${STACK_DIR} deleted (${secs(t0)})`); return 0; } },
   kill: {
     usage: 'kill <node>',
     async run(args, cmd) {
+      if (args[0]?.startsWith('galera-')) { console.log(`${args[0]}: killed pid ${await (await import('./galera.mjs')).killGaleraNode(args[0])}`); return 0; }
       if (args[0] === 'edge') { await stopEdge(); console.log('edge: stopped'); return 0; }
       const pid = await killNode(nodeArg(cmd, args));
       console.log(pid ? `${args[0]}: killed pid ${pid}` : `${args[0]}: not running`);
@@ -51,6 +56,7 @@ const COMMANDS = {
   start: {
     usage: 'start <node>',
     async run(args, cmd) {
+      if (args[0]?.startsWith('galera-')) { printTable([await (await import('./galera.mjs')).startGaleraNode(args[0])]); return 0; }
       if (args[0] === 'edge') await startEdge(edge); else await startNode(nodeArg(cmd, args));
       printTable(await status());
       return 0;

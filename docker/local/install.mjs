@@ -21,11 +21,11 @@ export function which(name) {
 }
 
 /** apt-get install, with one `apt-get update` and retry when the package lists are stale. */
-function aptInstall(packages) {
+export function aptInstall(packages) {
   const apt = (...a) => execFileSync('apt-get', a, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   try { apt('install', '-y', ...packages); } catch { apt('update'); apt('install', '-y', ...packages); }
 }
-const canApt = () => IS_ROOT && which('apt-get');
+export const canApt = () => IS_ROOT && which('apt-get');
 
 function findBinaries() {
   const b = {

@@ -74,6 +74,7 @@ export async function status() {
 export async function down() {
   await withLock(async () => {
     await downSentinel();
+    if (fs.existsSync(path.join(STACK_DIR, 'galera'))) await (await import('./galera.mjs')).downGalera();
     await Promise.all([...[...nodes, ...addedShards].map(stopOne), stopEdge()]);
   });
   removeCgroups([...nodes, ...addedShards]);

@@ -3,7 +3,7 @@
  * the two Redis clients, metrics and the logger. Everything opened here is closed on shutdown.
  */
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { DbNodes, ReplicaMonitor, ReplicaRouter } from '#libs/db';
+import { DbNodes, GaleraMonitor, GaleraRouter, ReplicaMonitor, ReplicaRouter } from '#libs/db';
 import { LOGGER, DefaultRedisClients, Metrics, RedisClients, Settings, type AppConfig, type Logger } from '#libs/core';
 
 @Global()
@@ -25,12 +25,14 @@ export class InfraModule implements OnApplicationShutdown {
         { provide: DbNodes, useFactory: () => DbNodes.connect(config.db) },
         { provide: RedisClients, useFactory: () => new DefaultRedisClients(config.redis.cache, config.redis.queue) },
         // Replica routing (docs/q3-replication.md): the monitor checks replicas every ~500 ms from start-up.
+        // DB_CATALOG_MODE=galera: the same two roles for a Galera cluster (libs/db/src/galera.ts).
         {
           provide: ReplicaMonitor,
           inject: [DbNodes],
           useFactory: async (db: DbNodes) => {
             const r = config.replication;
-            const monitor = new ReplicaMonitor(db, { intervalMs: r.monitorIntervalMs, maxLagMs: r.maxLagMs, logger, metrics });
+            const Monitor = config.db.catalog === 'galera' ? GaleraMonitor : ReplicaMonitor;
+            const monitor = new Monitor(db, { intervalMs: r.monitorIntervalMs, maxLagMs: r.maxLagMs, logger, metrics });
             await monitor.start();
             return monitor;
           },
@@ -39,7 +41,7 @@ export class InfraModule implements OnApplicationShutdown {
           provide: ReplicaRouter,
           inject: [DbNodes, ReplicaMonitor],
           useFactory: (db: DbNodes, monitor: ReplicaMonitor) =>
-            new ReplicaRouter(db, monitor, { waitMs: config.replication.waitMs, fallback: config.replication.fallback, metrics, logger }),
+            new (config.db.catalog === 'galera' ? GaleraRouter : ReplicaRouter)(db, monitor, { waitMs: config.replication.waitMs, fallback: config.replication.fallback, metrics, logger }),
         },
       ],
       exports: [Settings, LOGGER, Metrics, DbNodes, RedisClients, ReplicaMonitor, ReplicaRouter],

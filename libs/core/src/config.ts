@@ -34,6 +34,13 @@ export interface DbCredentials {
   password: string;
 }
 
+/**
+ * How the catalog is kept on several nodes: `replicated` (a primary + async GTID replicas: DB_PRIMARY_URL,
+ * DB_REPLICA_URLS) or `galera` (a multi-primary Galera cluster: DB_GALERA_URLS, every node readable and
+ * writable; the API writes to one node at a time and moves to the next when it dies).
+ */
+export type CatalogMode = 'replicated' | 'galera';
+
 export interface AppConfig {
   env: 'development' | 'production' | 'test';
   port: number;
@@ -44,7 +51,7 @@ export interface AppConfig {
    * The URLs carry the app's DML-only account. `ddl` (migrations, partition maintenance, attribute promotion)
    * and `monitor` (replication status) are other accounts on the same hosts, each with its own small pool.
    */
-  db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number; ddl: DbCredentials; monitor: DbCredentials };
+  db: { primary: DbUrl; replicas: DbUrl[]; shards: DbUrl[]; poolSize: number; ddl: DbCredentials; monitor: DbCredentials; catalog: CatalogMode };
   /**
    * The two Redis roles. `cache`/`queue` say how to reach each: the plain URL, or (when `sentinels` is not empty)
    * through Redis Sentinel by master name, the URL then giving only the password, database number and TLS.
@@ -400,8 +407,14 @@ function databases(env: Env, production: boolean): AppConfig['db'] {
     if (production) throw new ConfigError(`${name} is required when NODE_ENV=production (the default is the native stack, whose passwords are printed in this repository)`);
     return dflt;
   };
-  const primary = parseDbUrl('DB_PRIMARY_URL', given('DB_PRIMARY_URL', LOCAL(3307)));
-  const replicas = list('DB_REPLICA_URLS', given('DB_REPLICA_URLS', `${LOCAL(3308)},${LOCAL(3309)}`));
+  const catalog = oneOf(env, 'DB_CATALOG_MODE', ['replicated', 'galera'] as const, 'replicated');
+  // Galera: the first node takes writes until it fails, every node serves reads (DB_PRIMARY_URL / DB_REPLICA_URLS unused).
+  const galera = catalog === 'galera' ? list('DB_GALERA_URLS', given('DB_GALERA_URLS', [3320, 3321, 3322].map((p) => LOCAL(p)).join(','))) : [];
+  if (catalog === 'galera' && galera.length < 2) {
+    throw new ConfigError('DB_GALERA_URLS must list at least two nodes of the Galera cluster with DB_CATALOG_MODE=galera (three or more, so that a majority survives losing one)');
+  }
+  const primary = catalog === 'galera' ? galera[0] : parseDbUrl('DB_PRIMARY_URL', given('DB_PRIMARY_URL', LOCAL(3307)));
+  const replicas = catalog === 'galera' ? galera.slice(1) : list('DB_REPLICA_URLS', given('DB_REPLICA_URLS', `${LOCAL(3308)},${LOCAL(3309)}`));
   const shards = list('DB_SHARD_URLS', given('DB_SHARD_URLS', `${LOCAL(3310)},${LOCAL(3311)}`));
   if (shards.length === 0) throw new ConfigError('DB_SHARD_URLS must list at least one shard');
   const account = (prefix: 'DB_DDL' | 'DB_MONITOR', dflt: string): DbCredentials => {
@@ -412,8 +425,9 @@ function databases(env: Env, production: boolean): AppConfig['db'] {
   const monitor = account('DB_MONITOR', 'mallscale_monitor');
   if (production) {
     const checks: [string, string][] = [
-      ['DB_PRIMARY_URL', primary.password],
-      ...replicas.map((u, i) => [`DB_REPLICA_URLS[${i}]`, u.password] as [string, string]),
+      ...(catalog === 'galera'
+        ? galera.map((u, i) => [`DB_GALERA_URLS[${i}]`, u.password] as [string, string])
+        : [['DB_PRIMARY_URL', primary.password] as [string, string], ...replicas.map((u, i) => [`DB_REPLICA_URLS[${i}]`, u.password] as [string, string])]),
       ...shards.map((u, i) => [`DB_SHARD_URLS[${i}]`, u.password] as [string, string]),
       ['DB_DDL_PASSWORD', ddl.password],
       ['DB_MONITOR_PASSWORD', monitor.password],
@@ -424,7 +438,7 @@ function databases(env: Env, production: boolean): AppConfig['db'] {
       }
     }
   }
-  return { primary, replicas, shards, poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500), ddl, monitor };
+  return { primary, replicas, shards, poolSize: int(env, 'DB_POOL_SIZE', 16, 1, 500), ddl, monitor, catalog };
 }
 
 export function loadConfig(env: Env = process.env): AppConfig {

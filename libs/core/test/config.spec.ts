@@ -42,6 +42,26 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ REDIS_CACHE_URL: 'http://x' })).toThrow(/REDIS_CACHE_URL must be a redis:\/\/ URL/);
   });
 
+  describe('the catalog on Galera (DB_CATALOG_MODE, DB_GALERA_URLS)', () => {
+    it('when DB_CATALOG_MODE=galera, then the catalog is DB_GALERA_URLS (default :3320-3322): the first node takes writes, the others are read nodes, DB_PRIMARY_URL is unused', () => {
+      const c = loadConfig({ DB_CATALOG_MODE: 'galera', DB_PRIMARY_URL: 'mysql://u:p@elsewhere:1/x' });
+      expect(c.db.catalog).toBe('galera');
+      expect([c.db.primary, ...c.db.replicas].map((u) => u.port)).toEqual([3320, 3321, 3322]);
+      expect(loadConfig({}).db.catalog).toBe('replicated');
+    });
+    it('when the mode or the node list is wrong, then start-up stops with one sentence naming the variable', () => {
+      expect(() => loadConfig({ DB_CATALOG_MODE: 'cluster' })).toThrow(/^DB_CATALOG_MODE must be one of replicated, galera \(got 'cluster'\)$/);
+      expect(() => loadConfig({ DB_CATALOG_MODE: 'galera', DB_GALERA_URLS: 'mysql://u:p@g1:3306/mallscale' })).toThrow(/^DB_GALERA_URLS must list at least two nodes of the Galera cluster/);
+      expect(() => loadConfig({ DB_CATALOG_MODE: 'galera', DB_GALERA_URLS: 'mysql://u:p@g1:3306/ok,nope' })).toThrow(/DB_GALERA_URLS\[1\]/);
+    });
+    it('when NODE_ENV=production, then DB_GALERA_URLS is required and a native-stack password in it is refused', () => {
+      const prod = { ...PROD, DB_CATALOG_MODE: 'galera' };
+      expect(() => loadConfig(prod)).toThrow(/^DB_GALERA_URLS is required when NODE_ENV=production/);
+      expect(() => loadConfig({ ...prod, DB_GALERA_URLS: 'mysql://app:9b1d7e0c4a@g1:3306/mallscale,mysql://mallscale_app:mallscale_app@g2:3306/mallscale' })).toThrow(/^DB_GALERA_URLS\[1\] has a password printed in this repository/);
+      expect(loadConfig({ ...prod, DB_GALERA_URLS: 'mysql://app:9b1d7e0c4a@g1:3306/mallscale,mysql://app:9b1d7e0c4a@g2:3306/mallscale', DB_DDL_USER: 'ddl', DB_DDL_PASSWORD: '1f2e3d4c5b', DB_MONITOR_USER: 'mon', DB_MONITOR_PASSWORD: '6a7b8c9d0e' }).db.primary.host).toBe('g1');
+    });
+  });
+
   describe('Redis Sentinel (REDIS_<ROLE>_SENTINELS)', () => {
     it('when no sentinels are set, then each role is reached by its URL (the default six-node topology)', () => {
       const c = loadConfig({});

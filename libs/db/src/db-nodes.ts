@@ -33,6 +33,8 @@ export interface DbNodesOptions {
   /** Accounts for DDL and monitoring on the same hosts; without them, the URLs' own account is used. */
   ddl?: DbCredentials;
   monitor?: DbCredentials;
+  /** 'galera': primary + replicas are the nodes of one Galera cluster (galera-1..n); any one answering is enough. */
+  catalog?: 'replicated' | 'galera';
 }
 
 /** `url` with another account (and optionally another default schema). */
@@ -115,10 +117,20 @@ export class DbNodes {
       const monitorUrl = withAccount(url, o.monitor ?? url, '');
       return { name, role, url, ddlUrl, monitorUrl, ds, dialect };
     };
-    const primary = await open('primary', 'primary', o.primary, true);
-    const replicas = await Promise.all(o.replicas.map((u, i) => open(`replica-${i + 1}`, 'replica', u, false)));
+    const galera = o.catalog === 'galera';
+    // Galera: every node can take writes, so start on the first that answers (GaleraMonitor moves writes later).
+    const primary = await open(galera ? 'galera-1' : 'primary', 'primary', o.primary, !galera);
+    const replicas = await Promise.all(o.replicas.map((u, i) => open(galera ? `galera-${i + 2}` : `replica-${i + 1}`, 'replica', u, false)));
     const shards = await Promise.all(o.shards.map((u, i) => open(`shard-${i}`, 'shard', u, true)));
     const nodes = new DbNodes(primary, replicas, shards);
+    if (galera && !primary.ds.isInitialized) {
+      const live = replicas.find((n) => n.ds.isInitialized);
+      if (!live) {
+        await nodes.close();
+        throw new Error(`cannot connect to any node of DB_GALERA_URLS (${[o.primary, ...o.replicas].map((u) => `${u.host}:${u.port}`).join(', ')})`);
+      }
+      nodes.setPrimary(live);
+    }
     try {
       await verifyShardIdentities(nodes.shards);
     } catch (e) {

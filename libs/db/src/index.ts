@@ -8,6 +8,7 @@ export * from './migrate-all.js';
 export * from './consistency-token.js';
 export * from './replica-monitor.js';
 export * from './replica-router.js';
+export * from './galera.js';
 export * from './sql-results.js';
 export * from './bucket-fence.js';
 export * from './bucket-mover.js';

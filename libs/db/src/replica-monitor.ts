@@ -56,17 +56,17 @@ const HISTORY_MS = 60_000;
 export class ReplicaMonitor {
   readonly intervalMs: number;
   readonly maxLagMs: number;
-  private readonly probeTimeoutMs: number;
-  private readonly state = new Map<string, ReplicaHealth>();
-  private readonly probes = new Map<string, DataSource>();
+  protected readonly probeTimeoutMs: number;
+  protected readonly state = new Map<string, ReplicaHealth>();
+  protected readonly probes = new Map<string, DataSource>();
   private history: Array<{ t: number; pos: string }> = [];
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
-  private listeners: Array<(h: ReplicaHealth) => void> = [];
+  protected listeners: Array<(h: ReplicaHealth) => void> = [];
 
   constructor(
-    private readonly nodes: DbNodes,
-    private readonly opts: ReplicaMonitorOptions = {},
+    protected readonly nodes: DbNodes,
+    protected readonly opts: ReplicaMonitorOptions = {},
   ) {
     this.intervalMs = opts.intervalMs ?? 500;
     this.maxLagMs = opts.maxLagMs ?? 1000;
@@ -134,7 +134,7 @@ export class ReplicaMonitor {
     return this.running;
   }
 
-  private async probe(node: DbNode): Promise<DataSource> {
+  protected async probe(node: DbNode): Promise<DataSource> {
     let ds = this.probes.get(node.name);
     if (!ds) {
       // The monitor account: replication status only, no application table.
@@ -204,7 +204,7 @@ export class ReplicaMonitor {
     for (const l of this.primaryListeners) l(next, current);
   }
 
-  private primaryListeners: Array<(now: DbNode, was: DbNode) => void> = [];
+  protected primaryListeners: Array<(now: DbNode, was: DbNode) => void> = [];
   /** Called after DbNodes.setPrimary, with the new and the old primary. */
   onPrimaryChange(fn: (now: DbNode, was: DbNode) => void): void {
     this.primaryListeners.push(fn);
@@ -256,7 +256,7 @@ export class ReplicaMonitor {
     return 0;
   }
 
-  private transition(h: ReplicaHealth, inRotation: boolean, reason: string): void {
+  protected transition(h: ReplicaHealth, inRotation: boolean, reason: string): void {
     const changed = h.inRotation !== inRotation;
     h.reason = reason;
     if (!changed) return;

@@ -67,13 +67,13 @@ export class ReplicaRouter {
   readonly waitMs: number;
   readonly fallback: ReadFallback;
   private next = 0;
-  private readonly reads?: Counter<'node'>;
+  protected readonly reads?: Counter<'node'>;
   private readonly fallbacks?: Counter<'reason'>;
-  private readonly tokenReads?: Counter<'result'>;
-  private readonly retries?: Counter<'node'>;
+  protected readonly tokenReads?: Counter<'result'>;
+  protected readonly retries?: Counter<'node'>;
   private readonly waits?: Counter;
   private readonly tokenChecks?: Counter<'result'>;
-  private readonly primaryUnavailable?: Counter;
+  protected readonly primaryUnavailable?: Counter;
   /** The primary's position as this router last read it. */
   private known: { pos: string; at: number } | null = null;
   private refreshing: Promise<string> | null = null;
@@ -83,14 +83,14 @@ export class ReplicaRouter {
     readonly nodes: DbNodes,
     /** null: every configured replica is assumed healthy (what a naive router does; used to isolate the token in tests). */
     readonly monitor: ReplicaMonitor | null,
-    private readonly opts: ReplicaRouterOptions = {},
+    protected readonly opts: ReplicaRouterOptions = {},
   ) {
     this.waitMs = opts.waitMs ?? 50;
     this.fallback = opts.fallback ?? 'primary';
     const m = opts.metrics;
     this.reads = m?.counter('db_reads_total', 'Catalog reads by the node that served them', ['node']);
     this.fallbacks = m?.counter('db_read_fallbacks_total', 'Reads that could not use a replica, by reason', ['reason']);
-    this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary)', ['result']);
+    this.tokenReads = m?.counter('db_token_reads_total', 'Reads with a consistency token: covered (known applied), waited (applied within the wait), timeout (read the primary), sync_wait (Galera: read with wsrep_sync_wait=1)', ['result']);
     this.retries = m?.counter('db_read_retries_total', 'Reads retried on another node after a node failure', ['node']);
     this.waits = m?.counter('db_token_waits_total', 'Token reads that waited on a replica for the token (MASTER_GTID_WAIT / WAIT_FOR_EXECUTED_GTID_SET)');
     this.primaryUnavailable = m?.counter('db_write_primary_unavailable_total', 'Writes answered 503 because the catalog primary was read-only or unreachable (switchover/failover)');
@@ -238,7 +238,7 @@ export class ReplicaRouter {
     scope.token = ConsistencyToken.merge(dialect, scope.token, token);
   }
 
-  private async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+  protected async onPrimaryConnection<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     try {
       return await this.onPrimaryConnectionOnce(fn, tx);
     } catch (e) {
@@ -252,7 +252,7 @@ export class ReplicaRouter {
     }
   }
 
-  private async onPrimaryConnectionOnce<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
+  protected async onPrimaryConnectionOnce<T>(fn: (on: EntityManager) => Promise<T>, tx: boolean) {
     const qr = this.primary.createQueryRunner();
     const dialect = this.nodes.primary.dialect;
     // The OK packet of each write carries its GTID when the server tracks it (MariaDB session_track_system_variables

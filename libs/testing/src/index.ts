@@ -8,3 +8,4 @@ export * from './zip.js';
 export * from './server-sql.js';
 export * from './sse.js';
 export * from './private-catalog.js';
+export * from './galera.js';

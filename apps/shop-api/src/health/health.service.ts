@@ -7,7 +7,7 @@
  * latencies), which map the network and the replication state for an attacker.
  */
 import { Injectable } from '@nestjs/common';
-import { DbNodes, ReplicaMonitor, type DbNode } from '#libs/db';
+import { DbNodes, GaleraMonitor, isServing, readWsrep, ReplicaMonitor, type DbNode } from '#libs/db';
 import { connectedTo, maskUrl, RedisClients, Settings, withTimeout, type RedisEndpoint } from '#libs/core';
 import type { Redis } from 'ioredis';
 
@@ -23,6 +23,15 @@ export interface NodeHealth {
   detail?: string;
   /** Replicas: ReplicaMonitor's view (does it serve reads, why not, lag from GTID positions). */
   routing?: { inRotation: boolean; reason: string; lagMs: number | null; gtidBehind: number | null; appliedGtid?: string; since: string };
+  /** Galera nodes (DB_CATALOG_MODE=galera): the node's own view of the cluster, and whether it takes the API's writes now. */
+  wsrep?: GaleraView;
+}
+
+export interface GaleraView {
+  writer: boolean;
+  wsrep_cluster_size: number;
+  wsrep_local_state_comment: string;
+  wsrep_cluster_status: string;
 }
 
 /** What anyone may see about a node. */
@@ -35,6 +44,8 @@ export interface PublicNodeHealth {
   /** Replicas: within MAX_REPLICA_LAG_MS (null: unknown). */
   lagOk?: boolean | null;
   routing?: { inRotation: boolean; reason: string; since: string };
+  /** Galera nodes: cluster size and state as the node reports them (no addresses or positions). */
+  wsrep?: GaleraView;
 }
 
 export interface PublicHealthReport {
@@ -51,6 +62,7 @@ export function reasonCode(reason: string): string {
   if (reason.startsWith('request pool')) return 'not_connected';
   if (reason.startsWith('down')) return 'unreachable';
   if (reason.startsWith('read failed')) return 'read_failed';
+  if (reason.startsWith('not serving') || reason.startsWith('writes moved')) return 'not_synced';
   return 'out_of_rotation';
 }
 
@@ -67,6 +79,7 @@ export function publicReport(report: HealthReport, maxLagMs: number): PublicHeal
         ready: n.ready,
         ...(n.role === 'replica' ? { lagSeconds: n.lagSeconds ?? null, lagOk } : {}),
         ...(n.routing ? { routing: { inRotation: n.routing.inRotation, reason: reasonCode(n.routing.reason), since: n.routing.since } } : {}),
+        ...(n.wsrep ? { wsrep: n.wsrep } : {}),
       };
     }),
   };
@@ -98,7 +111,22 @@ export class HealthService {
     return h && { inRotation: h.inRotation, reason: h.reason, lagMs: h.lagMs, gtidBehind: h.gtidBehind, appliedGtid: h.appliedGtid, since: new Date(h.since).toISOString() };
   }
 
+  /** A Galera node: its own wsrep status (read now), the monitor's routing view, and whether it takes writes. */
+  private async galeraNode(node: DbNode): Promise<NodeHealth> {
+    const t0 = performance.now();
+    const base = { name: node.name, role: 'galera', host: node.url.host, port: node.url.port, routing: this.routing(node.name) };
+    try {
+      if (!(await this.db.ensureConnected(node))) return { ...base, ready: false, detail: 'not connected' };
+      const w = await withTimeout(readWsrep(node.ds), TIMEOUT_MS, node.name);
+      const wsrep = { writer: node === this.db.primary, wsrep_cluster_size: w.clusterSize, wsrep_local_state_comment: w.localStateComment, wsrep_cluster_status: w.clusterStatus };
+      return { ...base, ready: isServing(w), latencyMs: Math.round((performance.now() - t0) * 10) / 10, wsrep, detail: `${w.localStateComment}, ${w.clusterStatus} component of ${w.clusterSize}` };
+    } catch (e) {
+      return { ...base, ready: false, detail: (e as Error).message };
+    }
+  }
+
   private async dbNode(node: DbNode): Promise<NodeHealth> {
+    if (this.replicas instanceof GaleraMonitor && this.db.catalog.includes(node)) return this.galeraNode(node);
     const t0 = performance.now();
     const base = { name: node.name, role: node.role, host: node.url.host, port: node.url.port, ...(node.role === 'replica' ? { routing: this.routing(node.name) } : {}) };
     try {
@@ -149,7 +177,10 @@ export class HealthService {
       this.redisNode('redis-queue', this.redis.queue, this.config.redis.queue),
     ]);
     const required = nodes.filter((n) => n.role === 'primary' || n.role === 'shard');
-    const status = required.some((n) => !n.ready) ? 'down' : nodes.some((n) => !n.ready) ? 'degraded' : 'ok';
+    // Galera: the catalog is down only when no node serves (writes move to any Synced node).
+    const galera = nodes.filter((n) => n.role === 'galera');
+    const catalogDown = galera.length > 0 && !galera.some((n) => n.ready);
+    const status = catalogDown || required.some((n) => !n.ready) ? 'down' : nodes.some((n) => !n.ready) ? 'degraded' : 'ok';
     return { status, nodes };
   }
 }
