@@ -131,8 +131,19 @@ async function cacheMetrics(baseUrl) {
     miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
     bypass: sum(/^cache_redis_bypass_total/),
     // A Redis restart (another run's failover test, say) empties L2 and, through the bus's resync, L1.
-    resyncs: sum(/^cache_l1_resyncs_total/),
+    resyncs: sum(/^cache_l1_resyncs_total/) + sum(/^cache_bus_silences_total/),
+    // prom-client's default process metric: what L1's bounds cost in memory, measured.
+    rss: sum(/^process_resident_memory_bytes /),
   };
+}
+
+// The p99 of each tier that answered (X-Cache, split by the runner: Scenario.latencyBy) and of all responses
+// through the same computation: a capped database's misses are a latency bare Fastify never has.
+function tierLatency(result) {
+  const by = result?.latencyBy ?? {};
+  const out = {};
+  for (const [k, name] of [['all', 'all'], ['l1', 'l1'], ['l2', 'l2'], ['db', 'db']]) if (by[k]) out[`p99_${name}_ms`] = by[k].p99_ms;
+  return out;
 }
 
 // ---------------------------------------------------------------- EDGE AND PEER (issue 17)
@@ -394,6 +405,7 @@ export default {
     ...EDGE_AND_PEER_MODES,
   },
   schema: true,
+  latencyBy: 'x-cache',
   ratios: SWEEP ? Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']])) : {
     l1l2_vs_off: ['l1l2', 'off'],
     l2_vs_off: ['l2', 'off'],
@@ -404,6 +416,8 @@ export default {
     l1l2_vs_l2: ['l1l2', 'l2'],
     l1l2_uncapped_vs_bare: ['l1l2_uncapped', 'bare'],
     l1l2_p99_vs_bare: ['l1l2', 'bare', 'p99_ms'],
+    // The same tail without the reads a capped database answered: L1 hits only, against all of bare's reads.
+    l1l2_l1_p99_vs_bare: ['l1l2', 'bare', 'p99_l1_ms', 'p99_all_ms'],
   },
   goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
@@ -482,7 +496,7 @@ export default {
     if (!state) return;
     if (state.bare) {
       const others = await otherBenches(ctx);
-      return others === null ? undefined : { other_benches: Math.max(others, state.others ?? 0) };
+      return { ...(others === null ? {} : { other_benches: Math.max(others, state.others ?? 0) }), ...tierLatency(result) };
     }
     const after = await selectsByBenchUser(state.conn, state.user);
     const extra = await edgeAndPeerAfterMeasure(ctx, this.modes[mode], data, state, _durationS, result);
@@ -503,7 +517,8 @@ export default {
       out.redis_bypasses = d('bypass');
       if (this.modes[mode].env.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
     }
-    return { ...out, ...extra };
+    out.rss_mb = Math.round(m.rss / 1048576);
+    return { ...out, ...tierLatency(result), ...extra };
   },
   front(ctx, mode, urls) {
     return this.modes[mode].edge ? startBenchEdge(ctx, urls[0], this.modes[mode].edgeTtlS) : Promise.resolve(null);

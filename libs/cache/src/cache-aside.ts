@@ -2,8 +2,9 @@
  * CacheAside<T>: read-through of one key space, L1 (in-process LRU) → L2 (Redis) → loader (the database).
  *
  * The design points, each with its trade-off:
- * - L1 is bounded by entries AND bytes and lives seconds: a hit costs no I/O at all, but each instance
- *   may serve a value up to one L1 TTL old if it misses an invalidation broadcast (see InvalidationBus).
+ * - L1 is bounded by entries AND bytes: a hit costs no I/O at all. A write reaches every L1 through the
+ *   invalidation bus; a broadcast the bus may have missed is bounded by its heartbeat (InvalidationBus,
+ *   Liveness), not by the L1 TTL: while the bus is not live, L1 entries live at most its silence bound.
  * - Single-flight: concurrent misses of one key in one process share one load (`coalesced`).
  * - Lease (Facebook memcache style): on an L2 miss a process takes `SET <key>:lease <token> NX PX`;
  *   only the holder loads and fills, the others poll L2 briefly and read what it filled. A holder that
@@ -365,7 +366,10 @@ export class CacheAside<T> {
     const remaining = env.e - Date.now();
     if (remaining <= 0) return env;
     const entry: Envelope<T> = this.opts.encode && env.v !== null ? { ...env, b: this.opts.encode(env.v) } : env;
-    this.l1.set(key, entry, { ttl: Math.min(this.opts.l1.ttlMs, remaining), size: Math.max(1, size + key.length + (entry.b?.body.length ?? 0)) });
+    // While the bus cannot vouch that broadcasts arrive (silent, or not yet echoed), an entry lives at most the
+    // silence bound: the L1 TTL bounds staleness only through the bus (see InvalidationBus, Liveness).
+    const ttl = this.bus && !this.bus.live ? Math.min(this.opts.l1.ttlMs, this.bus.liveness.silentMs) : this.opts.l1.ttlMs;
+    this.l1.set(key, entry, { ttl: Math.min(ttl, remaining), size: Math.max(1, size + key.length + (entry.b?.body.length ?? 0)) });
     return entry;
   }
 

@@ -64,7 +64,7 @@ export class ProductCache<P extends { id: string; version: number }> {
     private readonly metrics: Metrics,
   ) {
     this.redis = new GuardedRedis(redis, metrics, { timeoutMs: settings.redisTimeoutMs, failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs });
-    this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics) : null;
+    this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics, { heartbeatMs: settings.busHeartbeatMs, silentMs: settings.busSilentMs }) : null;
     const common = {
       prefix: settings.prefix,
       mode: settings.mode,
