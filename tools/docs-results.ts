@@ -51,6 +51,11 @@ const LABELS: Record<string, Record<string, string>> = {
     other_benches: 'other bench runs',
     primary_throttled_pct: 'primary throttled %',
     l1_resyncs: 'L1 resyncs',
+    p99_all_ms: 'p99 ms (all, split)',
+    p99_l1_ms: 'p99 ms of L1 hits',
+    p99_l2_ms: 'p99 ms of L2 hits',
+    p99_db_ms: 'p99 ms of DB loads',
+    rss_mb: 'API RSS MB',
   },
   'attribute-filter': { rps: 'queries/s', rows_examined: 'rows examined / query', storage_mb: 'storage for all attributes, MB', filter_index_mb: 'index used by the filter, MB' },
 };

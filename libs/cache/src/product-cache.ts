@@ -108,6 +108,11 @@ export class ProductCache<P extends { id: string; version: number }> {
     return this.products.get(id, load, loadFresh);
   }
 
+  /** The product if L1 holds it (synchronous, no I/O), else undefined: then call `product`. */
+  productLocal(id: string): CacheResult<P> | undefined {
+    return this.products.getLocal(id);
+  }
+
   /** A page of a category's products; `loadIds` returns the page's ids (one indexed query). */
   async categoryPage(
     code: string,
