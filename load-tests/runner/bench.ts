@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
@@ -115,6 +115,8 @@ export interface ModeResult {
   p99_ms: number;
   errors: number;
   requests: number;
+  /** The box's 1-minute load average when the measurement started and when it ended. */
+  loadavg?: [number, number];
   /** Scenario.latencyBy: per value of that response header, its requests and latency percentiles ('-' = no header). */
   latencyBy?: Record<string, { requests: number; p50_ms: number; p99_ms: number }>;
   /** Scenario-specific numbers from afterMeasure. */
@@ -447,7 +449,10 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         const snap = cpuSnapshot(pids);
         const throttled0: Record<string, Throttle | null> = def.boundBy && stack ? stack.throttleStats(def.boundBy) : {};
         const tm = Date.now();
+        const load0 = loadavg()[0];
         results[mode] = await fire(scenario, mode, loadUrls, data, connections, durationS, 1 + i);
+        // The box's 1-minute load over this mode's measurement (start, end): modes of one run can meet different loads.
+        results[mode].loadavg = [Math.round(load0 * 100) / 100, Math.round(loadavg()[0] * 100) / 100];
         results[mode].cpu = snap.since();
         const throttle: Record<string, Throttle | null> = {};
         if (def.boundBy && stack) {
@@ -461,7 +466,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         }
         const measuredS = (Date.now() - tm) / 1000;
         const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, measureState, durationS, results[mode]) : undefined;
-        if (extra) results[mode].extra = extra;
+        results[mode].extra = { ...(extra ?? {}), load_1m_start: results[mode].loadavg![0], load_1m_end: results[mode].loadavg![1] };
         if (def.boundBy) {
           const v = saturationVerdict(def.boundBy, results[mode].cpu!, cap, throttle);
           results[mode].capacityBound = v.capacityBound;

@@ -462,8 +462,8 @@ export function loadConfig(env: Env = process.env): AppConfig {
       return {
         mode: oneOf(env, 'CACHE_MODE', ['off', 'l2', 'l1l2'] as const, 'l1l2'),
         prefix,
-        // Sized for the head of a Zipf curve (50k products ≈ 94 % of reads over 100k): about 2–3 KB of RSS per
-        // ~600-byte product (measured, docs/q1-hot-products.md). The TTL does not bound staleness while the bus
+        // Sized for the head of a Zipf curve (50k products ≈ 94 % of reads over 100k): about 3.4 KB of RSS per
+        // ~600-byte product, 161 MB for 50k (load-tests/results/l1-memory.json). The TTL does not bound staleness while the bus
         // is live (its heartbeat does); it bounds writes made outside the API (a direct SQL fix) on top of L2's.
         l1MaxEntries: int(env, 'CACHE_L1_MAX_ENTRIES', 50_000, 1, 10_000_000),
         l1MaxBytes: int(env, 'CACHE_L1_MAX_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
