@@ -56,6 +56,9 @@ const LABELS: Record<string, Record<string, string>> = {
     p99_l2_ms: 'p99 ms of L2 hits',
     p99_db_ms: 'p99 ms of DB loads',
     rss_mb: 'API RSS MB',
+    load_1m_start: 'load 1m (start)',
+    load_1m_end: 'load 1m (end)',
+    api_cpu_us_per_req: 'API CPU µs / req',
   },
   'attribute-filter': { rps: 'queries/s', rows_examined: 'rows examined / query', storage_mb: 'storage for all attributes, MB', filter_index_mb: 'index used by the filter, MB' },
 };

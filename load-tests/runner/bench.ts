@@ -53,7 +53,7 @@ export interface Scenario {
    * [a, b, metricA, metricB]: a's metricA over b's metricB, where a metric may also name an afterMeasure number
    * (`extra`, e.g. the p99 of one cache tier).
    */
-  ratios?: Record<string, [string, string] | [string, string, string] | [string, string, string, string]>;
+  ratios?: Record<string, [string, Ceiling] | [string, Ceiling, string] | [string, Ceiling, string, string]>;
   /** A target for a ratio, e.g. { l1l2_vs_bare: ['>=', 0.75] }: the result file records each as met or not met. */
   goals?: Record<string, [Goal['op'], number]>;
   /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
@@ -80,6 +80,13 @@ export interface Scenario {
    */
   latencyBy?: string;
 }
+
+/**
+ * The mode a ratio divides by, or several measurements of one reference (e.g. ['bare', 'bare_again'] on a shared
+ * box): the best of those that ran is taken — the highest req/s, the lowest latency — so a reference measured
+ * while the box was busiest never flatters the ratio.
+ */
+export type Ceiling = string | string[];
 
 export interface Goal {
   op: '>=' | '>' | '<=' | '<';
@@ -506,8 +513,16 @@ export function computeRatios(scenario: Pick<Scenario, 'ratios'>, results: Recor
   const ratios: Record<string, number> = {};
   const ratiosOmitted: Record<string, string> = {};
   const value = (m: string, metric: string): number | undefined => (metric === 'rps' || metric === 'p99_ms' || metric === 'p50_ms' ? results[m][metric] : results[m].extra?.[metric]);
-  for (const [rname, [a, b, metric = 'rps', metricB = metric]] of Object.entries(scenario.ratios ?? {})) {
-    if (!results[a] || !results[b]) continue;
+  for (const [rname, [a, ceiling, metric = 'rps', metricB = metric]] of Object.entries(scenario.ratios ?? {})) {
+    const refs = [ceiling].flat().filter((m) => results[m]);
+    if (!results[a] || !refs.length) continue;
+    // Several measurements of the reference: the best one (req/s: highest; a latency: lowest).
+    const better = (x: number, y: number) => (metricB === 'rps' ? x > y : x < y);
+    const b = refs.reduce((x, m) => {
+      const vm = value(m, metricB);
+      const vx = value(x, metricB);
+      return vm !== undefined && (vx === undefined || better(vm, vx)) ? m : x;
+    });
     const why = [a, b].flatMap((m) => {
       const cap = prov.caps.modes[m];
       if (cap && cap.requested != null && !cap.applied) return [`caps not applied: ${m} (${cap.reason ?? 'uncapped run'})`];

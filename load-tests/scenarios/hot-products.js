@@ -160,6 +160,7 @@ function tierLatency(result) {
 // concurrent cold reads split over both instances, the server's SELECT count for them, then a PATCH of that product
 // and the same stampede again: its SELECTs and the share of answers that still show the old price.
 const EDGE_PORT = Number(env.BENCH_EDGE_PORT || 16081);
+const BARE = ['bare', 'bare_again'];
 const STAMPEDE_KEYS = Number(env.BENCH_STAMPEDE_KEYS || 5);
 const STAMPEDE_REQUESTS = Number(env.BENCH_STAMPEDE_REQUESTS || 500);
 const STAMPEDE_BASE = BASE + N; // products STAMPEDE_BASE+1 .. +100: outside the Zipf range, never read by the load
@@ -186,7 +187,7 @@ const EDGE_AND_PEER_MODES = {
 };
 const EDGE_AND_PEER_RATIOS = {
   edge_vs_l1l2: ['edge', 'l1l2'],
-  edge_vs_bare: ['edge', 'bare'],
+  edge_vs_bare: ['edge', ['bare', 'bare_again']],
   l1l2_vs_nest_cache_manager: ['l1l2', 'nest_cache_manager'],
   nest_cache_manager_vs_l1l2_p99: ['nest_cache_manager', 'l1l2', 'p99_ms'],
   edge_vs_l1l2_uncapped: ['edge_uncapped', 'l1l2_uncapped'],
@@ -416,16 +417,16 @@ export default {
     l1l2_vs_off: ['l1l2', 'off'],
     l2_vs_off: ['l2', 'off'],
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
-    l1l2_vs_bare: ['l1l2', 'bare'],
-    l1l2_vs_bare_again: ['l1l2', 'bare_again'],
+    // bare Fastify is measured first and, with bare_again, last: the ceiling is the better of the two that ran.
+    l1l2_vs_bare: ['l1l2', BARE],
     ...EDGE_AND_PEER_RATIOS,
     // Issue 17: a cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
     l1l2_vs_l2: ['l1l2', 'l2'],
     l1l2_vs_l1l2_small_l1: ['l1l2', 'l1l2_small_l1'],
-    l1l2_uncapped_vs_bare: ['l1l2_uncapped', 'bare'],
-    l1l2_p99_vs_bare: ['l1l2', 'bare', 'p99_ms'],
+    l1l2_uncapped_vs_bare: ['l1l2_uncapped', BARE],
+    l1l2_p99_vs_bare: ['l1l2', BARE, 'p99_ms'],
     // The same tail without the reads a capped database answered: L1 hits only, against all of bare's reads.
-    l1l2_l1_p99_vs_bare: ['l1l2', 'bare', 'p99_l1_ms', 'p99_all_ms'],
+    l1l2_l1_p99_vs_bare: ['l1l2', BARE, 'p99_l1_ms', 'p99_all_ms'],
   },
   goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
