@@ -11,9 +11,9 @@
  * paused or stuck reader), and while Redis is down no write's broadcast arrives at all. So every
  * `heartbeatMs` the bus publishes to a channel of its own, read on the SAME subscriber connection: its echo
  * proves that everything published before it reached this instance (Redis runs commands one at a time and
- * writes a subscriber's messages in order). No echo for `silentMs` → the bus is silent: L1 is cleared
+ * writes a subscriber's messages in order). A beat not echoed within `silentMs` → the bus is silent: L1 is cleared
  * (`onResync`) and `live` is false (CacheAside then keeps L1 entries at most `silentMs`) until the next echo
- * (also the state before the first one). A broadcast lost in any way is thus bounded by silentMs + heartbeatMs,
+ * (also the state before the first one). A broadcast lost in any way is thus bounded by silentMs + 2 × heartbeatMs,
  * not by the L1 TTL, which may then be long. Each instance echoes to itself only: no N² fan-out.
  * Alternative: CLIENT TRACKING with REDIRECT to a RESP2 connection (ioredis 6 drops RESP3 pushes).
  */
@@ -42,7 +42,8 @@ export class InvalidationBus {
   private started = false;
   /** The own heartbeat channel (see Liveness above). */
   private readonly echoChannel: string;
-  private lastEcho = -Infinity;
+  /** When the oldest heartbeat not yet echoed was due (null: every beat so far came back). */
+  private pendingSince: number | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   /** An echo came back within silentMs: every broadcast published until then has reached this instance. */
   live = false;
@@ -88,13 +89,17 @@ export class InvalidationBus {
     this.heartbeat.unref();
   }
 
-  /** Publishes the next echo and checks the last one. */
+  /**
+   * Publishes the next echo and checks the oldest unanswered one. Silence is a beat not echoed within silentMs,
+   * counted from when the beat was due (a beat that could not even be sent counts too): a process whose event
+   * loop was blocked has sent nothing meanwhile, so it does not take its own stall for a dead connection.
+   */
   private beat(): void {
+    this.pendingSince ??= performance.now();
     if (this.publisher.status === 'ready') void this.publisher.publish(this.echoChannel, String(Date.now())).catch(() => undefined);
-    // After the poll phase (setImmediate): on a starved event loop an echo already in the socket is read first,
-    // so a slow process does not take its own backlog for a dead connection.
+    // After the poll phase (setImmediate): an echo already in the socket is read before the check.
     setImmediate(() => {
-      if (!this.live || performance.now() - this.lastEcho <= this.liveness.silentMs) return;
+      if (!this.live || this.pendingSince === null || performance.now() - this.pendingSince <= this.liveness.silentMs) return;
       this.live = false;
       this.silences.labels(this.channel).inc();
       for (const h of this.resyncHandlers) h();
@@ -122,7 +127,7 @@ export class InvalidationBus {
   private onMessage(channel: string, raw: string): void {
     if (channel === this.echoChannel) {
       // Entries filled while the bus was not live expire within silentMs of their fill: nothing to clear here.
-      this.lastEcho = performance.now();
+      this.pendingSince = null;
       this.live = true;
       return;
     }

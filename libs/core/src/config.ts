@@ -71,7 +71,7 @@ export interface AppConfig {
     l1TtlMs: number;
     /**
      * The invalidation bus's heartbeat (libs/cache InvalidationBus): an echo every busHeartbeatMs; none for
-     * busSilentMs → L1 cleared and short-lived. A lost broadcast is bounded by their sum, not by l1TtlMs.
+     * busSilentMs → L1 cleared and short-lived. A lost broadcast is bounded by busSilentMs + 2 × busHeartbeatMs, not by l1TtlMs.
      */
     busHeartbeatMs: number;
     busSilentMs: number;
