@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
@@ -51,8 +51,12 @@ export interface Scenario<D = any> {
   warmup?: string;
   connections?: number;
   modes: Record<string, ModeDef>;
-  /** name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better). */
-  ratios?: Record<string, [string, string] | [string, string, 'rps' | 'p99_ms']>;
+  /**
+   * name: [a, b] = a's req/s over b's; [a, b, 'p99_ms'] = a's p99 over b's (a latency ratio: lower is better);
+   * [a, b, metricA, metricB]: a's metricA over b's metricB, where a metric may also name an afterMeasure number
+   * (`extra`, e.g. the p99 of one cache tier).
+   */
+  ratios?: Record<string, [string, Ceiling] | [string, Ceiling, string] | [string, Ceiling, string, string]>;
   /** A target for a ratio, e.g. { l1l2_vs_bare: ['>=', 0.75] }: the result file records each as met or not met. */
   goals?: Record<string, [Goal['op'], number]>;
   /** The scenario reads the application schema: the runner migrates first (a fresh stack has no database yet). */
@@ -73,6 +77,11 @@ export interface Scenario<D = any> {
   /** Put something in front of the mode's targets (e.g. an edge cache): the load then goes to `urls`; `pids` join the CPU accounting; stop() runs after the mode. */
   front?: (ctx: BenchContext, mode: string, targetUrls: string[]) => Promise<{ urls: string[]; pids?: Record<string, number>; stop: () => Promise<void> } | null>;
   request: (rand: () => number, data: any, mode: string) => { method?: string; path: string; headers?: Record<string, string>; body?: unknown };
+  /**
+   * A response header whose value splits the latency percentiles (e.g. 'x-cache': one p50/p99 per cache tier
+   * that answered), in ModeResult.latencyBy. Every mode of the run pays the same per-response bookkeeping.
+   */
+  latencyBy?: string;
 }
 
 /** A result file as the runner writes it (load-tests/results/<scenario>.json): what a demo headline reads. */
@@ -95,6 +104,13 @@ export interface DemoPreset {
   uncapped?: Record<string, string | boolean>;
   headline(r: BenchResult, ctx: { root: string }): string | Promise<string>;
 }
+
+/**
+ * The mode a ratio divides by, or several measurements of one reference (e.g. ['bare', 'bare_again'] on a shared
+ * box): the best of those that ran is taken — the highest req/s, the lowest latency — so a reference measured
+ * while the box was busiest never flatters the ratio.
+ */
+export type Ceiling = string | string[];
 
 export interface Goal {
   op: '>=' | '>' | '<=' | '<';
@@ -130,6 +146,10 @@ export interface ModeResult {
   p99_ms: number;
   errors: number;
   requests: number;
+  /** The box's 1-minute load average when the measurement started and when it ended. */
+  loadavg?: [number, number];
+  /** Scenario.latencyBy: per value of that response header, its requests and latency percentiles ('-' = no header). */
+  latencyBy?: Record<string, { requests: number; p50_ms: number; p99_ms: number }>;
   /** Scenario-specific numbers from afterMeasure. */
   extra?: Record<string, number>;
   /** Cores used over the measured window per process: database nodes by name, api-<i>, runner (the load generator). */
@@ -213,6 +233,11 @@ async function stopTarget(proc: ChildProcess): Promise<void> {
 async function fire(scenario: Scenario, mode: string, urls: string[], data: unknown, connections: number, durationS: number, seed: number): Promise<ModeResult> {
   const rand = mulberry32(seed);
   let rr = 0;
+  // latencyBy: onResponse sees the headers, then autocannon emits 'response' with the latency on the same
+  // client, synchronously: the client's context carries the header value from one to the other.
+  const by = scenario.latencyBy;
+  const split = new Map<string, number[]>();
+  const onResponse = by ? (_status: number, _body: unknown, context: Record<string, unknown>, headers: Record<string, string>) => void (context.by = headers[by] ?? '-') : undefined;
   const instances = urls.map((url) =>
     autocannon({
       url,
@@ -232,10 +257,21 @@ async function fire(scenario: Scenario, mode: string, urls: string[], data: unkn
               body,
             };
           },
+          ...(onResponse ? { onResponse } : {}),
         },
       ],
     } as any),
   );
+  if (by) {
+    for (const inst of instances as any[]) {
+      inst.on('response', (client: any, _status: number, _bytes: number, ms: number) => {
+        const k = String(client.requestIterator?.context?.by ?? '-');
+        let xs = split.get(k);
+        if (!xs) split.set(k, (xs = []));
+        xs.push(ms);
+      });
+    }
+  }
   const results: any[] = await Promise.all(instances);
   const rps = results.reduce((s, r) => s + r.requests.average, 0);
   // Latency percentiles: weighted by each instance's request count (one instance in the common case).
@@ -247,7 +283,21 @@ async function fire(scenario: Scenario, mode: string, urls: string[], data: unkn
     p99_ms: Math.round(w('p99') * 100) / 100,
     errors: results.reduce((s, r) => s + r.errors + r.timeouts + r.non2xx, 0),
     requests: results.reduce((s, r) => s + r.requests.total, 0),
+    ...(by ? { latencyBy: latencySplit(split) } : {}),
   };
+}
+
+/** Nearest-rank percentiles of each group's latencies (all samples kept: a mode is ≤ a few 10^5 responses). */
+function latencySplit(split: Map<string, number[]>): NonNullable<ModeResult['latencyBy']> {
+  const out: NonNullable<ModeResult['latencyBy']> = {};
+  // `all`: every response through the same computation, so a group's p99 compares with another mode's like for like.
+  const groups = [...split].sort(([a], [b]) => a.localeCompare(b));
+  for (const [k, xs] of [...groups, ['all', groups.flatMap(([, v]) => v)] as [string, number[]]]) {
+    const a = Float64Array.from(xs).sort();
+    const at = (q: number) => Math.round(a[Math.min(a.length - 1, Math.ceil(q * a.length) - 1)] * 100) / 100;
+    out[k] = { requests: a.length, p50_ms: at(0.5), p99_ms: at(0.99) };
+  }
+  return out;
 }
 
 /** Undo-on-exit: cleanups run once, at the end of the run or on SIGINT/SIGTERM/--timeout. */
@@ -423,7 +473,10 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         const snap = cpuSnapshot(pids);
         const throttled0: Record<string, Throttle | null> = def.boundBy && stack ? stack.throttleStats(def.boundBy) : {};
         const tm = Date.now();
+        const load0 = loadavg()[0];
         results[mode] = await fire(scenario, mode, loadUrls, data, connections, durationS, 1 + i);
+        // The box's 1-minute load over this mode's measurement (start, end): modes of one run can meet different loads.
+        results[mode].loadavg = [Math.round(load0 * 100) / 100, Math.round(loadavg()[0] * 100) / 100];
         results[mode].cpu = snap.since();
         const throttle: Record<string, Throttle | null> = {};
         if (def.boundBy && stack) {
@@ -437,7 +490,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
         }
         const measuredS = (Date.now() - tm) / 1000;
         const extra = scenario.afterMeasure ? await scenario.afterMeasure(ctx, mode, data, measureState, durationS, results[mode]) : undefined;
-        if (extra) results[mode].extra = extra;
+        results[mode].extra = { ...(extra ?? {}), load_1m_start: results[mode].loadavg![0], load_1m_end: results[mode].loadavg![1] };
         if (def.boundBy) {
           const v = saturationVerdict(def.boundBy, results[mode].cpu!, cap, throttle);
           results[mode].capacityBound = v.capacityBound;
@@ -476,8 +529,17 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
 export function computeRatios(scenario: Pick<Scenario, 'ratios'>, results: Record<string, ModeResult>, prov: Pick<Provenance, 'caps'>) {
   const ratios: Record<string, number> = {};
   const ratiosOmitted: Record<string, string> = {};
-  for (const [rname, [a, b, metric = 'rps']] of Object.entries(scenario.ratios ?? {})) {
-    if (!results[a] || !results[b]) continue;
+  const value = (m: string, metric: string): number | undefined => (metric === 'rps' || metric === 'p99_ms' || metric === 'p50_ms' ? results[m][metric] : results[m].extra?.[metric]);
+  for (const [rname, [a, ceiling, metric = 'rps', metricB = metric]] of Object.entries(scenario.ratios ?? {})) {
+    const refs = [ceiling].flat().filter((m) => results[m]);
+    if (!results[a] || !refs.length) continue;
+    // Several measurements of the reference: the best one (req/s: highest; a latency: lowest).
+    const better = (x: number, y: number) => (metricB === 'rps' ? x > y : x < y);
+    const b = refs.reduce((x, m) => {
+      const vm = value(m, metricB);
+      const vx = value(x, metricB);
+      return vm !== undefined && (vx === undefined || better(vm, vx)) ? m : x;
+    });
     const why = [a, b].flatMap((m) => {
       const cap = prov.caps.modes[m];
       if (cap && cap.requested != null && !cap.applied) return [`caps not applied: ${m} (${cap.reason ?? 'uncapped run'})`];
@@ -485,7 +547,11 @@ export function computeRatios(scenario: Pick<Scenario, 'ratios'>, results: Recor
       return [];
     });
     if (why.length) ratiosOmitted[rname] = why.join('; ');
-    else if (results[b][metric] > 0) ratios[rname] = Math.round((results[a][metric] / results[b][metric]) * 100) / 100;
+    else {
+      const va = value(a, metric);
+      const vb = value(b, metricB);
+      if (va !== undefined && vb !== undefined && vb > 0) ratios[rname] = Math.round((va / vb) * 100) / 100;
+    }
   }
   return { ratios, ratiosOmitted };
 }

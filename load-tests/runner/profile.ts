@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { repoRoot } from '#libs/core';
-import { baseProvenance } from './provenance.js';
+import { baseProvenance, settingsFromEnv } from './provenance.js';
 import { loadScenario } from './scenarios.js';
 import { parseArgs, startTarget, type Scenario } from './bench.js';
 import { mulberry32 } from '../../tools/sample-data.js';
@@ -126,7 +126,7 @@ async function main() {
   mkdirSync(dir, { recursive: true });
   const log = (m: string) => console.error(`[profile ${scenarioName}/${mode}] ${m}`);
   const prov = baseProvenance(root);
-  prov.command = `node scripts/run.mjs load-tests/runner/profile.js ${process.argv.slice(2).join(' ')}`;
+  prov.command = [...settingsFromEnv(), `node scripts/run.mjs load-tests/runner/profile.js ${process.argv.slice(2).join(' ')}`].join(' ');
   const ctx = { root, log, load: (s: string) => import(s), onCleanup: () => undefined } as any;
   const data = scenario.setup ? await scenario.setup(ctx) : {};
   const exitOnUsr2 = "data:text/javascript,process.on('SIGUSR2',()=>process.exit(0))";

@@ -4,7 +4,9 @@
 // primary only (no replicas: the seed's single server) and the headline modes CPU-cap the database nodes
 // (0.1 CPU each, 10 ms CFS period), so the database is the bottleneck the cache must remove; the runner
 // checks that `off` really was bound by the primary (else l1l2_vs_off is omitted as "not capacity-bound").
-// Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped.
+// Modes: bare Fastify (the box's HTTP ceiling), CACHE_MODE=off / l2 / l1l2 capped, and off / l1l2 uncapped;
+// l1l2_small_l1 is l1l2 with the L1 bounds of before (10k entries, 5 s) for a same-run comparison.
+// Latency is also split by X-Cache (p99 of L1 hits, L2 hits, DB loads) and the API's RSS is read from /metrics.
 // Another mode is one more entry in `modes` (a target and its env) plus its ratios; goals name ratios only.
 // Goals (issue 17), recorded as met / not met in the result file: l1l2 ≥ 0.75 × bare, L1+L2 > L2 alone,
 // l1l2 ≥ 3 × off uncapped, p99 of cached reads ≤ 2 × bare's.
@@ -131,8 +133,19 @@ async function cacheMetrics(baseUrl) {
     miss: sum(/^cache_misses_total\{[^}]*cache="product"/),
     bypass: sum(/^cache_redis_bypass_total/),
     // A Redis restart (another run's failover test, say) empties L2 and, through the bus's resync, L1.
-    resyncs: sum(/^cache_l1_resyncs_total/),
+    resyncs: sum(/^cache_l1_resyncs_total/) + sum(/^cache_bus_silences_total/),
+    // prom-client's default process metric: what L1's bounds cost in memory, measured.
+    rss: sum(/^process_resident_memory_bytes /),
   };
+}
+
+// The p99 of each tier that answered (X-Cache, split by the runner: Scenario.latencyBy) and of all responses
+// through the same computation: a capped database's misses are a latency bare Fastify never has.
+function tierLatency(result) {
+  const by = result?.latencyBy ?? {};
+  const out = {};
+  for (const [k, name] of [['all', 'all'], ['l1', 'l1'], ['l2', 'l2'], ['db', 'db']]) if (by[k]) out[`p99_${name}_ms`] = by[k].p99_ms;
+  return out;
 }
 
 // ---------------------------------------------------------------- EDGE AND PEER (issue 17)
@@ -147,6 +160,7 @@ async function cacheMetrics(baseUrl) {
 // concurrent cold reads split over both instances, the server's SELECT count for them, then a PATCH of that product
 // and the same stampede again: its SELECTs and the share of answers that still show the old price.
 const EDGE_PORT = Number(env.BENCH_EDGE_PORT || 16081);
+const BARE = ['bare', 'bare_again'];
 const STAMPEDE_KEYS = Number(env.BENCH_STAMPEDE_KEYS || 5);
 const STAMPEDE_REQUESTS = Number(env.BENCH_STAMPEDE_REQUESTS || 500);
 const STAMPEDE_BASE = BASE + N; // products STAMPEDE_BASE+1 .. +100: outside the Zipf range, never read by the load
@@ -173,7 +187,7 @@ const EDGE_AND_PEER_MODES = {
 };
 const EDGE_AND_PEER_RATIOS = {
   edge_vs_l1l2: ['edge', 'l1l2'],
-  edge_vs_bare: ['edge', 'bare'],
+  edge_vs_bare: ['edge', ['bare', 'bare_again']],
   l1l2_vs_nest_cache_manager: ['l1l2', 'nest_cache_manager'],
   nest_cache_manager_vs_l1l2_p99: ['nest_cache_manager', 'l1l2', 'p99_ms'],
   edge_vs_l1l2_uncapped: ['edge_uncapped', 'l1l2_uncapped'],
@@ -391,19 +405,28 @@ export default {
     l1l2: api('l1l2', CPU),
     off_uncapped: api('off', null),
     l1l2_uncapped: api('l1l2', null),
+    // The L1 bounds before they were raised (10k entries, 5 s): what the larger, longer-lived L1 buys, same run.
+    l1l2_small_l1: { ...api('l1l2', CPU), env: { ...api('l1l2', CPU).env, CACHE_PREFIX: `bench-hot-${RUN}-l1l2-small-l1:`, CACHE_L1_MAX_ENTRIES: '10000', CACHE_L1_MAX_BYTES: String(32 * 1024 * 1024), CACHE_L1_TTL_MS: '5000' } },
     ...EDGE_AND_PEER_MODES,
+    // The ceiling measured again, after the others: on a shared box the load moves between modes of one run.
+    bare_again: { target: 'bare' },
   },
   schema: true,
+  latencyBy: 'x-cache',
   ratios: SWEEP ? Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']])) : {
     l1l2_vs_off: ['l1l2', 'off'],
     l2_vs_off: ['l2', 'off'],
     l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
-    l1l2_vs_bare: ['l1l2', 'bare'],
+    // bare Fastify is measured first and, with bare_again, last: the ceiling is the better of the two that ran.
+    l1l2_vs_bare: ['l1l2', BARE],
     ...EDGE_AND_PEER_RATIOS,
     // Issue 17: a cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
     l1l2_vs_l2: ['l1l2', 'l2'],
-    l1l2_uncapped_vs_bare: ['l1l2_uncapped', 'bare'],
-    l1l2_p99_vs_bare: ['l1l2', 'bare', 'p99_ms'],
+    l1l2_vs_l1l2_small_l1: ['l1l2', 'l1l2_small_l1'],
+    l1l2_uncapped_vs_bare: ['l1l2_uncapped', BARE],
+    l1l2_p99_vs_bare: ['l1l2', BARE, 'p99_ms'],
+    // The same tail without the reads a capped database answered: L1 hits only, against all of bare's reads.
+    l1l2_l1_p99_vs_bare: ['l1l2', BARE, 'p99_l1_ms', 'p99_all_ms'],
   },
   goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
@@ -447,10 +470,12 @@ export default {
     if (def.dbCpu != null) await stack.setCpuCap('off');
     try {
       const t0 = Date.now();
-      let next = 0;
+      // Coldest first, hottest last: an L1 smaller than the pre-warm (an LRU) then ends up holding the head of
+      // the curve, as it does in steady state, not the last-read tail.
+      let next = prewarm - 1;
       const worker = async () => {
-        while (next < prewarm) {
-          const res = await fetch(`${ctx.baseUrl}/products/${productId(next++)}`);
+        while (next >= 0) {
+          const res = await fetch(`${ctx.baseUrl}/products/${productId(next--)}`);
           await res.arrayBuffer();
         }
       };
@@ -461,7 +486,7 @@ export default {
     }
   },
   async beforeMeasure(ctx, mode) {
-    if (mode === 'bare') return { bare: true, others: await otherBenches(ctx) };
+    if (this.modes[mode].target === 'bare') return { bare: true, others: await otherBenches(ctx) };
     const conn = await connect(ctx, PRIMARY);
     const user = this.modes[mode].dbUser ?? BENCH_USER;
     // The stack is shared: another run may cap the primary during a mode that asked for none. Its cgroup's
@@ -482,7 +507,7 @@ export default {
     if (!state) return;
     if (state.bare) {
       const others = await otherBenches(ctx);
-      return others === null ? undefined : { other_benches: Math.max(others, state.others ?? 0) };
+      return { ...(others === null ? {} : { other_benches: Math.max(others, state.others ?? 0) }), ...tierLatency(result) };
     }
     const after = await selectsByBenchUser(state.conn, state.user);
     const extra = await edgeAndPeerAfterMeasure(ctx, this.modes[mode], data, state, _durationS, result);
@@ -503,13 +528,14 @@ export default {
       out.redis_bypasses = d('bypass');
       if (this.modes[mode].env.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
     }
-    return { ...out, ...extra };
+    out.rss_mb = Math.round(m.rss / 1048576);
+    return { ...out, ...tierLatency(result), ...extra };
   },
   front(ctx, mode, urls) {
     return this.modes[mode].edge ? startBenchEdge(ctx, urls[0], this.modes[mode].edgeTtlS) : Promise.resolve(null);
   },
   request(rand, _data, mode) {
-    if (mode === 'bare') return { method: 'GET', path: '/' };
+    if (mode === 'bare' || mode === 'bare_again') return { method: 'GET', path: '/' };
     return { method: 'GET', path: `/products/${productId(zipfRank(rand()))}`, name: 'GET /products/:id' };
   },
 };

@@ -50,12 +50,15 @@ export async function createApp(config: AppConfig, opts: CreateAppOptions = {}):
   const fastify = app.getHttpAdapter().getInstance();
   // JSON bodies nested deeper than HTTP_MAX_JSON_DEPTH answer 400 before validation recurses into them.
   app.useBodyParser('application/json', { bodyLimit: opts.bodyLimit ?? 1024 * 1024 }, depthLimitedJsonParser(fastify, config.http.maxJsonDepth));
-  fastify.addHook('onRequest', async (req, reply) => {
+  // Callback-style hooks: every request runs them, and an async hook costs a promise each.
+  fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
+    done();
   });
-  fastify.addHook('onResponse', async (req, reply) => {
+  fastify.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions?.url ?? 'unmatched';
     metrics.httpDuration.labels(req.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+    done();
   });
   // Errors raised by Fastify itself (bad JSON, body too large) reach ErrorFilter through Nest's error handler.
   app.useLogger(new PinoNestLogger(logger));

@@ -227,6 +227,7 @@ describe('GET /metrics', () => {
       'cache_redis_breaker_state',
       'cache_invalidation_delay_seconds',
       'cache_l1_resyncs_total',
+      'cache_bus_silences_total',
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }

@@ -2,8 +2,9 @@
  * CacheAside<T>: read-through of one key space, L1 (in-process LRU) → L2 (Redis) → loader (the database).
  *
  * The design points, each with its trade-off:
- * - L1 is bounded by entries AND bytes and lives seconds: a hit costs no I/O at all, but each instance
- *   may serve a value up to one L1 TTL old if it misses an invalidation broadcast (see InvalidationBus).
+ * - L1 is bounded by entries AND bytes: a hit costs no I/O at all. A write reaches every L1 through the
+ *   invalidation bus; a broadcast the bus may have missed is bounded by its heartbeat (InvalidationBus,
+ *   Liveness), not by the L1 TTL: while the bus is not live, L1 entries live at most its silence bound.
  * - Single-flight: concurrent misses of one key in one process share one load (`coalesced`).
  * - Lease (Facebook memcache style): on an L2 miss a process takes `SET <key>:lease <token> NX PX`;
  *   only the holder loads and fills, the others poll L2 briefly and read what it filled. A holder that
@@ -178,6 +179,17 @@ export class CacheAside<T> {
   }
 
   /**
+   * The L1 answer for `id`, synchronously (counted as an L1 hit), or undefined when L1 does not hold it: a
+   * caller on the hot path answers an L1 hit without a promise and calls `get` for everything else.
+   */
+  getLocal(id: string): CacheResult<T> | undefined {
+    const local = this.l1?.get(this.key(id));
+    if (!local) return undefined;
+    this.l1Hits.inc();
+    return this.answer(local, 'l1');
+  }
+
+  /**
    * `loadFresh` (optional) reads the authoritative copy (the primary): used instead of returning a row the
    * fill refused as older than the last write, so a caller never sees a lagging replica's stale row.
    */
@@ -187,12 +199,9 @@ export class CacheAside<T> {
       this.m.loads.labels(name).inc();
       return { value: await load(), source: 'db' };
     }
+    const local = this.getLocal(id);
+    if (local) return local;
     const key = this.key(id);
-    const local = this.l1?.get(key);
-    if (local) {
-      this.l1Hits.inc();
-      return this.answer(local, 'l1');
-    }
     const pending = this.inflight.get(key);
     if (pending) {
       this.m.coalesced.labels(name).inc();
@@ -365,7 +374,10 @@ export class CacheAside<T> {
     const remaining = env.e - Date.now();
     if (remaining <= 0) return env;
     const entry: Envelope<T> = this.opts.encode && env.v !== null ? { ...env, b: this.opts.encode(env.v) } : env;
-    this.l1.set(key, entry, { ttl: Math.min(this.opts.l1.ttlMs, remaining), size: Math.max(1, size + key.length + (entry.b?.body.length ?? 0)) });
+    // While the bus cannot vouch that broadcasts arrive (silent, or not yet echoed), an entry lives at most the
+    // silence bound: the L1 TTL bounds staleness only through the bus (see InvalidationBus, Liveness).
+    const ttl = this.bus && !this.bus.live ? Math.min(this.opts.l1.ttlMs, this.bus.liveness.silentMs) : this.opts.l1.ttlMs;
+    this.l1.set(key, entry, { ttl: Math.min(ttl, remaining), size: Math.max(1, size + key.length + (entry.b?.body.length ?? 0)) });
     return entry;
   }
 

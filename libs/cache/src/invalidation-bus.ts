@@ -5,8 +5,16 @@
  *
  * Pub/sub is fire-and-forget: a subscriber that is disconnected when a message is sent never sees it.
  * So when the subscriber connection comes back after a loss, the instance drops its WHOLE L1 (`onResync`):
- * a burst of misses instead of serving stale entries. The remaining staleness bound is the L1 TTL (a
- * message lost on a live connection is not something Redis does, but the TTL caps it anyway).
+ * a burst of misses instead of serving stale entries.
+ *
+ * Liveness (the heartbeat): a connection can also die without a 'close' (a half-open TCP connection, a
+ * paused or stuck reader), and while Redis is down no write's broadcast arrives at all. So every
+ * `heartbeatMs` the bus publishes to a channel of its own, read on the SAME subscriber connection: its echo
+ * proves that everything published before it reached this instance (Redis runs commands one at a time and
+ * writes a subscriber's messages in order). A beat not echoed within `silentMs` → the bus is silent: L1 is cleared
+ * (`onResync`) and `live` is false (CacheAside then keeps L1 entries at most `silentMs`) until the next echo
+ * (also the state before the first one). A broadcast lost in any way is thus bounded by silentMs + 2 × heartbeatMs,
+ * not by the L1 TTL, which may then be long. Each instance echoes to itself only: no N² fan-out.
  * Alternative: CLIENT TRACKING with REDIRECT to a RESP2 connection (ioredis 6 drops RESP3 pushes).
  */
 import type { Redis } from 'ioredis';
@@ -29,8 +37,16 @@ export class InvalidationBus {
   private readonly received: Counter<'channel'>;
   private readonly resyncs: Counter<'channel'>;
   private readonly delay: Histogram<'channel'>;
+  private readonly silences: Counter<'channel'>;
   private lostConnection = false;
   private started = false;
+  /** The own heartbeat channel (see Liveness above). */
+  private readonly echoChannel: string;
+  /** When the oldest heartbeat not yet echoed was due (null: every beat so far came back). */
+  private pendingSince: number | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  /** An echo came back within silentMs: every broadcast published until then has reached this instance. */
+  live = false;
 
   constructor(
     private readonly publisher: Redis,
@@ -38,7 +54,10 @@ export class InvalidationBus {
     readonly channel: string,
     readonly instanceId: string,
     metrics: Metrics,
+    readonly liveness: { heartbeatMs: number; silentMs: number } = { heartbeatMs: 1000, silentMs: 3000 },
   ) {
+    this.echoChannel = `${channel}:echo:${instanceId}`;
+    this.silences = metrics.counter('cache_bus_silences_total', 'Heartbeats that did not come back within CACHE_BUS_SILENT_MS (L1 cleared, short-lived until the next echo)', ['channel']);
     this.sent = metrics.counter('cache_invalidations_sent_total', 'Invalidation messages published to the other instances', ['channel']);
     this.received = metrics.counter('cache_invalidations_received_total', 'Invalidation messages received from other instances', ['channel']);
     this.resyncs = metrics.counter('cache_l1_resyncs_total', 'Subscriber reconnects after which L1 was cleared (messages may have been missed)', ['channel']);
@@ -64,7 +83,27 @@ export class InvalidationBus {
       for (const h of this.resyncHandlers) h();
     });
     // Not awaited to completion when Redis is down at start: ioredis re-subscribes once connected.
-    await Promise.race([this.subscriber.subscribe(this.channel).catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    await Promise.race([this.subscriber.subscribe(this.channel, this.echoChannel).catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
+    this.beat();
+    this.heartbeat = setInterval(() => this.beat(), this.liveness.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /**
+   * Publishes the next echo and checks the oldest unanswered one. Silence is a beat not echoed within silentMs,
+   * counted from when the beat was due (a beat that could not even be sent counts too): a process whose event
+   * loop was blocked has sent nothing meanwhile, so it does not take its own stall for a dead connection.
+   */
+  private beat(): void {
+    this.pendingSince ??= performance.now();
+    if (this.publisher.status === 'ready') void this.publisher.publish(this.echoChannel, String(Date.now())).catch(() => undefined);
+    // After the poll phase (setImmediate): an echo already in the socket is read before the check.
+    setImmediate(() => {
+      if (!this.live || this.pendingSince === null || performance.now() - this.pendingSince <= this.liveness.silentMs) return;
+      this.live = false;
+      this.silences.labels(this.channel).inc();
+      for (const h of this.resyncHandlers) h();
+    });
   }
 
   onInvalidate(fn: (key: string) => void): void {
@@ -86,6 +125,12 @@ export class InvalidationBus {
   lastDelayMs: number | null = null;
 
   private onMessage(channel: string, raw: string): void {
+    if (channel === this.echoChannel) {
+      // Entries filled while the bus was not live expire within silentMs of their fill: nothing to clear here.
+      this.pendingSince = null;
+      this.live = true;
+      return;
+    }
     if (channel !== this.channel) return;
     let msg: InvalidationMessage;
     try {
@@ -103,6 +148,8 @@ export class InvalidationBus {
   }
 
   async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.live = false;
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
   }
 }

@@ -64,7 +64,7 @@ export class ProductCache<P extends { id: string; version: number }> {
     private readonly metrics: Metrics,
   ) {
     this.redis = new GuardedRedis(redis, metrics, { timeoutMs: settings.redisTimeoutMs, failureThreshold: settings.breakerFailures, cooldownMs: settings.breakerCooldownMs });
-    this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics) : null;
+    this.bus = settings.mode === 'l1l2' && subscriber ? new InvalidationBus(redis, subscriber, `${settings.prefix}cache-invalidate`, this.instanceId, metrics, { heartbeatMs: settings.busHeartbeatMs, silentMs: settings.busSilentMs }) : null;
     const common = {
       prefix: settings.prefix,
       mode: settings.mode,
@@ -106,6 +106,11 @@ export class ProductCache<P extends { id: string; version: number }> {
   /** `loadFresh`: the primary, read when the loaded row turns out older than the last write (see CacheAside.get). */
   product(id: string, load: () => Promise<P | null>, loadFresh?: () => Promise<P | null>): Promise<CacheResult<P>> {
     return this.products.get(id, load, loadFresh);
+  }
+
+  /** The product if L1 holds it (synchronous, no I/O), else undefined: then call `product`. */
+  productLocal(id: string): CacheResult<P> | undefined {
+    return this.products.getLocal(id);
   }
 
   /** A page of a category's products; `loadIds` returns the page's ids (one indexed query). */

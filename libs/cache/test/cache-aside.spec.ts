@@ -17,7 +17,7 @@ const caches: ProductCache<Row>[] = [];
 let db: DbNodes;
 let redis: Redis;
 
-async function makeCache(over: Partial<CacheSettings> = {}): Promise<{ cache: ProductCache<Row>; metrics: Metrics }> {
+async function makeCache(over: Partial<CacheSettings> = {}): Promise<{ cache: ProductCache<Row>; metrics: Metrics; sub: Redis }> {
   const url = testConfig().redis.cacheUrl;
   const cmd = createRedis(url);
   const sub = createRedis(url, { maxRetriesPerRequest: null });
@@ -26,7 +26,7 @@ async function makeCache(over: Partial<CacheSettings> = {}): Promise<{ cache: Pr
   const metrics = new Metrics({ defaultMetrics: false });
   const cache = new ProductCache<Row>(settings(over), cmd, sub, metrics);
   caches.push(cache);
-  return { cache, metrics };
+  return { cache, metrics, sub };
 }
 
 async function counter(metrics: Metrics, name: string, match = ''): Promise<number> {
@@ -220,6 +220,33 @@ describe('ProductCache › leases and early refresh', () => {
     expect(Math.min(...ttls)).toBeGreaterThanOrEqual(79_000);
     expect(Math.max(...ttls)).toBeLessThanOrEqual(100_000);
     expect(new Set(ttls.map((t) => Math.round(t / 1000))).size).toBeGreaterThan(3);
+  });
+});
+
+describe('ProductCache › invalidation bus liveness', () => {
+  it('when an instance\'s subscription goes silent without closing and another instance writes, then the silent one stops serving its L1 copy after the heartbeat bound, not the L1 TTL', async () => {
+    const { cache: a } = await makeCache();
+    // L1 TTL 60 s (settings above): without the heartbeat, B would serve the old price for a minute.
+    const { cache: b, metrics: mb, sub } = await makeCache({ busHeartbeatMs: 100, busSilentMs: 300 });
+    await Promise.all([a.start(), b.start()]);
+    await waitFor(async () => b.bus!.live, 10_000, 10);
+    const id = await insertRow(`silent-${randomUUID()}`, 100);
+    await b.product(id, () => readRow(id));
+    expect(await b.product(id, () => readRow(id))).toMatchObject({ source: 'l1', value: { priceCents: 100 } });
+    // B's subscriber stops reading: a stuck reader or a half-open connection, no 'close' event, no resync.
+    sub.stream.pause();
+    try {
+      await write(a, id, 200); // its broadcast waits unread in B's socket
+      await waitFor(async () => (await b.product(id, () => readRow(id))).value?.priceCents === 200, 10_000, 20);
+      expect(b.bus!.live).toBe(false);
+      expect(await counter(mb, 'cache_bus_silences_total')).toBeGreaterThanOrEqual(1);
+    } finally {
+      sub.stream.resume();
+    }
+    // The echo is back: the bus is live and L1 keeps entries again.
+    await waitFor(async () => b.bus!.live, 10_000, 10);
+    await b.product(id, () => readRow(id));
+    expect(await b.product(id, () => readRow(id))).toMatchObject({ source: 'l1', value: { priceCents: 200 } });
   });
 });
 

@@ -76,6 +76,12 @@ export interface AppConfig {
     l1MaxEntries: number;
     l1MaxBytes: number;
     l1TtlMs: number;
+    /**
+     * The invalidation bus's heartbeat (libs/cache InvalidationBus): an echo every busHeartbeatMs; none for
+     * busSilentMs → L1 cleared and short-lived. A lost broadcast is bounded by busSilentMs + 2 × busHeartbeatMs, not by l1TtlMs.
+     */
+    busHeartbeatMs: number;
+    busSilentMs: number;
     l2TtlMs: number;
     ttlJitterPct: number;
     negativeTtlMs: number;
@@ -484,12 +490,20 @@ export function loadConfig(env: Env = process.env): AppConfig {
       const beta = Number(env.CACHE_XFETCH_BETA ?? '1');
       if (!Number.isFinite(beta) || beta < 0 || beta > 10) throw new ConfigError(`CACHE_XFETCH_BETA must be a number between 0 and 10 (got '${env.CACHE_XFETCH_BETA}')`);
       const leaseMs = int(env, 'CACHE_LEASE_MS', 2000, 10, 60_000);
+      const busHeartbeatMs = int(env, 'CACHE_BUS_HEARTBEAT_MS', 1_000, 10, 60_000);
+      const busSilentMs = int(env, 'CACHE_BUS_SILENT_MS', 3 * busHeartbeatMs, 20, 300_000);
+      if (busSilentMs <= busHeartbeatMs) throw new ConfigError(`CACHE_BUS_SILENT_MS must be longer than CACHE_BUS_HEARTBEAT_MS (got ${busSilentMs} ≤ ${busHeartbeatMs}): one late echo would clear L1`);
       return {
         mode: oneOf(env, 'CACHE_MODE', ['off', 'l2', 'l1l2'] as const, 'l1l2'),
         prefix,
-        l1MaxEntries: int(env, 'CACHE_L1_MAX_ENTRIES', 10_000, 1, 10_000_000),
-        l1MaxBytes: int(env, 'CACHE_L1_MAX_BYTES', 32 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
-        l1TtlMs: int(env, 'CACHE_L1_TTL_MS', 5_000, 1, 3_600_000),
+        // Sized for the head of a Zipf curve (50k products ≈ 94 % of reads over 100k): about 3.4 KB of RSS per
+        // ~600-byte product, 161 MB for 50k (load-tests/results/l1-memory.json). The TTL does not bound staleness while the bus
+        // is live (its heartbeat does); it bounds writes made outside the API (a direct SQL fix) on top of L2's.
+        l1MaxEntries: int(env, 'CACHE_L1_MAX_ENTRIES', 50_000, 1, 10_000_000),
+        l1MaxBytes: int(env, 'CACHE_L1_MAX_BYTES', 64 * 1024 * 1024, 1024, 4 * 1024 * 1024 * 1024),
+        l1TtlMs: int(env, 'CACHE_L1_TTL_MS', 60_000, 1, 3_600_000),
+        busHeartbeatMs,
+        busSilentMs,
         l2TtlMs: int(env, 'CACHE_L2_TTL_MS', 300_000, 100, 7 * 24 * 3_600_000),
         ttlJitterPct: int(env, 'CACHE_TTL_JITTER_PCT', 10, 0, 90),
         negativeTtlMs: int(env, 'CACHE_NEGATIVE_TTL_MS', 5_000, 1, 3_600_000),

@@ -177,4 +177,10 @@ describe('loadConfig', () => {
       expect(loadConfig({}).auth).toMatchObject({ issuer: 'mallscale', audience: 'mallscale-shop-api', hashConcurrency: Math.max(1, Math.floor(availableParallelism() / 2)), hashQueueMax: 64 });
     });
   });
+
+  it('when the bus silence bound is not longer than its heartbeat, then start-up stops (one late echo would clear L1 every beat)', () => {
+    expect(loadConfig({}).cache).toMatchObject({ busHeartbeatMs: 1_000, busSilentMs: 3_000 });
+    expect(loadConfig({ CACHE_BUS_HEARTBEAT_MS: '200' }).cache.busSilentMs).toBe(600);
+    expect(() => loadConfig({ CACHE_BUS_HEARTBEAT_MS: '1000', CACHE_BUS_SILENT_MS: '1000' })).toThrow(/^CACHE_BUS_SILENT_MS must be longer than CACHE_BUS_HEARTBEAT_MS/);
+  });
 });

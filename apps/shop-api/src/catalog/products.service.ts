@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ApiError } from '#libs/core';
 import { ProductsRepository, type Product } from './products.repository.js';
 import type { CreateProductDto, UpdateProductDto } from './dto/product.dto.js';
-import type { CacheSource, CategoryPage } from '#libs/cache';
+import type { CacheSource, CategoryPage, Encoded } from '#libs/cache';
 import { CatalogCache } from './product-cache.provider.js';
 import { ReplicaRouter, retryOnDeadlock } from '#libs/db';
 import { AttributesService } from './attributes.service.js';
@@ -31,6 +31,11 @@ export class ProductsService {
     const pid = parseId(id);
     // A replica row older than the last write is refused by the cache; the caller then gets the primary's.
     return this.cache.product(pid, () => this.router.read((on) => this.repo.findById(pid, on)), () => this.repo.findById(pid, this.router.primary));
+  }
+
+  /** `read` when L1 holds the product: answered synchronously (the hot route's L1 hit), else undefined. */
+  readLocal(id: string): { value: Product | null; source: CacheSource; encoded?: Encoded } | undefined {
+    return this.cache.productLocal(parseId(id));
   }
 
   /** A category's products by id order, keyset-paginated; pages hold ids, products come from the cache. */
