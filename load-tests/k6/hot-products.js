@@ -6,7 +6,7 @@
 // EDGE_PURGE_URLS=http://127.0.0.1:6081), then BASE_URL=http://localhost:6081. The peer baseline: start shop-api
 // with CACHE_MODE=off BENCH_PEER_CACHE=nest-cache-manager (benchmark only). Never run here (no k6 on this box).
 // Product ids are fixed (1000000001..1000100000), so k6 needs no setup data; Zipf(s=1) as in the runner.
-import scenario from '../scenarios/hot-products.js';
+import scenario from '../scenarios/http/hot-products.js';
 import { k6Options, k6Default } from './lib.js';
 
 export const options = k6Options(scenario);

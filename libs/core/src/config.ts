@@ -525,7 +525,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
     },
     benchPeerCache: (() => {
       const peer = oneOf(env, 'BENCH_PEER_CACHE', ['none', 'nest-cache-manager'] as const, 'none');
-      if (peer !== 'none' && nodeEnv === 'production') throw new ConfigError('BENCH_PEER_CACHE is a benchmark baseline (load-tests/scenarios/hot-products.js): refused with NODE_ENV=production');
+      if (peer !== 'none' && nodeEnv === 'production') throw new ConfigError('BENCH_PEER_CACHE is a benchmark baseline (load-tests/scenarios/hot-products.ts): refused with NODE_ENV=production');
       return peer;
     })(),
     replication: {

@@ -8,20 +8,27 @@
 // l1l2_small_l1 is l1l2 with the L1 bounds of before (10k entries, 5 s) for a same-run comparison.
 // Latency is also split by X-Cache (p99 of L1 hits, L2 hits, DB loads) and the API's RSS is read from /metrics.
 // Another mode is one more entry in `modes` (a target and its env) plus its ratios; goals name ratios only.
-// Goals (issue 17), recorded as met / not met in the result file: l1l2 ≥ 0.75 × bare, L1+L2 > L2 alone,
+// Goals, recorded as met / not met in the result file: l1l2 ≥ 0.75 × bare, L1+L2 > L2 alone,
 // l1l2 ≥ 3 × off uncapped, p99 of cached reads ≤ 2 × bare's.
-// Issue 17 (appended, see EDGE AND PEER below): `edge` (the same load through Varnish in front of l1l2),
+// Also (see EDGE AND PEER below): `edge` (the same load through Varnish in front of l1l2),
 // `nest_cache_manager` (the peer baseline: @nestjs/cache-manager's CacheInterceptor on Redis), and the two
 // over two instances (`*_x2`) with a cold stampede and a stampede right after a write.
 // Per mode the runner also reports the SELECTs the primary ran for the API's database account per 1,000 requests (server-side counter, measured seconds only).
-// Plain ESM without imports: read by k6 (load-tests/k6/hot-products.js) and by the Node runner.
-const env = typeof process !== 'undefined' ? process.env : typeof __ENV !== 'undefined' ? __ENV : {};
-const LOCAL = (port, user = 'mallscale', pass = 'mallscale') => `mysql://${user}:${pass}@127.0.0.1:${port}/mallscale`;
+// The request (Zipf sampling, product ids) is http/hot-products.js, which k6 runs too (load-tests/k6/hot-products.js).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { hash } from '@node-rs/argon2';
+import type { BenchContext, DemoPreset, ModeDef, ModeResult, Scenario } from '../runner/bench.js';
+import { launcher, type Stack } from '../runner/launcher.js';
+import type { Throttle } from '../runner/provenance.js';
+import http, { BASE, N, productId, zipfRank } from './http/hot-products.js';
+import { connect, untyped, type SqlConnection } from './support.js';
+
+const env = process.env;
+const LOCAL = (port: number, user = 'mallscale', pass = 'mallscale') => `mysql://${user}:${pass}@127.0.0.1:${port}/mallscale`;
 const PRIMARY = env.DB_PRIMARY_URL || LOCAL(3307);
-const N = Number(env.BENCH_HOT_PRODUCTS || 100000);
-// Products of this benchmark have explicit ids BASE+1 .. BASE+N (category bench-hot), so k6 — which gets
-// no setup data — can address them too. Reused when already there (idempotent seeding).
-const BASE = 1000000000;
 const CPU = Number(env.BENCH_DB_CPU || 0.1);
 // How many of the most popular products the cached modes read once before the timed warm-up (see beforeMode):
 // 50k ranks hold ~94% of the Zipf(1) mass over 100k (20k: ~87%; measured with both in docs/q1-hot-products.md).
@@ -35,8 +42,26 @@ const SWEEP = PREWARMS.length > 1;
 const BENCH_USER = 'bench_hot';
 const BENCH_PASS = 'bench-hot-pass';
 const RUN = String(Date.now());
-const api = (mode, cpu) => ({
-  target: 'api',
+
+/** A mode of this scenario: the runner's ModeDef plus what its own hooks read. */
+type HotMode = ModeDef & {
+  /** Products to read once before the timed warm-up (default PREWARM). */
+  prewarm?: number;
+  /** The database account the API connects as (its SELECTs are counted; default BENCH_USER). */
+  dbUser?: string;
+  /** A private Varnish in front of the API (front()), keeping product reads edgeTtlS seconds. */
+  edge?: boolean;
+  edgeTtlS?: number;
+  /** After the load: the cold stampede and the stampede after a write. */
+  stampede?: boolean;
+};
+interface HotData {
+  admin: { email: string; password: string };
+  stampedeNext: number;
+}
+
+const api = (mode: string, cpu: number | null) => ({
+  target: 'api' as const,
   dbCpu: cpu,
   env: {
     CACHE_MODE: mode,
@@ -46,48 +71,18 @@ const api = (mode, cpu) => ({
     DB_REPLICA_URLS: '',
     REPLICA_MONITOR_INTERVAL_MS: '60000',
     LOG_LEVEL: 'error',
-  },
+  } as Record<string, string>,
 });
 
-function withUser(url, user, pass) {
+function withUser(url: string, user: string, pass: string) {
   const u = new URL(url);
   u.username = user;
   u.password = pass;
   return u.toString();
 }
 
-// Zipf(s=1) over ranks 1..N: cumulative weights, sampled by binary search. Rank → product scattered over
-// the id range (multiplicative permutation), so the hot products are not neighbours in the B-tree.
-let cdf = null;
-function zipfCdf() {
-  if (cdf) return cdf;
-  cdf = new Float64Array(N);
-  let sum = 0;
-  for (let r = 1; r <= N; r++) cdf[r - 1] = sum += 1 / r;
-  for (let i = 0; i < N; i++) cdf[i] /= sum;
-  return cdf;
-}
-function zipfRank(u) {
-  const c = zipfCdf();
-  let lo = 0;
-  let hi = N - 1;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (c[mid] < u) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo; // 0-based rank
-}
-const productId = (rank) => String(BASE + 1 + ((rank * 7919) % N)); // 7919 is prime, N = 100000: a bijection
-
-async function connect(ctx, url) {
-  const mysql = await ctx.load('mysql2/promise');
-  const u = new URL(url);
-  return mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1) });
-}
-
 // SELECTs executed by the API's account, counted by the server: MariaDB userstat, MySQL performance_schema.
-async function selectsByBenchUser(conn, user = BENCH_USER) {
+async function selectsByBenchUser(conn: SqlConnection, user = BENCH_USER): Promise<number> {
   try {
     await conn.query('SET GLOBAL userstat = 1');
     const [rows] = await conn.query('SELECT SELECT_COMMANDS AS n FROM information_schema.USER_STATISTICS WHERE USER = ?', [user]);
@@ -103,15 +98,14 @@ async function selectsByBenchUser(conn, user = BENCH_USER) {
 
 // Other benchmark runs on this box (their runner processes, from /proc): on the shared stack they cap and
 // uncap the same database nodes and may read through the same bench account, so a mode they overlap is noted.
-async function otherBenches(ctx) {
-  const fs = await ctx.load('node:fs');
+function otherBenches(): number | null {
   let n = 0;
   try {
-    for (const pid of fs.readdirSync('/proc')) {
+    for (const pid of readdirSync('/proc')) {
       if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
       let cmd = '';
       try {
-        cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       } catch {
         continue;
       }
@@ -123,10 +117,12 @@ async function otherBenches(ctx) {
   return n;
 }
 
+type CacheCounts = Record<'l1' | 'l2' | 'miss' | 'bypass' | 'resyncs' | 'rss', number>;
+
 // Cache counters of the (first) API process from /metrics: hits per tier, misses, Redis bypasses.
-async function cacheMetrics(baseUrl) {
+async function cacheMetrics(baseUrl: string): Promise<CacheCounts> {
   const text = await (await fetch(`${baseUrl}/metrics`)).text();
-  const sum = (re) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
+  const sum = (re: RegExp) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.split(' ').pop()), 0);
   return {
     l1: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l1"/),
     l2: sum(/^cache_hits_total\{[^}]*cache="product"[^}]*tier="l2"/),
@@ -141,14 +137,14 @@ async function cacheMetrics(baseUrl) {
 
 // The p99 of each tier that answered (X-Cache, split by the runner: Scenario.latencyBy) and of all responses
 // through the same computation: a capped database's misses are a latency bare Fastify never has.
-function tierLatency(result) {
+function tierLatency(result: ModeResult | undefined) {
   const by = result?.latencyBy ?? {};
-  const out = {};
+  const out: Record<string, number> = {};
   for (const [k, name] of [['all', 'all'], ['l1', 'l1'], ['l2', 'l2'], ['db', 'db']]) if (by[k]) out[`p99_${name}_ms`] = by[k].p99_ms;
   return out;
 }
 
-// ---------------------------------------------------------------- EDGE AND PEER (issue 17)
+// ---------------------------------------------------------------- EDGE AND PEER
 // `edge`: the l1l2 API behind a private Varnish (docker/varnish/mallscale.vcl, started through docker/local/stack.mjs
 // on BENCH_EDGE_PORT, default 16081, never the stack's 6081); the API purges it through EdgePurger. After the load:
 // the edge's hit ratio (varnishstat), the Age of the copies it serves (a sample of Zipf reads) and, for the five
@@ -166,13 +162,13 @@ const STAMPEDE_REQUESTS = Number(env.BENCH_STAMPEDE_REQUESTS || 500);
 const STAMPEDE_BASE = BASE + N; // products STAMPEDE_BASE+1 .. +100: outside the Zipf range, never read by the load
 const STAMPEDE_POOL = 100;
 const STAMPEDE_USER = 'bench_stampede';
-const mode17 = (name, cacheMode, extraEnv = {}, dbUser = BENCH_USER, cpu = CPU) => {
+const mode17 = (name: string, cacheMode: string, extraEnv: Record<string, string> = {}, dbUser = BENCH_USER, cpu: number | null = CPU): HotMode => {
   const d = api(cacheMode, cpu);
   return { ...d, dbUser, env: { ...d.env, CACHE_PREFIX: `bench-hot-${RUN}-${name}:`, SHORTS_SWEEP_INTERVAL_MS: '0', ...(dbUser === BENCH_USER ? {} : { DB_PRIMARY_URL: withUser(PRIMARY, dbUser, BENCH_PASS) }), ...extraEnv } };
 };
 const PEER = { BENCH_PEER_CACHE: 'nest-cache-manager' };
 const EDGE_URL_ENV = { EDGE_PURGE_URLS: `http://127.0.0.1:${EDGE_PORT}` };
-const EDGE_AND_PEER_MODES = {
+const EDGE_AND_PEER_MODES: Record<string, HotMode> = {
   // Capped (the database at 0.1 CPU, like l1l2): what each tier does for the one server.
   edge: { ...mode17('edge', 'l1l2', EDGE_URL_ENV), edge: true, edgeTtlS: 10 },
   nest_cache_manager: mode17('nest_cache_manager', 'off', PEER),
@@ -193,21 +189,19 @@ const EDGE_AND_PEER_RATIOS = {
   edge_vs_l1l2_uncapped: ['edge_uncapped', 'l1l2_uncapped'],
   edge_ttl60_vs_l1l2_uncapped: ['edge_ttl60_uncapped', 'l1l2_uncapped'],
   l1l2_vs_nest_cache_manager_uncapped: ['l1l2_uncapped', 'nest_cache_manager_uncapped'],
-};
+} satisfies NonNullable<Scenario['ratios']>;
 
 // The stampede account and products, and an admin for the writes: a fresh e-mail and random password per run,
 // deleted when the run ends (nothing known to anybody is left behind in the database).
-async function edgeAndPeerSetup(ctx, conn, db, categoryId) {
+async function edgeAndPeerSetup(ctx: BenchContext, conn: SqlConnection, db: string, categoryId: unknown): Promise<HotData> {
   await conn.query(`CREATE USER IF NOT EXISTS '${STAMPEDE_USER}'@'%' IDENTIFIED BY '${BENCH_PASS}'`);
   await conn.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON \`${db}\`.* TO '${STAMPEDE_USER}'@'%'`);
   const rows = Array.from({ length: STAMPEDE_POOL }, (_, k) => [STAMPEDE_BASE + 1 + k, categoryId, `Stampede product ${k}`, 5000, 100, '{}']);
   await conn.query('INSERT IGNORE INTO products (id, category_id, name, price_cents, stock, attributes) VALUES ?', [rows]);
-  const { randomBytes } = await ctx.load('node:crypto');
-  const { hash } = await ctx.load('@node-rs/argon2');
   const admin = { email: `bench-hot-admin-${RUN}@bench.mallscale`, password: randomBytes(18).toString('hex') };
   await conn.query("INSERT INTO users (email, password_hash, role) VALUES (?, ?, 'admin')", [admin.email, await hash(admin.password)]);
   ctx.onCleanup(async () => {
-    const c = await connect(ctx, PRIMARY);
+    const c = await connect(PRIMARY);
     try {
       await c.query('DELETE FROM users WHERE email = ?', [admin.email]);
     } finally {
@@ -217,37 +211,36 @@ async function edgeAndPeerSetup(ctx, conn, db, categoryId) {
   return { admin, stampedeNext: 0 };
 }
 
-async function adminToken(baseUrl, admin) {
+async function adminToken(baseUrl: string, admin: HotData['admin']): Promise<string> {
   const res = await fetch(`${baseUrl}/auth/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) });
   if (res.status !== 200) throw new Error(`bench admin sign-in answered ${res.status}: ${await res.text()}`);
-  return (await res.json()).accessToken;
+  return ((await res.json()) as { accessToken: string }).accessToken;
 }
 
-async function patchPrice(baseUrl, token, id, priceCents) {
+async function patchPrice(baseUrl: string, token: string, id: string, priceCents: number) {
   const res = await fetch(`${baseUrl}/products/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ priceCents }) });
   if (res.status !== 200) throw new Error(`PATCH /products/${id} answered ${res.status}: ${await res.text()}`);
   return res.json();
 }
 
-let benchEdge = null;
-async function startBenchEdge(ctx, backendUrl, ttlS) {
-  const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
-  const { mkdtempSync, rmSync, readFileSync } = await ctx.load('node:fs');
-  const { tmpdir } = await ctx.load('node:os');
+let benchEdge: { url: string; dir: string } | null = null;
+async function startBenchEdge(ctx: BenchContext, backendUrl: string, ttlS: number | undefined) {
+  const stack = await launcher();
   const dir = mkdtempSync(`${tmpdir()}/mallscale-bench-edge-`);
   const e = await stack.startEdge({ port: EDGE_PORT, backend: new URL(backendUrl).host, dir, memory: '256m', ttlS, graceS: 5 });
   // The cache process (the manager's child) does the work: its CPU joins the mode's row.
-  let child = null;
+  let child: number | null = null;
   try {
     child = Number(readFileSync(`/proc/${e.pid}/task/${e.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || null;
   } catch {
     /* no /proc */
   }
+  const pids: Record<string, number> = child ? { edge: child } : {};
   benchEdge = { ...e, dir };
   ctx.log(`edge: varnishd on ${e.url} in front of ${backendUrl}, product reads kept ${ttlS} s + 5 s grace`);
   return {
     urls: [e.url],
-    pids: child ? { edge: child } : {},
+    pids,
     stop: async () => {
       await e.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -256,35 +249,37 @@ async function startBenchEdge(ctx, backendUrl, ttlS) {
   };
 }
 
+type EdgeCounts = { hit: number; miss: number };
+
 /** varnishstat's hit/miss counters of the bench edge. */
-async function edgeCounters(ctx) {
-  const { execFileSync } = await ctx.load('node:child_process');
-  const out = JSON.parse(execFileSync('varnishstat', ['-n', `${benchEdge.dir}/work`, '-1', '-j', '-f', 'MAIN.cache_hit', '-f', 'MAIN.cache_miss', '-f', 'MAIN.cache_hitpass', '-f', 'MAIN.cache_hitmiss'], { encoding: 'utf8' }));
+function edgeCounters(): EdgeCounts {
+  const out = JSON.parse(execFileSync('varnishstat', ['-n', `${benchEdge!.dir}/work`, '-1', '-j', '-f', 'MAIN.cache_hit', '-f', 'MAIN.cache_miss', '-f', 'MAIN.cache_hitpass', '-f', 'MAIN.cache_hitmiss'], { encoding: 'utf8' }));
   const c = out.counters ?? out;
-  const v = (k) => Number(c[k]?.value ?? 0);
+  const v = (k: string) => Number(c[k]?.value ?? 0);
   return { hit: v('MAIN.cache_hit'), miss: v('MAIN.cache_miss') + v('MAIN.cache_hitpass') + v('MAIN.cache_hitmiss') };
 }
 
-const median = (xs) => {
+const median = (xs: number[]) => {
   const a = [...xs].sort((x, y) => x - y);
   return a.length ? a[Math.floor(a.length / 2)] : 0;
 };
-const round1 = (x) => Math.round(x * 10) / 10;
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
-async function edgeAndPeerAfterMeasure(ctx, def, data, state, durationS, result) {
-  const out = {};
+async function edgeAndPeerAfterMeasure(ctx: BenchContext, def: HotMode, data: HotData, state: ApiState, durationS: number, result: ModeResult | undefined) {
+  const out: Record<string, number> = {};
   // CPU each request cost the API processes (and the edge): what an edge in front takes off the API.
-  const cpuUs = (keys) => {
+  const cpuUs = (keys: string[]) => {
     const cores = keys.reduce((sum, k) => sum + (result?.cpu?.[k] ?? NaN), 0);
     return Number.isFinite(cores) && result?.requests ? Math.round((cores * durationS * 1e6) / result.requests) : undefined;
   };
   const apiKeys = Object.keys(result?.cpu ?? {}).filter((k) => k.startsWith('api-'));
-  if (apiKeys.length) out.api_cpu_us_per_req = cpuUs(apiKeys);
-  if (def.edge && result?.cpu?.edge != null) out.edge_cpu_us_per_req = cpuUs(['edge']);
+  // JSON drops an undefined number, as the plain scenario's result files always did.
+  if (apiKeys.length) out.api_cpu_us_per_req = cpuUs(apiKeys) as number;
+  if (def.edge && result?.cpu?.edge != null) out.edge_cpu_us_per_req = cpuUs(['edge']) as number;
   if (def.edge) {
-    const after = await edgeCounters(ctx);
-    const hit = after.hit - state.edge.hit;
-    const miss = after.miss - state.edge.miss;
+    const after = edgeCounters();
+    const hit = after.hit - state.edge!.hit;
+    const miss = after.miss - state.edge!.miss;
     out.edge_hit_pct = round1((hit / (hit + miss || 1)) * 100);
     Object.assign(out, await edgeStaleness(ctx, data));
   }
@@ -294,27 +289,30 @@ async function edgeAndPeerAfterMeasure(ctx, def, data, state, durationS, result)
 
 // What the edge costs in freshness: the Age of the copies it serves (2,000 Zipf reads right after the load),
 // and write → fresh: PATCH one of the 5 hottest products, then read through the edge until the new price shows.
-async function edgeStaleness(ctx, data) {
-  const ages = [];
+async function edgeStaleness(ctx: BenchContext, data: HotData) {
+  const edgeUrl = benchEdge!.url;
+  const ages: number[] = [];
   let u = 12345;
-  const rand = () => ((u = (u * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rand = () => (u = (u * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let i = 0; i < 2000; i += 16) {
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      const r = await fetch(`${benchEdge.url}/products/${productId(zipfRank(rand()))}`);
-      await r.arrayBuffer();
-      ages.push(Number(r.headers.get('age') ?? 0));
-    }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        const r = await fetch(`${edgeUrl}/products/${productId(zipfRank(rand()))}`);
+        await r.arrayBuffer();
+        ages.push(Number(r.headers.get('age') ?? 0));
+      }),
+    );
   }
-  const token = await adminToken(ctx.baseUrl, data.admin);
-  const fresh = [];
+  const token = await adminToken(ctx.baseUrl!, data.admin);
+  const fresh: number[] = [];
   for (let rank = 0; rank < 5; rank++) {
     const id = productId(rank);
-    for (let k = 0; k < 2; k++) await (await fetch(`${benchEdge.url}/products/${id}`)).arrayBuffer(); // cached at the edge
+    for (let k = 0; k < 2; k++) await (await fetch(`${edgeUrl}/products/${id}`)).arrayBuffer(); // cached at the edge
     const price = 1000 + Math.floor(Math.random() * 9000);
-    await patchPrice(ctx.baseUrl, token, id, price);
+    await patchPrice(ctx.baseUrl!, token, id, price);
     const t0 = performance.now();
     for (;;) {
-      const body = await (await fetch(`${benchEdge.url}/products/${id}`)).json();
+      const body = (await (await fetch(`${edgeUrl}/products/${id}`)).json()) as { priceCents?: number };
       if (body.priceCents === price) break;
       if (performance.now() - t0 > 30_000) throw new Error(`edge still served the old price of ${id} 30 s after the write`);
       await new Promise((r) => setTimeout(r, 2));
@@ -336,7 +334,7 @@ async function edgeStaleness(ctx, data) {
 
 // The account's SELECT counter once it has stopped moving: requests the capped database still had queued when
 // the load ended finish first, so a stampede counts its own loads only.
-async function quiet(conn, user) {
+async function quiet(conn: SqlConnection, user: string | undefined) {
   let last = await selectsByBenchUser(conn, user);
   for (const end = Date.now() + 30_000; Date.now() < end; ) {
     await new Promise((r) => setTimeout(r, 300));
@@ -348,20 +346,22 @@ async function quiet(conn, user) {
 }
 
 // The cold stampede and the stampede right after a write, over both instances, counted on the server.
-async function stampedes(ctx, def, data, conn) {
-  const urls = ctx.urls;
+async function stampedes(ctx: BenchContext, def: HotMode, data: HotData, conn: SqlConnection) {
+  const urls = ctx.urls!;
   const token = await adminToken(urls[0], data.admin);
-  const cold = [];
-  const afterWrite = [];
+  const cold: number[] = [];
+  const afterWrite: number[] = [];
   let stale = 0;
   let answers = 0;
   let errors = 0;
-  const burst = async (id) => {
+  const burst = async (id: string) => {
     const before = await quiet(conn, def.dbUser);
-    const res = await Promise.all(Array.from({ length: STAMPEDE_REQUESTS }, async (_, i) => {
-      const r = await fetch(`${urls[i % urls.length]}/products/${id}`);
-      return { status: r.status, body: r.status === 200 ? await r.json() : (await r.arrayBuffer(), null) };
-    }));
+    const res = await Promise.all(
+      Array.from({ length: STAMPEDE_REQUESTS }, async (_, i) => {
+        const r = await fetch(`${urls[i % urls.length]}/products/${id}`);
+        return { status: r.status, body: r.status === 200 ? ((await r.json()) as { priceCents?: number }) : (await r.arrayBuffer(), null) };
+      }),
+    );
     const loads = (await selectsByBenchUser(conn, def.dbUser)) - before;
     errors += res.filter((r) => r.status !== 200).length;
     return { loads, prices: res.map((r) => r.body?.priceCents) };
@@ -386,52 +386,67 @@ async function stampedes(ctx, def, data, conn) {
   };
 }
 
+const MODES: Record<string, HotMode> = SWEEP
+  ? {
+      off: { ...api('off', CPU), boundBy: ['primary'] },
+      ...Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}`, { ...api('l1l2', CPU), prewarm: p }])),
+    }
+  : {
+      bare: { target: 'bare' },
+      // Cache off, capped: the primary must be the bottleneck, or l1l2_vs_off measures something else.
+      off: { ...api('off', CPU), boundBy: ['primary'] },
+      l2: api('l2', CPU),
+      l1l2: api('l1l2', CPU),
+      off_uncapped: api('off', null),
+      l1l2_uncapped: api('l1l2', null),
+      // The L1 bounds before they were raised (10k entries, 5 s): what the larger, longer-lived L1 buys, same run.
+      l1l2_small_l1: { ...api('l1l2', CPU), env: { ...api('l1l2', CPU).env, CACHE_PREFIX: `bench-hot-${RUN}-l1l2-small-l1:`, CACHE_L1_MAX_ENTRIES: '10000', CACHE_L1_MAX_BYTES: String(32 * 1024 * 1024), CACHE_L1_TTL_MS: '5000' } },
+      ...EDGE_AND_PEER_MODES,
+      // The ceiling measured again, after the others: on a shared box the load moves between modes of one run.
+      bare_again: { target: 'bare' },
+    };
+
+/** What beforeMeasure hands afterMeasure: bare modes note other runs only; API modes count around the window. */
+type BareState = { bare: true; others: number | null };
+interface ApiState {
+  bare?: false;
+  conn: SqlConnection;
+  user: string;
+  stack: Stack;
+  others: number | null;
+  throttle: Throttle | null;
+  before: number;
+  metrics: CacheCounts;
+  edge: EdgeCounts | null;
+}
+
 export default {
-  name: 'hot-products',
+  ...http,
   description: `GET /products/:id, ${N} products, Zipf(s=1) popularity, one database server (DB nodes capped at ${CPU} CPU in the capped modes): cache off vs L2 vs L1+L2`,
-  duration: '15s',
-  warmup: '15s', // the Zipf tail is long: a cache needs a real warm-up to reach its steady state
-  connections: 64,
-  modes: SWEEP
-    ? {
-        off: { ...api('off', CPU), boundBy: ['primary'] },
-        ...Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}`, { ...api('l1l2', CPU), prewarm: p }])),
-      }
-    : {
-    bare: { target: 'bare' },
-    // Cache off, capped: the primary must be the bottleneck, or l1l2_vs_off measures something else.
-    off: { ...api('off', CPU), boundBy: ['primary'] },
-    l2: api('l2', CPU),
-    l1l2: api('l1l2', CPU),
-    off_uncapped: api('off', null),
-    l1l2_uncapped: api('l1l2', null),
-    // The L1 bounds before they were raised (10k entries, 5 s): what the larger, longer-lived L1 buys, same run.
-    l1l2_small_l1: { ...api('l1l2', CPU), env: { ...api('l1l2', CPU).env, CACHE_PREFIX: `bench-hot-${RUN}-l1l2-small-l1:`, CACHE_L1_MAX_ENTRIES: '10000', CACHE_L1_MAX_BYTES: String(32 * 1024 * 1024), CACHE_L1_TTL_MS: '5000' } },
-    ...EDGE_AND_PEER_MODES,
-    // The ceiling measured again, after the others: on a shared box the load moves between modes of one run.
-    bare_again: { target: 'bare' },
-  },
+  modes: MODES,
   schema: true,
   latencyBy: 'x-cache',
-  ratios: SWEEP ? Object.fromEntries(PREWARMS.map((p) => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']])) : {
-    l1l2_vs_off: ['l1l2', 'off'],
-    l2_vs_off: ['l2', 'off'],
-    l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
-    // bare Fastify is measured first and, with bare_again, last: the ceiling is the better of the two that ran.
-    l1l2_vs_bare: ['l1l2', BARE],
-    ...EDGE_AND_PEER_RATIOS,
-    // Issue 17: a cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
-    l1l2_vs_l2: ['l1l2', 'l2'],
-    l1l2_vs_l1l2_small_l1: ['l1l2', 'l1l2_small_l1'],
-    l1l2_uncapped_vs_bare: ['l1l2_uncapped', BARE],
-    l1l2_p99_vs_bare: ['l1l2', BARE, 'p99_ms'],
-    // The same tail without the reads a capped database answered: L1 hits only, against all of bare's reads.
-    l1l2_l1_p99_vs_bare: ['l1l2', BARE, 'p99_l1_ms', 'p99_all_ms'],
-  },
+  ratios: SWEEP
+    ? Object.fromEntries(PREWARMS.map((p): [string, [string, string]] => [`l1l2_prewarm${p}_vs_off`, [`l1l2_prewarm${p}`, 'off']]))
+    : {
+        l1l2_vs_off: ['l1l2', 'off'],
+        l2_vs_off: ['l2', 'off'],
+        l1l2_vs_off_uncapped: ['l1l2_uncapped', 'off_uncapped'],
+        // bare Fastify is measured first and, with bare_again, last: the ceiling is the better of the two that ran.
+        l1l2_vs_bare: ['l1l2', BARE],
+        ...EDGE_AND_PEER_RATIOS,
+        // A cached read near the HTTP ceiling, L1 worth more than L2, and the cached reads' tail.
+        l1l2_vs_l2: ['l1l2', 'l2'],
+        l1l2_vs_l1l2_small_l1: ['l1l2', 'l1l2_small_l1'],
+        l1l2_uncapped_vs_bare: ['l1l2_uncapped', BARE],
+        l1l2_p99_vs_bare: ['l1l2', BARE, 'p99_ms'],
+        // The same tail without the reads a capped database answered: L1 hits only, against all of bare's reads.
+        l1l2_l1_p99_vs_bare: ['l1l2', BARE, 'p99_l1_ms', 'p99_all_ms'],
+      },
   goals: SWEEP ? undefined : { l1l2_vs_bare: ['>=', 0.75], l1l2_vs_l2: ['>', 1], l1l2_vs_off_uncapped: ['>=', 3], l1l2_p99_vs_bare: ['<=', 2] },
   // Node runner only: the bench account, the category and N products (bulk, idempotent).
   async setup(ctx) {
-    const conn = await connect(ctx, PRIMARY);
+    const conn = untyped(await connect(PRIMARY));
     try {
       const db = new URL(PRIMARY).pathname.slice(1);
       await conn.query(`CREATE USER IF NOT EXISTS '${BENCH_USER}'@'%' IDENTIFIED BY '${BENCH_PASS}'`);
@@ -463,10 +478,10 @@ export default {
   // PREWARM most popular products once through the API (the real read-through path: lease, fill) with the
   // database cap lifted, then the cap returns and the runner's timed warm-up and measurement follow.
   async beforeMode(ctx, mode) {
-    const def = this.modes[mode];
+    const def = MODES[mode];
     const prewarm = def.prewarm ?? PREWARM;
-    if (def.target !== 'api' || (def.env.CACHE_MODE === 'off' && !def.env.BENCH_PEER_CACHE) || prewarm <= 0) return;
-    const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+    if (def.target !== 'api' || (def.env?.CACHE_MODE === 'off' && !def.env.BENCH_PEER_CACHE) || prewarm <= 0) return;
+    const stack = await launcher();
     if (def.dbCpu != null) await stack.setCpuCap('off');
     try {
       const t0 = Date.now();
@@ -485,60 +500,57 @@ export default {
       if (def.dbCpu != null) await stack.setCpuCap(def.dbCpu);
     }
   },
-  async beforeMeasure(ctx, mode) {
-    if (this.modes[mode].target === 'bare') return { bare: true, others: await otherBenches(ctx) };
-    const conn = await connect(ctx, PRIMARY);
-    const user = this.modes[mode].dbUser ?? BENCH_USER;
+  async beforeMeasure(ctx, mode): Promise<BareState | ApiState> {
+    if (MODES[mode].target === 'bare') return { bare: true, others: otherBenches() };
+    const conn = untyped(await connect(PRIMARY));
+    const user = MODES[mode].dbUser ?? BENCH_USER;
     // The stack is shared: another run may cap the primary during a mode that asked for none. Its cgroup's
     // throttled CFS periods over the window tell (primary_throttled_pct > 0 in an uncapped mode = capped by someone else).
-    const stack = await ctx.load(`${ctx.root}/docker/local/stack.mjs`);
+    const stack = await launcher();
     return {
       conn,
       user,
       stack,
-      others: await otherBenches(ctx),
+      others: otherBenches(),
       throttle: stack.throttleStats(['primary']).primary,
       before: await selectsByBenchUser(conn, user),
-      metrics: await cacheMetrics(ctx.baseUrl),
-      edge: this.modes[mode].edge ? await edgeCounters(ctx) : null,
+      metrics: await cacheMetrics(ctx.baseUrl!),
+      edge: MODES[mode].edge ? edgeCounters() : null,
     };
   },
-  async afterMeasure(ctx, mode, data, state, _durationS, result) {
+  async afterMeasure(ctx, mode, data, state: BareState | ApiState | undefined, durationS, result) {
     if (!state) return;
     if (state.bare) {
-      const others = await otherBenches(ctx);
+      const others = otherBenches();
       return { ...(others === null ? {} : { other_benches: Math.max(others, state.others ?? 0) }), ...tierLatency(result) };
     }
+    const def = MODES[mode];
     const after = await selectsByBenchUser(state.conn, state.user);
-    const extra = await edgeAndPeerAfterMeasure(ctx, this.modes[mode], data, state, _durationS, result);
+    const extra = await edgeAndPeerAfterMeasure(ctx, def, data, state, durationS, result);
     await state.conn.end();
     const t1 = state.stack.throttleStats(['primary']).primary;
-    const m = await cacheMetrics(ctx.baseUrl);
-    const d = (k) => m[k] - state.metrics[k];
+    const m = await cacheMetrics(ctx.baseUrl!);
+    const d = (k: keyof CacheCounts) => m[k] - state.metrics[k];
     const reads = d('l1') + d('l2') + d('miss') || 1;
-    const out = { db_selects: after - state.before };
-    const others = await otherBenches(ctx);
+    const out: Record<string, number> = { db_selects: after - state.before };
+    const others = otherBenches();
     if (others !== null) out.other_benches = Math.max(others, state.others ?? 0);
     // No CFS period elapsed = no quota was in force on the primary during the window.
     if (state.throttle && t1) out.primary_throttled_pct = t1.periods > state.throttle.periods ? Math.round(((t1.throttled - state.throttle.throttled) / (t1.periods - state.throttle.periods)) * 1000) / 10 : 0;
     if (result && result.requests) out.db_selects_per_1k = Math.round(((after - state.before) / result.requests) * 1000 * 100) / 100;
-    if (this.modes[mode].env.CACHE_MODE !== 'off') {
+    if (def.env?.CACHE_MODE !== 'off') {
       out.l1_hit_pct = Math.round((d('l1') / reads) * 1000) / 10;
       out.l2_hit_pct = Math.round((d('l2') / reads) * 1000) / 10;
       out.redis_bypasses = d('bypass');
-      if (this.modes[mode].env.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
+      if (def.env?.CACHE_MODE === 'l1l2') out.l1_resyncs = d('resyncs');
     }
     out.rss_mb = Math.round(m.rss / 1048576);
     return { ...out, ...tierLatency(result), ...extra };
   },
   front(ctx, mode, urls) {
-    return this.modes[mode].edge ? startBenchEdge(ctx, urls[0], this.modes[mode].edgeTtlS) : Promise.resolve(null);
+    return MODES[mode].edge ? startBenchEdge(ctx, urls[0], MODES[mode].edgeTtlS) : Promise.resolve(null);
   },
-  request(rand, _data, mode) {
-    if (mode === 'bare' || mode === 'bare_again') return { method: 'GET', path: '/' };
-    return { method: 'GET', path: `/products/${productId(zipfRank(rand()))}`, name: 'GET /products/:id' };
-  },
-};
+} satisfies Scenario<HotData>;
 
 // `npm run demo -- q1` (scripts/demo.mjs): the short run at the top of docs/q1-hot-products.md. 20k products
 // (all pre-warmed), the two headline modes, 3 s warm-up + 5 s each.
@@ -554,4 +566,4 @@ export const demo = {
     const value = r.ratios[ratio] != null ? `**${ratio} = ${r.ratios[ratio]}×**` : `${ratio} omitted (${r.ratiosOmitted?.[ratio] ?? 'not measured'})`;
     return `${value}: ${a.rps} vs ${b.rps} req/s; the database ran ${a.extra?.db_selects_per_1k ?? '–'} vs ${b.extra?.db_selects_per_1k ?? '–'} SELECTs per 1,000 requests (L1 hits ${a.extra?.l1_hit_pct ?? '–'} %). Without the cache the one capped database server is the bottleneck; with L1+L2 the hot products are answered from memory, the database is nearly idle, and the limit moves to the API process.`;
   },
-};
+} satisfies DemoPreset;
