@@ -13,7 +13,7 @@ import { assertTime, capNodes, preset, sleep, type Experiment, type ExperimentCo
 import { zipf } from './load.js';
 import { comSelect, productIds } from './server-counters.js';
 
-/** Cores per capped node: the benchmark's calibration floor (load-tests/scenarios/replica-reads.js minCap). */
+/** Cores per capped node: the benchmark's calibration floor (load-tests/scenarios/replica-reads.ts minCap). */
 export const REPLICA_CAP_CPU = 0.05;
 const WARM = 1000;
 const PHASE = 4000;
