@@ -1,24 +1,19 @@
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import mysql from 'mysql2/promise';
-import { repoRoot } from '#libs/core';
-import { bucketOf, encodeOrderId, ORDER_ID_EPOCH_MS } from '#libs/db';
+import { bucketOf, encodeOrderId, ORDER_ID_EPOCH_MS, syntheticOrdersSelect } from '#libs/db';
 import { testEnv } from '#libs/testing';
 
-// The orders-growth bench generates its 10M rows on the server (SQL) instead of in Node: those rows must be the
-// rows the application would write, or the bench measures a different table. Checked against the real primary.
+// The orders-growth bench (and the console's Q1.a experiment) generates its 10M rows on the server (SQL,
+// libs/db syntheticOrdersSelect) instead of in Node: those rows must be the rows the application would write,
+// or the bench measures a different table. Checked against the real primary.
 const N = 3000;
 const USERS = 200_000;
 const m0 = Date.UTC(2025, 9, 1);
 const span = Date.UTC(2026, 11, 1) - m0;
 
 let conn: mysql.Connection;
-let seedSelect: (o: Record<string, unknown>) => string;
 
 beforeAll(async () => {
-  // The scenario is plain ESM read by k6 too: loaded like the bench runner loads it.
-  ({ seedSelect } = await import(pathToFileURL(join(repoRoot(), 'load-tests/scenarios/orders-growth.js')).href));
   const u = new URL(testEnv().DB_PRIMARY_URL);
   conn = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: decodeURIComponent(u.username), password: decodeURIComponent(u.password), database: u.pathname.slice(1), supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
   await conn.query("SET SESSION time_zone = '+00:00'");
@@ -35,7 +30,7 @@ function expected(seq: number) {
 }
 
 async function generated(mariadb: boolean, lo: number, hi: number): Promise<string[][]> {
-  const [rows] = await conn.query({ sql: seedSelect({ mariadb, lo, hi, n: N, users: USERS, m0, span, epoch: ORDER_ID_EPOCH_MS }), rowsAsArray: true });
+  const [rows] = await conn.query({ sql: syntheticOrdersSelect({ mariadb, lo, hi, n: N, users: USERS, m0, span, epoch: ORDER_ID_EPOCH_MS }), rowsAsArray: true });
   return (rows as unknown[][]).map((r) => r.map((v) => (typeof v === 'string' ? v.slice(0, 23) : String(v))));
 }
 

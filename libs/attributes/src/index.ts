@@ -3,3 +3,4 @@ export * from './attribute-columns.js';
 export * from './attribute-filter.js';
 export * from './attribute-promoter.js';
 export * from './categories.js';
+export * from './eav-comparison.js';

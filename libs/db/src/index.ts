@@ -12,3 +12,4 @@ export * from './galera.js';
 export * from './sql-results.js';
 export * from './bucket-fence.js';
 export * from './bucket-mover.js';
+export * from './synthetic-orders.js';

@@ -3,13 +3,13 @@
  * same generated products: the JSON document + a VIRTUAL generated column with an index (the statements
  * AttributePromoter runs, on the copy), Magento-style EAV (an eav_int table with its best index, joined back),
  * and the JSON document with that index ignored (JSON_EXTRACT on every row of the category). The queries are
- * the benchmark's (load-tests/scenarios/attribute-filter.js filterQueries); rows examined come from the
+ * the benchmark's (libs/attributes eav-comparison.ts, filterThreeWays); rows examined come from the
  * server's Handler_read_* counters. Every mode must return the same page, or the run fails. The copies are
  * the experiment's own, on shard-0, dropped afterwards.
  */
-import { AttributeSchema, CATEGORY_DEFINITIONS, addColumnSql, addIndexSql, columnName, indexName } from '#libs/attributes';
+import { AttributeSchema, CATEGORY_DEFINITIONS, addColumnSql, addIndexSql, columnName, eavValueTableSql, filterThreeWays, indexName, type FilterWay } from '#libs/attributes';
 import { assertTime, preset, type Experiment } from './experiment.js';
-import { median, scenario, scratchTables } from './scratch.js';
+import { median, scratchTables } from './scratch.js';
 
 const ALL_PRODUCTS = 60_000;
 const CATEGORIES = 3; // category 1 is "food" (a third of the products), the filter's category
@@ -17,11 +17,7 @@ const FOOD = 1;
 const WEIGHT_ATTRIBUTE_ID = 1;
 const ALL_FILTERS = 15;
 
-type Mode = 'indexed' | 'eav' | 'scan';
-interface AttributeFilterScenario {
-  EAV_DDL: string[];
-  filterQueries(t: { products: string; eavInt: string; column: string; index: string; categoryId: number; attributeId: number }): Record<Mode, (w: number) => [string, unknown[]]>;
-}
+type Mode = FilterWay;
 
 const LABEL: Record<Mode, string> = {
   indexed: 'JSON + indexed generated column',
@@ -38,7 +34,6 @@ export const attributeFilter: Experiment = {
   async run(ctx) {
     const PRODUCTS = preset(ctx, ALL_PRODUCTS, 15_000);
     const FILTERS = preset(ctx, ALL_FILTERS, 6);
-    const bench = await scenario<AttributeFilterScenario>('attribute-filter');
     const food = CATEGORY_DEFINITIONS.find((d) => d.code === 'food');
     const def = food && AttributeSchema.compile('food', food.schema).attributes.get('weightG');
     if (!def) throw new Error('the food category has no weightG attribute');
@@ -53,9 +48,7 @@ export const attributeFilter: Experiment = {
       id BIGINT UNSIGNED NOT NULL, category_id INT UNSIGNED NOT NULL, name VARCHAR(300) NOT NULL, price_cents INT UNSIGNED NOT NULL,
       attributes JSON NOT NULL, PRIMARY KEY (id), KEY ix_products_category_price (category_id, price_cents, id)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci`);
-    const eavInt = bench.EAV_DDL.find((d) => /CREATE TABLE eav_int /.test(d));
-    if (!eavInt) throw new Error('the benchmark has no eav_int DDL');
-    await q(eavInt.replace('CREATE TABLE eav_int ', `CREATE TABLE ${E} `));
+    await q(eavValueTableSql('int', E));
     const seq = s.mariadb ? `seq_1_to_${PRODUCTS}` : 's';
     const cte = s.mariadb ? '' : `WITH RECURSIVE s (seq) AS (SELECT 1 UNION ALL SELECT seq + 1 FROM s WHERE seq < ${PRODUCTS}) `;
     if (!s.mariadb) await q(`SET SESSION cte_max_recursion_depth = ${PRODUCTS + 1}`);
@@ -69,7 +62,7 @@ export const attributeFilter: Experiment = {
     for (const sql of [addColumnSql(FOOD, def), addIndexSql(FOOD, def)]) await q(sql.replace('ALTER TABLE products ', `ALTER TABLE ${P} `));
     await q(`ANALYZE TABLE ${P}, ${E}`);
 
-    const modes = bench.filterQueries({ products: P, eavInt: E, column: columnName(FOOD, 'weightG'), index: indexName(FOOD, 'weightG'), categoryId: FOOD, attributeId: WEIGHT_ATTRIBUTE_ID });
+    const modes = filterThreeWays({ products: P, eavInt: E, column: columnName(FOOD, 'weightG'), index: indexName(FOOD, 'weightG'), categoryId: FOOD, attributeId: WEIGHT_ATTRIBUTE_ID });
     const weights = Array.from({ length: FILTERS }, (_, i) => 50 + ((i * 131) % 2000));
     const stats: Record<Mode, { rows: number[]; ms: number[] }> = { indexed: { rows: [], ms: [] }, eav: { rows: [], ms: [] }, scan: { rows: [], ms: [] } };
     ctx.progress(`${FILTERS} filters (weightG = w), each three ways`);

@@ -1,23 +1,18 @@
 /**
  * Q1.a at run time: the same generated orders (ROWS_PER_MONTH a month over 14 months, the benchmark's
- * generator and DDL: load-tests/scenarios/orders-growth.js) in a table partitioned by month and in an
+ * generator and table: libs/db synthetic-orders.ts) in a table partitioned by month and in an
  * unpartitioned copy. A month-wide scan examines one partition instead of the whole table (the server's
  * Handler_read_* counters and EXPLAIN's partitions say so), and retention drops a partition instead of
  * deleting a month row by row. The copies are the experiment's own, on shard-0, dropped afterwards.
  */
-import { ORDER_ID_EPOCH_MS } from '#libs/db';
+import { monthlyPartitions, ORDER_ID_EPOCH_MS, partitionName, syntheticOrdersSelect, syntheticOrdersTableSql } from '#libs/db';
 import { assertTime, preset, type Experiment } from './experiment.js';
-import { median, scenario, scratchTables } from './scratch.js';
+import { median, scratchTables } from './scratch.js';
 
 const MONTHS = 14;
 const ROWS = 10_000; // a month
 const USERS = 20_000;
 const REPEAT = 3;
-
-interface OrdersGrowth {
-  DDL(name: string, partitioned: string | null, withIndex?: boolean): string;
-  seedSelect(o: { mariadb: boolean; lo: number; hi: number; n: number; users: number; m0: number; span: number; epoch: number }): string;
-}
 
 export const partitions: Experiment = {
   name: 'partitions',
@@ -26,23 +21,20 @@ export const partitions: Experiment = {
   doc: 'docs/q1a-orders-growth.md',
   seconds: 12,
   async run(ctx) {
-    const growth = await scenario<OrdersGrowth>('orders-growth');
     const s = await scratchTables(ctx, 'q1a', ['part', 'flat']);
     const q = (sql: string, p: unknown[] = []) => s.session.query(sql, p);
     const now = new Date();
     const m0 = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - (MONTHS - 1), 1);
     const month = (k: number) => new Date(Date.UTC(new Date(m0).getUTCFullYear(), new Date(m0).getUTCMonth() + k, 1));
     const ymd = (d: Date) => d.toISOString().slice(0, 10);
-    const pname = (d: Date) => `p${d.getUTCFullYear()}${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
     const n = MONTHS * preset(ctx, ROWS, 2000);
 
     assertTime(ctx, 10_000);
     ctx.progress(`generating ${n} orders into ${s.t.part} (PARTITION BY RANGE COLUMNS(created_at), a partition a month) and ${s.t.flat} on ${s.node.name}`);
-    const parts = Array.from({ length: MONTHS + 1 }, (_, k) => `PARTITION ${pname(month(k))} VALUES LESS THAN ('${ymd(month(k + 1))}')`).join(', ');
-    await q(growth.DDL(s.t.part, parts));
-    await q(growth.DDL(s.t.flat, null));
+    await q(syntheticOrdersTableSql(s.t.part, monthlyPartitions(month(0), MONTHS + 1)));
+    await q(syntheticOrdersTableSql(s.t.flat, null));
     if (!s.mariadb) await q(`SET SESSION cte_max_recursion_depth = ${n + 1}`);
-    const select = growth.seedSelect({ mariadb: s.mariadb, lo: 1, hi: n, n, users: USERS, m0, span: month(MONTHS).getTime() - m0, epoch: ORDER_ID_EPOCH_MS });
+    const select = syntheticOrdersSelect({ mariadb: s.mariadb, lo: 1, hi: n, n, users: USERS, m0, span: month(MONTHS).getTime() - m0, epoch: ORDER_ID_EPOCH_MS });
     for (const t of [s.t.part, s.t.flat]) await q(`INSERT INTO ${t} (id, user_id, bucket, status, total_cents, item_count, created_at) ${select}`);
     await q(`ANALYZE TABLE ${s.t.part}, ${s.t.flat}`);
 
@@ -64,16 +56,16 @@ export const partitions: Experiment = {
 
     // ---- retention: the oldest month out
     assertTime(ctx, 3000);
-    ctx.progress(`retention: DELETE the oldest month from ${s.t.flat} vs DROP PARTITION ${pname(month(0))}`);
+    ctx.progress(`retention: DELETE the oldest month from ${s.t.flat} vs DROP PARTITION ${partitionName(month(0))}`);
     const del = await s.examined(`DELETE FROM ${s.t.flat} WHERE created_at < ?`, [ymd(month(1))]);
     const deleted = Number((del.result as { affectedRows?: number }).affectedRows ?? 0);
-    const drop = await s.examined(`ALTER TABLE ${s.t.part} DROP PARTITION ${pname(month(0))}`);
+    const drop = await s.examined(`ALTER TABLE ${s.t.part} DROP PARTITION ${partitionName(month(0))}`);
 
     const rows = [
       { step: `month scan (${from})`, table: 'unpartitioned', 'rows examined (Handler_read_*)': flat.rows, ms: flat.ms, 'orders in the month': flat.matched, partitions: 'all (no partitioning)' },
       { step: `month scan (${from})`, table: 'partitioned by month', 'rows examined (Handler_read_*)': part.rows, ms: part.ms, 'orders in the month': part.matched, partitions: pruned },
       { step: 'retention: oldest month out', table: 'unpartitioned: DELETE … WHERE created_at < …', 'rows examined (Handler_read_*)': del.rows, ms: del.ms, 'orders in the month': deleted, partitions: '' },
-      { step: 'retention: oldest month out', table: `partitioned: DROP PARTITION ${pname(month(0))}`, 'rows examined (Handler_read_*)': drop.rows, ms: drop.ms, 'orders in the month': '(the whole partition)', partitions: pname(month(0)) },
+      { step: 'retention: oldest month out', table: `partitioned: DROP PARTITION ${partitionName(month(0))}`, 'rows examined (Handler_read_*)': drop.rows, ms: drop.ms, 'orders in the month': '(the whole partition)', partitions: partitionName(month(0)) },
     ];
     const ratio = Math.round((flat.rows / Math.max(1, part.rows)) * 10) / 10;
     const retention = Math.round((del.ms / Math.max(0.01, drop.ms)) * 10) / 10;

@@ -7,9 +7,7 @@
  * own count of the rows each statement examined.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { ApiError, repoRoot } from '#libs/core';
+import { ApiError } from '#libs/core';
 import type { DbNode } from '#libs/db';
 import type { QueryRunner } from 'typeorm';
 import type { ExperimentContext } from './experiment.js';
@@ -53,11 +51,6 @@ export async function scratchTables(ctx: ExperimentContext, tag: string, tables:
       return { rows: (await handlerReads()) - before - overhead, ms, result };
     },
   };
-}
-
-/** A benchmark scenario's exports (plain ESM in load-tests/scenarios), so the console runs the same SQL. */
-export async function scenario<T>(name: string): Promise<T> {
-  return (await import(pathToFileURL(join(repoRoot(), 'load-tests', 'scenarios', `${name}.js`)).href)) as T;
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;

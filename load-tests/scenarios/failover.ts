@@ -7,26 +7,28 @@
 //                     `npm run bench -- galera` adds the replication-vs-clustering load comparison) -> galera_outage_ms
 // Ratios are the worst run (ms), with each one's p50 beside it. Every part starts private servers of its own.
 // Options: --runs 5 (per part), and any option of the parts (--down-after, --interval, --suspect …).
+import type { Scenario } from '../runner/bench.js';
+import catalogFailover from './catalog-failover.js';
+import galeraScenario from './galera.js';
+import redisFailover from './redis-failover.js';
+import { runOnly } from './support.js';
+
+type Result = Awaited<ReturnType<NonNullable<Scenario['run']>>>;
+
 export default {
   name: 'failover',
   description: 'Write outage when a primary is lost: Sentinel failover, catalog switchover and failover, Galera node kill (each ≥ runs, worst and p50)',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   async run(ctx, opts) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const part = async (name, extra = {}) => {
-      const scenario = (await import(pathToFileURL(join(ctx.root, 'load-tests/scenarios', `${name}.js`)).href)).default;
-      ctx.log(`--- ${name}: ${scenario.description}`);
-      return scenario.run(ctx, { ...opts, ...extra });
+    const part = (scenario: Scenario, extra: Record<string, string> = {}) => {
+      ctx.log(`--- ${scenario.name}: ${scenario.description}`);
+      return scenario.run!(ctx, { ...opts, ...extra });
     };
-    const redis = await part('redis-failover');
-    const catalog = await part('catalog-failover');
-    const galera = await part('galera', { compare: 'off' });
-    const row = (what, r, key) => `| ${what} | ${r.ratios[`${key}_p50_ms`]} | ${r.ratios[`${key}_ms`]} |`;
+    const redis = await part(redisFailover);
+    const catalog = await part(catalogFailover);
+    const galera = await part(galeraScenario, { compare: 'off' });
+    const row = (what: string, r: Result, key: string) => `| ${what} | ${r.ratios[`${key}_p50_ms`]} | ${r.ratios[`${key}_ms`]} |`;
     const table = [
       '| primary lost | write outage p50 (ms) | worst run (ms) |',
       '|---|---:|---:|',
@@ -36,9 +38,9 @@ export default {
       row('Galera: a node SIGKILLed (writes on the survivors)', galera, 'galera_outage'),
       row('Galera: the node taking writes SIGKILLed (writes move)', galera, 'galera_writer_outage'),
     ].join('\n');
-    const pick = (r, ...keys) => Object.fromEntries(keys.map((k) => [k, r.ratios[k]]));
+    const pick = (r: Result, ...keys: string[]) => Object.fromEntries(keys.map((k) => [k, r.ratios[k]]));
     return {
-      tables: [table, ...redis.tables, ...catalog.tables, ...galera.tables],
+      tables: [table, ...(redis.tables ?? []), ...(catalog.tables ?? []), ...(galera.tables ?? [])],
       ratios: {
         ...pick(redis, 'sentinel_outage_ms', 'sentinel_outage_p50_ms'),
         ...pick(catalog, 'switchover_outage_ms', 'switchover_outage_p50_ms', 'failover_outage_ms', 'failover_outage_p50_ms'),
@@ -50,4 +52,4 @@ export default {
       details: { 'redis-failover': redis.details, 'catalog-failover': catalog.details, galera: galera.details },
     };
   },
-};
+} satisfies Scenario;
