@@ -99,23 +99,6 @@ describe('a third shard', () => {
     expect(() => new DutyCycle(101, 0)).toThrow(/share must be in \(0, 100\]/);
   });
 
-  it('a cut-over holds the duty cycle: no worker starts a step until every hold is released', async () => {
-    const cycle = new DutyCycle(100, 0);
-    const a = cycle.hold();
-    const b = cycle.hold();
-    let started = false;
-    const step = cycle.step(async () => (started = true));
-    await new Promise((r) => setImmediate(r));
-    expect(started).toBe(false);
-    a();
-    a(); // a release is idempotent: b still holds
-    await new Promise((r) => setImmediate(r));
-    expect(started).toBe(false);
-    b();
-    await step;
-    expect(started).toBe(true);
-  });
-
   it('the shards tool: status, a rebalance dry run, and bad input refused with a clear message; nothing changes', async () => {
     const bad = [
       [['move', '--buckets', '1,x', '--to', '2'], /bad bucket list/],

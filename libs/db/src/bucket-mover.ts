@@ -200,28 +200,6 @@ export class DutyCycle {
     return Math.max(this.minRestMs, (tookMs * (100 - this.sharePct)) / this.sharePct);
   }
 
-  private holds = 0;
-  private waiters: (() => void)[] = [];
-
-  /**
-   * A cut-over holds the cycle: no worker starts a step until it is over, so the pause's statements do not
-   * queue behind the mover's own copy on the same shards. Returns the release (idempotent).
-   */
-  hold(): () => void {
-    this.holds++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      if (--this.holds === 0) for (const w of this.waiters.splice(0)) w();
-    };
-  }
-
-  /** Resolves when no cut-over holds the cycle. */
-  async ready(): Promise<void> {
-    while (this.holds > 0) await new Promise<void>((r) => this.waiters.push(r));
-  }
-
   /** Call after a step that took `tookMs`: resolves when the mover may take its next step. */
   async rest(tookMs: number): Promise<void> {
     const now = performance.now();
@@ -234,7 +212,6 @@ export class DutyCycle {
 
   /** Runs a step, then rests in proportion to its time. */
   async step<T>(fn: () => Promise<T>): Promise<T> {
-    await this.ready();
     const t0 = performance.now();
     const r = await fn();
     await this.rest(performance.now() - t0);
@@ -450,7 +427,6 @@ export class BucketMover {
     let copied = 0;
     let chunks = 0;
     for (;;) {
-      await this.duty.ready();
       const t0 = performance.now();
       const orders = await S.query(`SELECT ${ORDER_COLS.join(', ')} FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT ?`, [bucket, cursor, this.o.chunkRows]);
       if (!orders.length) {
@@ -535,7 +511,6 @@ export class BucketMover {
     let lo = '0';
     let chunks = 0;
     while (BigInt(lo) < BigInt(highWater)) {
-      await this.duty.ready();
       const t0 = performance.now();
       const [b] = await S.query('SELECT id FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?', [bucket, lo, this.o.chunkRows - 1]);
       const hi = b && BigInt(b.id) < BigInt(highWater) ? String(b.id) : highWater;
@@ -571,17 +546,6 @@ export class BucketMover {
    * every step is idempotent, and a map already flipped is not flipped twice.
    */
   private async cutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; phases: CutoverPhases; mapVersion: number; from: number; to: number }> {
-    // The other workers start no step meanwhile (steps already running finish): the catch-up and the pause
-    // have the shards to themselves and the live writes.
-    const release = this.duty.hold();
-    try {
-      return await this.heldCutover(bucket, from, to, highWater, resumed);
-    } finally {
-      release();
-    }
-  }
-
-  private async heldCutover(bucket: number, from: number, to: number, highWater: string, resumed: boolean): Promise<{ deltaRows: number; pauseMs: number; phases: CutoverPhases; mapVersion: number; from: number; to: number }> {
     const S = this.shard(from).ds;
     const T = this.shard(to).ds;
     const ph: CutoverPhases = { catchUpMs: 0, freezeMs: 0, freezeAttempts: 0, checkMs: 0, deltaMs: 0, flipMs: 0, ownMs: 0 };
@@ -746,7 +710,6 @@ export class BucketMover {
   private async deleteOrders(ds: DataSource, bucket: number): Promise<number> {
     let n = 0;
     for (;;) {
-      await this.duty.ready();
       const t0 = performance.now();
       const ids: { id: string }[] = await ds.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
       if (!ids.length) return n;
