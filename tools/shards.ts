@@ -8,7 +8,7 @@
  *   abort --buckets 1,2,10-19                rolls those buckets' moves back, at any step before the map flip
  *
  * Options: --dry-run (print the plan), --test (the test databases). Limits come from config:
- * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_CONCURRENCY, RESHARD_CLEANUP_GRACE_S, RESHARD_FREEZE_WAIT_MS,
+ * RESHARD_CHUNK_ROWS, RESHARD_THROTTLE_MS, RESHARD_SHARE_PCT, RESHARD_CONCURRENCY, RESHARD_CLEANUP_GRACE_S, RESHARD_FREEZE_WAIT_MS,
  * RESHARD_FREEZE_ATTEMPTS. A crash (or Ctrl-C) at any step is resumed by running the same command again: the
  * state of every bucket is on the catalog (shard_moves, one row per bucket: the bucket is the move's id).
  * Or rolled back with `abort` before the flip (a bucket a dead mover left frozen takes writes again); after the
@@ -79,6 +79,7 @@ async function main(): Promise<number> {
   const mover = new BucketMover(db.primary.ds, db.shards, {
     chunkRows: r.chunkRows,
     throttleMs: r.throttleMs,
+    sharePct: r.sharePct,
     concurrency: r.concurrency,
     cleanupGraceSeconds: r.cleanupGraceSeconds,
     freezeWaitMs: r.freezeWaitMs,

@@ -79,7 +79,8 @@ export default {
       await c.query(`DROP DATABASE IF EXISTS ${DB}`);
       await c.end();
     }
-    const config = core.loadConfig(env(5000));
+    // The mover's process gets this environment too: its limits (RESHARD_*) named in the table are the ones it ran with.
+    const config = core.loadConfig({ ...process.env, ...env(5000) });
     await db.migrateAll(config, () => undefined);
     const nodes = await db.DbNodes.connect({ ...config.db, poolSize: 6 });
     ctx.onCleanup(() => nodes.close());
@@ -326,7 +327,8 @@ export default {
       '|---|---:|',
       `| buckets moved to shard-2 | ${move.buckets.length} |`,
       `| rows copied (orders) | ${move.rowsCopied} |`,
-      `| rows copied per second (chunk ${config.resharding.chunkRows}, ${config.resharding.throttleMs} ms apart, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
+      `| rows copied per second (chunk ${config.resharding.chunkRows}, duty cycle ${config.resharding.sharePct} %, least rest ${config.resharding.throttleMs} ms, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
+      `| the move's duration; the workers' rests, summed (duty cycle) | ${move.copySeconds.toFixed(1)} s; ${(move.restedSeconds ?? 0).toFixed(1)} s |`,
       `| cut-over pause per bucket, p99 / max (freeze → target takes writes) | ${ratios.cutover_pause_p99_ms} / ${ratios.cutover_pause_max_ms} ms |`,
       `| pause phases p50 / p99 (ms): freeze, compare, last delta, map flip, target owned | ${['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs'].map((k) => `${phases[k].p50} / ${phases[k].p99}`).join(', ')} |`,
       `| before the pause: catch-up passes p50 / p99; buckets with a last delta; freezes withdrawn and retried | ${phases.catchUpMs.p50} / ${phases.catchUpMs.p99} ms; ${phases.deltaBuckets}; ${phases.freezeAttempts.retried} |`,
@@ -343,7 +345,7 @@ export default {
       ratios,
       caps: cap == null ? undefined : { mechanism: capInfo.mechanism, ...(capInfo.applied ? {} : { reason: capInfo.reason }) },
       tables: [table],
-      details: { cap: capInfo, calibration, cutoverPhases: phases, catalogPrimaryCaps: [...primaryCaps], seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs },
+      details: { cap: capInfo, calibration, cutoverPhases: phases, catalogPrimaryCaps: [...primaryCaps], seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, sharePct: config.resharding.sharePct, concurrency: config.resharding.concurrency },
     };
   },
 };

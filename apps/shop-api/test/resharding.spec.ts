@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { BucketMover, bucketOf, FreezeTimedOut, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
+import { BucketMover, bucketOf, DutyCycle, FreezeTimedOut, OrderShardRouter, parseBucketList, rebalancePlan, BUCKETS } from '#libs/db';
 import { bearer, createAdmin, json, signUp, type TestApi } from '#libs/testing';
 import { StockReconciler } from '../src/orders/stock-reconciler.js';
 import { allOrders, bucketMap, reshardTopology, runShards, type Topology } from './reshard-support.js';
@@ -84,6 +84,19 @@ describe('a third shard', () => {
     const after = [...two];
     for (const p of plan) after[p.bucket] = p.to;
     expect([0, 1, 2].map((s) => after.filter((x) => x === s).length)).toEqual([342, 341, 341]);
+  });
+
+  it("the mover's duty cycle: a step's rest is in proportion to the time it took (a busy shard slows the copy), never below RESHARD_THROTTLE_MS; a share outside (0, 100] is refused", () => {
+    const quarter = new DutyCycle(25, 5);
+    expect(quarter.restFor(100)).toBe(300); // busy 100 of every 400 ms
+    expect(quarter.restFor(400)).toBe(1200); // the same chunk on a shard 4x busier rests 4x longer
+    expect(quarter.restFor(1)).toBe(5); // the least rest
+    const half = new DutyCycle(50, 0);
+    expect(half.restFor(80)).toBe(80);
+    const off = new DutyCycle(100, 0);
+    expect(off.restFor(1000)).toBe(0);
+    expect(() => new DutyCycle(0, 0)).toThrow(/share must be in \(0, 100\]/);
+    expect(() => new DutyCycle(101, 0)).toThrow(/share must be in \(0, 100\]/);
   });
 
   it('the shards tool: status, a rebalance dry run, and bad input refused with a clear message; nothing changes', async () => {

@@ -123,8 +123,8 @@ export interface AppConfig {
   /**
    * Online resharding: how long a router trusts its cached bucket map, how often a write refused by a bucket
    * fence re-routes before it answers 503, how long a write refused by a frozen bucket watches the map's
-   * version (and how often) before asking the shard again; the mover's copy chunk, pause between chunks,
-   * buckets moved at once, the grace period before a moved bucket's source rows are deleted, and the freeze's
+   * version (and how often) before asking the shard again; the mover's copy chunk, least pause between chunks,
+   * its duty cycle (the share of time its statements may keep the shards busy), buckets moved at once, the grace period before a moved bucket's source rows are deleted, and the freeze's
    * bound on waiting for writes in flight (and its attempts per cut-over).
    */
   resharding: {
@@ -134,6 +134,7 @@ export interface AppConfig {
     fencePollMs: number;
     chunkRows: number;
     throttleMs: number;
+    sharePct: number;
     concurrency: number;
     cleanupGraceSeconds: number;
     freezeWaitMs: number;
@@ -574,6 +575,7 @@ export function loadConfig(env: Env = process.env): AppConfig {
       fencePollMs: int(env, 'SHARD_FENCE_POLL_MS', 10, 1, 1000),
       chunkRows: int(env, 'RESHARD_CHUNK_ROWS', 500, 1, 100_000),
       throttleMs: int(env, 'RESHARD_THROTTLE_MS', 5, 0, 60_000),
+      sharePct: int(env, 'RESHARD_SHARE_PCT', 50, 1, 100),
       concurrency: int(env, 'RESHARD_CONCURRENCY', 4, 1, 64),
       cleanupGraceSeconds: int(env, 'RESHARD_CLEANUP_GRACE_S', 300, 0, 7 * 24 * 3600),
       freezeWaitMs: int(env, 'RESHARD_FREEZE_WAIT_MS', 300, 10, 60_000),

@@ -91,6 +91,9 @@ describe('loadConfig', () => {
     expect(loadConfig({ NODE_ENV: 'development', SHARD_FENCE_CHECK: 'off' }).resharding.fenceCheck).toBe(false);
     expect(loadConfig({}).resharding).toMatchObject({ fenceCheck: true, fenceWaitMs: 2000, fencePollMs: 10, freezeWaitMs: 300, freezeAttempts: 5 });
     expect(() => loadConfig({ RESHARD_FREEZE_WAIT_MS: '5' })).toThrow(/RESHARD_FREEZE_WAIT_MS/);
+    expect(loadConfig({}).resharding.sharePct).toBe(50);
+    expect(loadConfig({ RESHARD_SHARE_PCT: '20' }).resharding.sharePct).toBe(20);
+    for (const bad of ['0', '101', 'half']) expect(() => loadConfig({ RESHARD_SHARE_PCT: bad })).toThrow(/RESHARD_SHARE_PCT/);
   });
 
   it('when ORDER_FAILPOINT is set outside NODE_ENV=test, then it is ignored (a crash switch never reaches a deployment)', () => {

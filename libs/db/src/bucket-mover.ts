@@ -4,8 +4,8 @@
  * Per bucket, every step persisted in the catalog's shard_moves row, so a rerun resumes where a crash left:
  *   copying  the target's fence says `incoming`, the source's says `owned` + logging (each write to the bucket
  *            also records its order in bucket_changes, same transaction); a keyset copy of orders + items in
- *            chunks of `chunkRows` (INSERT IGNORE: a chunk copied twice is the same chunk), `throttleMs` apart,
- *            then the bucket's finished idempotency keys (through the orders they name).
+ *            chunks of `chunkRows` (INSERT IGNORE: a chunk copied twice is the same chunk), paced by the duty
+ *            cycle (below), then the bucket's finished idempotency keys (through the orders they name).
  *   copied   catch-up: the orders in bucket_changes the target lacks; then verify, VDiff style: per chunk
  *            of ids, count + checksum on both sides (a chunk that differs is caught up and compared again).
  *   verified cut-over: catch up until a pass finds nothing new (writes still run), then the pause: freeze the
@@ -15,6 +15,9 @@
  *            flip the bucket in the map and bump the map version (one catalog transaction), target fence
  *            `owned` (the pause ends: re-routed writes land there), then source fence `moved`.
  *   moved    after `cleanupGraceSeconds`: delete the source's rows (chunks), keys and change rows → cleaned.
+ * Duty cycle: after every step that works a shard (a bucket's start, a copy chunk, the keys, a catch-up, a
+ * verify chunk, a cut-over, a clean-up chunk) the worker rests in proportion to the time the step took, so the
+ * mover's statements keep the shards busy at most `sharePct` % of the time, all workers together (DutyCycle).
  * `abort` rolls a move back at any step before the flip (source fence owned again, the target's copy
  * deleted, the move `aborted`); after the flip the way back is a move in the other direction.
  * Orders are insert-only today (no UPDATE path): a change row names an order, and "present on the target"
@@ -31,7 +34,10 @@ export interface MoverOptions {
   chunkRows: number;
   /** Buckets moved at the same time (each bucket's steps stay in order); default 1. */
   concurrency?: number;
+  /** The least rest between two steps (ms). */
   throttleMs: number;
+  /** The share of wall-clock time (%) the mover's statements may take, summed over its workers; default 100 (no rest beyond throttleMs). */
+  sharePct?: number;
   cleanupGraceSeconds: number;
   /** How long the freeze may wait for the bucket's writes in flight before it is withdrawn (and tried again); default 300. */
   freezeWaitMs?: number;
@@ -104,6 +110,8 @@ export interface MoveResult {
   rowsCopied: number;
   copySeconds: number;
   rowsPerSecond: number;
+  /** Time the workers spent resting (duty cycle and throttle), summed over them. */
+  restedSeconds: number;
 }
 
 export class VerifyFailed extends Error {}
@@ -167,8 +175,53 @@ export function rebalancePlan(map: number[], shardCount: number): { bucket: numb
   return moves.sort((a, b) => a.bucket - b.bucket);
 }
 
+/**
+ * The mover's duty cycle. Each step it takes on a shard is followed by a rest of took × (100 − share) / share,
+ * so its statements are in flight at most `sharePct` % of the time. The time a step takes is what the shard
+ * gives it: on a shard busy with live writes (queued behind them, or behind a CPU quota) the same chunk takes
+ * longer and buys a longer rest, so the copy backs off exactly when the writes need the shard. One cycle for
+ * all workers: their steps' times add up, so moving N buckets at once hides latency but does not multiply the
+ * share. `minRestMs` (RESHARD_THROTTLE_MS) is the least rest after a step.
+ */
+export class DutyCycle {
+  private resumeAt = 0;
+  /** Total rest handed out (ms): for the log and the benchmark. */
+  restedMs = 0;
+
+  constructor(
+    private readonly sharePct: number,
+    private readonly minRestMs: number,
+  ) {
+    if (!(sharePct > 0 && sharePct <= 100)) throw new Error(`duty cycle share must be in (0, 100], got ${sharePct}`);
+  }
+
+  /** The rest a step of `tookMs` buys (before the workers' rests are queued one after another). */
+  restFor(tookMs: number): number {
+    return Math.max(this.minRestMs, (tookMs * (100 - this.sharePct)) / this.sharePct);
+  }
+
+  /** Call after a step that took `tookMs`: resolves when the mover may take its next step. */
+  async rest(tookMs: number): Promise<void> {
+    const now = performance.now();
+    this.resumeAt = Math.max(this.resumeAt, now) + this.restFor(tookMs);
+    const wait = this.resumeAt - now;
+    if (wait <= 0) return;
+    this.restedMs += wait;
+    await sleep(wait);
+  }
+
+  /** Runs a step, then rests in proportion to its time. */
+  async step<T>(fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    const r = await fn();
+    await this.rest(performance.now() - t0);
+    return r;
+  }
+}
+
 export class BucketMover {
   private failpointArmed: boolean;
+  private readonly duty: DutyCycle;
 
   constructor(
     private readonly catalog: DataSource,
@@ -176,6 +229,7 @@ export class BucketMover {
     private readonly o: MoverOptions,
   ) {
     this.failpointArmed = !!o.failpoint;
+    this.duty = new DutyCycle(o.sharePct ?? 100, o.throttleMs);
   }
 
   private log(line: string) {
@@ -281,7 +335,7 @@ export class BucketMover {
         await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency ?? 1) }, worker));
         results.sort((a, b) => a.bucket - b.bucket);
         const copySeconds = (performance.now() - t0) / 1000;
-        return { buckets: results, rowsCopied: copied, copySeconds, rowsPerSecond: copySeconds > 0 ? copied / copySeconds : 0 };
+        return { buckets: results, rowsCopied: copied, copySeconds, rowsPerSecond: copySeconds > 0 ? copied / copySeconds : 0, restedSeconds: this.duty.restedMs / 1000 };
       } finally {
         await qr.query('SELECT RELEASE_LOCK(?)', [MOVE_LOCK]);
       }
@@ -305,8 +359,10 @@ export class BucketMover {
   private async moveOne(bucket: number, to: number, progress: (rows: number, phase: MoveState) => void): Promise<BucketResult> {
     let row = await this.moveRow(bucket);
     if (!row || row.state === 'cleaned' || row.state === 'aborted') {
-      const from = (await this.map())[bucket];
-      await this.start(bucket, from, to);
+      // One row of the map, not all 1024 (a catalog read per bucket moved).
+      const [m] = await this.catalog.query('SELECT shard FROM shard_buckets WHERE bucket = ?', [bucket]);
+      const from = m ? Number(m.shard) : -1;
+      await this.duty.step(() => this.start(bucket, from, to));
       row = (await this.moveRow(bucket))!;
     }
     const { from } = row;
@@ -315,12 +371,12 @@ export class BucketMover {
     const result: BucketResult = { bucket, from, to, rowsCopied: 0, deltaRows: 0, chunksVerified: 0, pauseMs: row.pauseMs, phases: null, cutoverFrom: null, cutoverTo: null, mapVersion: row.mapVersion, cleaned: false };
     if (row.state === 'copying') {
       result.rowsCopied = await this.copy(bucket, S, T, row.copyCursor, (n) => progress(n, 'copying'));
-      await this.copyKeys(bucket, S, T);
+      await this.duty.step(() => this.copyKeys(bucket, S, T));
       await this.setState(bucket, 'copied');
       row.state = 'copied';
     }
     if (row.state === 'copied') {
-      result.deltaRows += await this.catchUp(bucket, S, T);
+      result.deltaRows += await this.duty.step(() => this.catchUp(bucket, S, T));
       const { chunks, highWater } = await this.verify(bucket, S, T);
       result.chunksVerified = chunks;
       await this.setState(bucket, 'verified', { high_water: highWater });
@@ -328,7 +384,8 @@ export class BucketMover {
       row.highWater = highWater;
     }
     if (row.state === 'verified' || row.state === 'cutover') {
-      const c = await this.cutover(bucket, from, to, row.highWater, row.state === 'cutover');
+      // Rested after, never inside: a rest between the catch-up and the freeze would only grow the last delta.
+      const c = await this.duty.step(() => this.cutover(bucket, from, to, row.highWater, row.state === 'cutover'));
       result.deltaRows += c.deltaRows;
       result.pauseMs = c.pauseMs;
       result.phases = c.phases;
@@ -370,8 +427,12 @@ export class BucketMover {
     let copied = 0;
     let chunks = 0;
     for (;;) {
+      const t0 = performance.now();
       const orders = await S.query(`SELECT ${ORDER_COLS.join(', ')} FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT ?`, [bucket, cursor, this.o.chunkRows]);
-      if (!orders.length) return copied;
+      if (!orders.length) {
+        await this.duty.rest(performance.now() - t0);
+        return copied;
+      }
       const last = String(orders[orders.length - 1].id);
       const items = await S.query(
         `SELECT ${ITEM_COLS.map((c) => `i.${c}`).join(', ')} FROM order_items i JOIN orders o ON o.id = i.order_id AND o.created_at = i.created_at WHERE o.bucket = ? AND o.id > ? AND o.id <= ?`,
@@ -386,7 +447,7 @@ export class BucketMover {
       await this.catalog.query('UPDATE shard_moves SET copy_cursor = ?, rows_copied = rows_copied + ? WHERE bucket = ?', [cursor, orders.length, bucket]);
       progress(copied);
       if (++chunks === 1) this.crashAt('mid-copy');
-      if (this.o.throttleMs) await sleep(this.o.throttleMs);
+      await this.duty.rest(performance.now() - t0);
     }
   }
 
@@ -450,6 +511,7 @@ export class BucketMover {
     let lo = '0';
     let chunks = 0;
     while (BigInt(lo) < BigInt(highWater)) {
+      const t0 = performance.now();
       const [b] = await S.query('SELECT id FROM orders WHERE bucket = ? AND id > ? ORDER BY id LIMIT 1 OFFSET ?', [bucket, lo, this.o.chunkRows - 1]);
       const hi = b && BigInt(b.id) < BigInt(highWater) ? String(b.id) : highWater;
       for (let attempt = 1; ; attempt++) {
@@ -460,6 +522,7 @@ export class BucketMover {
       }
       chunks++;
       lo = hi;
+      await this.duty.rest(performance.now() - t0);
     }
     return { chunks, highWater };
   }
@@ -647,6 +710,7 @@ export class BucketMover {
   private async deleteOrders(ds: DataSource, bucket: number): Promise<number> {
     let n = 0;
     for (;;) {
+      const t0 = performance.now();
       const ids: { id: string }[] = await ds.query('SELECT id FROM orders WHERE bucket = ? ORDER BY id LIMIT ?', [bucket, this.o.chunkRows]);
       if (!ids.length) return n;
       const marks = ids.map(() => '?').join(',');
@@ -657,7 +721,7 @@ export class BucketMover {
         await em.query(`DELETE FROM orders WHERE id IN (${marks})`, list);
       });
       n += ids.length;
-      if (this.o.throttleMs) await sleep(this.o.throttleMs);
+      await this.duty.rest(performance.now() - t0);
     }
   }
 
