@@ -132,8 +132,6 @@ export interface BenchContext {
   /** Every target of the current mode (instances > 1), in start order; baseUrl is the first. */
   urls?: string[];
   log: (msg: string) => void;
-  /** Dynamic import from the runner (scenarios stay import-free so k6 can read them), e.g. ctx.load('mysql2/promise'). */
-  load: (specifier: string) => Promise<any>;
   /** `run` scenarios only: start a target process with a mode's settings (e.g. shop-api with its env); stop() ends it. */
   startTarget?: (mode: ModeDef) => Promise<{ url: string; stop: () => Promise<void> }>;
   /** Something to undo when the run ends or is interrupted (SIGINT/SIGTERM/--timeout), e.g. dropping bench tables. Runs once. */
@@ -420,7 +418,7 @@ export async function runBench(name: string, opts: Record<string, string> = {}):
     }
   }
   const cleanup = cleanupRegistry(log, opts.timeout ? seconds(opts.timeout) : null);
-  const ctx: BenchContext = { root, log, load: (specifier) => import(specifier), onCleanup: cleanup.add };
+  const ctx: BenchContext = { root, log, onCleanup: cleanup.add };
   const results: Record<string, ModeResult> = {};
   try {
     await prepare(root, scenario, prov, log);
@@ -578,7 +576,7 @@ async function runCustom(root: string, name: string, scenario: Scenario, opts: R
   let r: Awaited<ReturnType<NonNullable<Scenario['run']>>>;
   try {
     await prepare(root, scenario, prov, log);
-    r = await scenario.run!({ root, log, load: (specifier) => import(specifier), startTarget: start, onCleanup: cleanup.add }, opts);
+    r = await scenario.run!({ root, log, startTarget: start, onCleanup: cleanup.add }, opts);
   } finally {
     await cleanup.done();
   }

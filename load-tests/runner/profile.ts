@@ -127,7 +127,7 @@ async function main() {
   const log = (m: string) => console.error(`[profile ${scenarioName}/${mode}] ${m}`);
   const prov = baseProvenance(root);
   prov.command = [...settingsFromEnv(), `node scripts/run.mjs load-tests/runner/profile.js ${process.argv.slice(2).join(' ')}`].join(' ');
-  const ctx = { root, log, load: (s: string) => import(s), onCleanup: () => undefined } as any;
+  const ctx = { root, log, onCleanup: () => undefined } as any;
   const data = scenario.setup ? await scenario.setup(ctx) : {};
   const exitOnUsr2 = "data:text/javascript,process.on('SIGUSR2',()=>process.exit(0))";
   const { url, proc } = await startTarget(root, { ...def, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir, '--import', exitOnUsr2] });

@@ -13,17 +13,33 @@
 // with its phases), and per write the time each write of a bucket spent inside its bucket's pause;
 // rows copied per second; 0 lost orders checked.
 // Own databases mallscale_bench_rs on the primary and the three shards (dropped and re-created each run).
-// Node only (`run`); plain ESM without imports like every scenario. Options: --cap N|off (default: calibrated)
-// --target-wps 40 --min-cap 0.05 --probe 4s --phase 10s --orders 30000 (seeded before the run) --connections 32.
-const port = (name, dflt) => Number((typeof process !== 'undefined' && process.env[`STACK_PORT_${name}`]) || dflt);
+// Node only (`run`). Options: --cap N|off (default: calibrated) --target-wps 40 --min-cap 0.05 --probe 4s
+// --phase 10s --orders 30000 (seeded before the run) --connections 32.
+import { spawn } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import mysql from 'mysql2/promise';
+import { loadConfig } from '#libs/core';
+import { BucketMover, bucketOf, DbNodes, encodeOrderId, migrateAll, type CutoverPhases, type MoveResult } from '#libs/db';
+import type { ModeResult, Scenario } from '../runner/bench.js';
+import { launcher } from '../runner/launcher.js';
+import { localAdminUrl, runOnly, stackPort as port } from './support.js';
+
 const DB = 'mallscale_bench_rs';
-const url = (p) => `mysql://mallscale:mallscale@127.0.0.1:${p}/${DB}`;
+const url = (p: number) => localAdminUrl(p, DB);
 const SECRET = 'reshard-bench-secret-0123456789abcdef-xyz';
 const USERS = 3000;
 const PRODUCTS = 200;
 const SHARDS = ['shard-0', 'shard-1', 'shard-2'];
 
-function env(ttlMs) {
+/** One POST /orders of the load: when it started (wall clock), how long it took, its status (-1: no answer), its user, its instance (1: the stale map). */
+interface Write { t0: number; ms: number; status: number; user: number; api: number }
+type Phase = 'before' | 'during' | 'after';
+/** A phase as a mode of the result file; p50/p99 NaN (written as null) when no write was answered in it. */
+type PhaseResult = ModeResult & { extra: Record<string, number> };
+
+function env(ttlMs: number) {
   return {
     DB_PRIMARY_URL: url(port('PRIMARY', 3307)),
     DB_REPLICA_URLS: '',
@@ -37,12 +53,12 @@ function env(ttlMs) {
   };
 }
 
-const secs = (s) => {
+const secs = (s: string) => {
   const m = /^(\d+(?:\.\d+)?)(ms|s)?$/.exec(String(s));
   if (!m) throw new Error(`bad duration '${s}'`);
   return m[2] === 'ms' ? Number(m[1]) / 1000 : Number(m[1]);
 };
-const pct = (xs, p) => {
+const pct = (xs: number[], p: number) => {
   if (!xs.length) return null;
   const a = [...xs].sort((x, y) => x - y);
   return Math.round(a[Math.min(a.length - 1, Math.floor((p / 100) * a.length))] * 10) / 10;
@@ -51,19 +67,10 @@ const pct = (xs, p) => {
 export default {
   name: 'reshard',
   description: 'POST /orders before / during / after moving 341 of 1024 buckets from 2 shards to a third, online (shards capped)',
-  modes: {},
-  request() {
-    return { method: 'GET', path: '/health/live' };
-  },
+  ...runOnly,
 
   async run(ctx, opts) {
-    const { join } = await import('node:path');
-    const { pathToFileURL } = await import('node:url');
-    const { createHmac, randomUUID } = await import('node:crypto');
-    const core = await import(pathToFileURL(join(ctx.root, 'dist/libs/core/src/index.js')).href);
-    const db = await import(pathToFileURL(join(ctx.root, 'dist/libs/db/src/index.js')).href);
-    const stack = await import(pathToFileURL(join(ctx.root, 'docker/local/stack.mjs')).href);
-    const mysql = await ctx.load('mysql2/promise');
+    const stack = await launcher();
     const fixedCap = opts.cap === undefined ? undefined : opts.cap === 'off' ? null : Number(opts.cap);
     const targetWps = Number(opts['target-wps'] ?? process.env.BENCH_RESHARD_TARGET_WPS ?? 40);
     const minCap = Number(opts['min-cap'] ?? 0.05);
@@ -80,9 +87,9 @@ export default {
       await c.end();
     }
     // The mover's process gets this environment too: its limits (RESHARD_*) named in the table are the ones it ran with.
-    const config = core.loadConfig({ ...process.env, ...env(5000) });
-    await db.migrateAll(config, () => undefined);
-    const nodes = await db.DbNodes.connect({ ...config.db, poolSize: 6 });
+    const config = loadConfig({ ...process.env, ...env(5000) });
+    await migrateAll(config, () => undefined);
+    const nodes = await DbNodes.connect({ ...config.db, poolSize: 6 });
     ctx.onCleanup(() => nodes.close());
     const cat = nodes.primary.ds;
     await cat.query('UPDATE shard_buckets SET shard = bucket % 2');
@@ -94,12 +101,12 @@ export default {
     }
     // Orders already there (the rows the move copies): spread over the last 60 days, one item each.
     const now = Date.now();
-    const perShard = [[], []];
+    const perShard: [string, number, number, Date, number, number][][] = [[], []];
     for (let i = 0; i < seedOrders; i++) {
       const user = 1 + (i % USERS);
-      const bucket = db.bucketOf(user);
+      const bucket = bucketOf(user);
       const ts = now - 60_000 - Math.floor((i / seedOrders) * 60 * 86400_000);
-      const id = db.encodeOrderId(ts, bucket, i % 4096).toString();
+      const id = encodeOrderId(ts, bucket, i % 4096).toString();
       perShard[bucket % 2].push([id, user, bucket, new Date(ts), 1 + (i % PRODUCTS), 100 + (i % PRODUCTS)]);
     }
     for (const [s, rows] of perShard.entries()) {
@@ -112,9 +119,9 @@ export default {
     ctx.log(`reshard: ${USERS} users, ${PRODUCTS} products, ${seedOrders} orders seeded on shards 0/1; db ${DB}`);
 
     // ---- two API instances (one with its map cached for an hour), tokens minted as TokenService does
-    const apiFresh = await ctx.startTarget({ target: 'api', env: env(5000) });
-    const apiStale = await ctx.startTarget({ target: 'api', env: env(3_600_000) });
-    const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const apiFresh = await ctx.startTarget!({ target: 'api', env: env(5000) });
+    const apiStale = await ctx.startTarget!({ target: 'api', env: env(3_600_000) });
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
     const iat = Math.floor(Date.now() / 1000);
     const { issuer, audience } = config.auth;
     const tokens = Array.from({ length: USERS }, (_, i) => {
@@ -123,7 +130,7 @@ export default {
     });
 
     // ---- load: `connections` loops, alternating instances, every request timed (started here: the probe uses them)
-    const log = [];
+    const log: Write[] = [];
     let stop = false;
     let idle = fixedCap === undefined; // the calibration first reads the shards' CPU with no load of ours
     const loops = Array.from({ length: connections }, async (_, w) => {
@@ -154,19 +161,18 @@ export default {
       }
     });
     ctx.onCleanup(() => (stop = true));
-    const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+    const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
     // ---- calibration: the same writes, uncapped, for `probe` seconds; a shard's CPU per write sets the cap
-    const { readFileSync } = await import('node:fs');
-    const cpuOf = (name) => {
+    const cpuOf = (name: string) => {
       const pid = [...stack.nodes, ...stack.addedShards].find((n) => n.name === name)?.pid;
       if (!pid) return NaN;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // utime, stime: fields 14, 15 (clock ticks of 1/100 s)
       return (Number(f[11]) + Number(f[12])) / 100;
     };
-    let cap = fixedCap ?? null;
-    let calibration = null;
+    let cap: number | null = fixedCap ?? null;
+    let calibration: { probeS: number; writes: number; uncappedWps: number; idleShardCores: number; cpuPerWriteUs: number; targetWps: number; minCap: number; cap: number } | null = null;
     if (fixedCap === undefined) {
       await stack.setCpuCap('off', SHARDS);
       // The shards are shared (other tests and runs on this box use them too): their CPU with none of our load
@@ -193,16 +199,15 @@ export default {
     }
 
     // ---- caps on the three shards (undone at the end, or on Ctrl-C)
-    let capInfo = { applied: false, reason: 'uncapped run (--cap off)', cpu: null, mechanism: 'none' };
+    let capInfo: Pick<Awaited<ReturnType<typeof stack.setCpuCap>>, 'applied' | 'reason' | 'cpu' | 'mechanism'> = { applied: false, reason: 'uncapped run (--cap off)', cpu: null, mechanism: 'none' };
     if (cap != null) {
       ctx.onCleanup(() => stack.setCpuCap('off', SHARDS));
       capInfo = await stack.setCpuCap(cap, SHARDS);
       if (!capInfo.applied && opts['uncapped-ok'] !== 'true') throw new Error(`CPU caps not applied (${capInfo.reason}); rerun with --uncapped-ok to measure uncapped`);
     }
 
-    const { spawn } = await import('node:child_process');
-    const runShards = (args) =>
-      new Promise((resolve, reject) => {
+    const runShards = (args: string[]) =>
+      new Promise<MoveResult>((resolve, reject) => {
         const child = spawn(process.execPath, [join(ctx.root, 'dist/tools/shards.js'), ...args], {
           cwd: ctx.root,
           env: { ...process.env, ...env(5000), RESHARD_CLEANUP_GRACE_S: '3600', LOG_LEVEL: 'warn' },
@@ -220,7 +225,7 @@ export default {
       });
     // The catalog primary is left uncapped here, but the stack is shared: another run may cap it meanwhile (every
     // order reserves its stock there, and the map flip is there). Sampled through the run, and recorded.
-    const primaryCaps = new Set();
+    const primaryCaps = new Set<number | null>();
     const samplePrimaryCap = async () => {
       const row = (await stack.status().catch(() => [])).find((n) => n.role === 'primary');
       if (row) primaryCaps.add(row.cap ?? null);
@@ -228,9 +233,8 @@ export default {
     const capSampler = setInterval(() => void samplePrimaryCap(), 5000);
     ctx.onCleanup(() => clearInterval(capSampler));
     await samplePrimaryCap();
-    const marks = {};
-    let move;
-    let cleanup;
+    const marks = {} as Record<Phase, number[]>;
+    let move: MoveResult;
     try {
       await sleep(3000); // warm-up, not measured
       marks.before = [Date.now()];
@@ -253,11 +257,11 @@ export default {
     }
     // Cleanup (uncapped, after the load): the moved buckets' rows leave their old shards.
     const c0 = performance.now();
-    const cleaned = await new db.BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: 0, cleanupGraceSeconds: 0 }).cleanupDue();
-    cleanup = { buckets: cleaned.length, seconds: Math.round((performance.now() - c0) / 100) / 10 };
+    const cleaned = await new BucketMover(cat, nodes.shards, { chunkRows: config.resharding.chunkRows, throttleMs: 0, cleanupGraceSeconds: 0 }).cleanupDue();
+    const cleanup = { buckets: cleaned.length, seconds: Math.round((performance.now() - c0) / 100) / 10 };
 
     // ---- correctness: every 201 is on exactly one shard, the one the map names; nothing lost
-    const map = await new db.BucketMover(cat, nodes.shards, { chunkRows: 1, throttleMs: 0, cleanupGraceSeconds: 0 }).map();
+    const map = await new BucketMover(cat, nodes.shards, { chunkRows: 1, throttleMs: 0, cleanupGraceSeconds: 0 }).map();
     let stored = 0;
     let misplaced = 0;
     for (const [s, n] of nodes.shards.entries()) {
@@ -270,15 +274,15 @@ export default {
     const lost = seedOrders + created - stored;
 
     // ---- numbers per phase
-    const phase = (name) => {
+    const phase = (name: Phase): PhaseResult => {
       const [a, b] = marks[name];
       const xs = log.filter((l) => l.t0 >= a && l.t0 < b);
       const ok = xs.filter((l) => l.status === 201);
       const lat = ok.map((l) => l.ms);
       return {
         rps: Math.round((ok.length / ((b - a) / 1000)) * 10) / 10,
-        p50_ms: pct(lat, 50),
-        p99_ms: pct(lat, 99),
+        p50_ms: pct(lat, 50) ?? NaN,
+        p99_ms: pct(lat, 99) ?? NaN,
         errors: xs.length - ok.length,
         requests: xs.length,
         extra: { error_pct: xs.length ? Math.round(((xs.length - ok.length) / xs.length) * 10000) / 100 : 0, seconds: Math.round((b - a) / 100) / 10 },
@@ -286,15 +290,15 @@ export default {
     };
     const modes = { before: phase('before'), during: phase('during'), after: phase('after') };
     const pauses = move.buckets.map((b) => b.pauseMs ?? 0);
-    const windows = new Map(move.buckets.filter((b) => b.cutoverFrom != null).map((b) => [b.bucket, [b.cutoverFrom, b.cutoverTo]]));
+    const windows = new Map(move.buckets.filter((b) => b.cutoverFrom != null).map((b) => [b.bucket, [b.cutoverFrom!, b.cutoverTo!] as const]));
     const overlapped = log.filter((l) => {
-      const w = windows.get(db.bucketOf(l.user));
+      const w = windows.get(bucketOf(l.user));
       return w && l.t0 <= w[1] && l.t0 + l.ms >= w[0];
     });
     const overlappedMs = overlapped.map((l) => l.ms);
     // Per write: how much of its life fell inside its bucket's pause (what the cut-over held it up at most).
     const held = overlapped.map((l) => {
-      const w = windows.get(db.bucketOf(l.user));
+      const w = windows.get(bucketOf(l.user))!;
       return Math.max(0, Math.min(l.t0 + l.ms, w[1]) - Math.max(l.t0, w[0]));
     });
     modes.during.extra.writes_in_cutover = overlapped.length;
@@ -303,14 +307,17 @@ export default {
     modes.during.extra.cutover_write_p99_ms = pct(overlappedMs, 99) ?? 0;
     modes.during.extra.cutover_write_max_ms = overlappedMs.length ? Math.round(Math.max(...overlappedMs)) : 0;
     // Where each bucket's pause went (BucketMover's phases), p50 and p99 over the buckets cut over in this run.
-    const phaseNames = ['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs', 'catchUpMs'];
-    const cut = move.buckets.filter((b) => b.phases);
-    const phases = Object.fromEntries(phaseNames.map((k) => [k, { p50: pct(cut.map((b) => b.phases[k]), 50), p99: pct(cut.map((b) => b.phases[k]), 99) }]));
-    phases.freezeAttempts = { max: Math.max(0, ...cut.map((b) => b.phases.freezeAttempts)), retried: cut.filter((b) => b.phases.freezeAttempts > 1).length };
-    phases.deltaBuckets = cut.filter((b) => b.phases.deltaMs > 0).length;
-    const ratios = {
+    const phaseNames = ['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs', 'catchUpMs'] as const;
+    const cut = move.buckets.flatMap((b) => (b.phases ? [b.phases] : []));
+    const spread = (k: keyof CutoverPhases) => ({ p50: pct(cut.map((p) => p[k]), 50), p99: pct(cut.map((p) => p[k]), 99) });
+    const phases = {
+      ...(Object.fromEntries(phaseNames.map((k) => [k, spread(k)])) as Record<(typeof phaseNames)[number], ReturnType<typeof spread>>),
+      freezeAttempts: { max: Math.max(0, ...cut.map((p) => p.freezeAttempts)), retried: cut.filter((p) => p.freezeAttempts > 1).length },
+      deltaBuckets: cut.filter((p) => p.deltaMs > 0).length,
+    };
+    const ratios: Record<string, number> = {
       during_vs_before: Math.round((modes.during.rps / modes.before.rps) * 100) / 100,
-      cutover_pause_p99_ms: pct(pauses, 99),
+      cutover_pause_p99_ms: pct(pauses, 99) ?? NaN,
       cutover_pause_max_ms: Math.max(...pauses),
       cutover_write_held_p99_ms: modes.during.extra.cutover_write_held_p99_ms,
       three_vs_two_shards: Math.round((modes.after.rps / modes.before.rps) * 100) / 100,
@@ -321,7 +328,7 @@ export default {
     const table = [
       '| phase | shards | writes/s | p50 ms | p99 ms | errors | error % | seconds |',
       '|---|---:|---:|---:|---:|---:|---:|---:|',
-      ...['before', 'during', 'after'].map((m, i) => `| ${m} | ${['2', '2 → 3', '3'][i]} | ${modes[m].rps} | ${modes[m].p50_ms} | ${modes[m].p99_ms} | ${modes[m].errors} | ${modes[m].extra.error_pct} | ${modes[m].extra.seconds} |`),
+      ...(['before', 'during', 'after'] as const).map((m, i) => `| ${m} | ${['2', '2 → 3', '3'][i]} | ${modes[m].rps} | ${modes[m].p50_ms} | ${modes[m].p99_ms} | ${modes[m].errors} | ${modes[m].extra.error_pct} | ${modes[m].extra.seconds} |`),
       '',
       `| the move | value |`,
       '|---|---:|',
@@ -330,7 +337,7 @@ export default {
       `| rows copied per second (chunk ${config.resharding.chunkRows}, duty cycle ${config.resharding.sharePct} %, least rest ${config.resharding.throttleMs} ms, ${config.resharding.concurrency} buckets at once) | ${ratios.rows_copied_per_s} |`,
       `| the move's duration; the workers' rests, summed (duty cycle) | ${move.copySeconds.toFixed(1)} s; ${(move.restedSeconds ?? 0).toFixed(1)} s |`,
       `| cut-over pause per bucket, p99 / max (freeze → target takes writes) | ${ratios.cutover_pause_p99_ms} / ${ratios.cutover_pause_max_ms} ms |`,
-      `| pause phases p50 / p99 (ms): freeze, compare, last delta, map flip, target owned | ${['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs'].map((k) => `${phases[k].p50} / ${phases[k].p99}`).join(', ')} |`,
+      `| pause phases p50 / p99 (ms): freeze, compare, last delta, map flip, target owned | ${(['freezeMs', 'checkMs', 'deltaMs', 'flipMs', 'ownMs'] as const).map((k) => `${phases[k].p50} / ${phases[k].p99}`).join(', ')} |`,
       `| before the pause: catch-up passes p50 / p99; buckets with a last delta; freezes withdrawn and retried | ${phases.catchUpMs.p50} / ${phases.catchUpMs.p99} ms; ${phases.deltaBuckets}; ${phases.freezeAttempts.retried} |`,
       `| writes that overlapped their bucket's cut-over: count; latency p99, max | ${overlapped.length}; ${modes.during.extra.cutover_write_p99_ms} ms, ${modes.during.extra.cutover_write_max_ms} ms |`,
       `| time those writes spent inside the pause, p99 / max | ${modes.during.extra.cutover_write_held_p99_ms} / ${modes.during.extra.cutover_write_held_max_ms} ms |`,
@@ -348,4 +355,4 @@ export default {
       details: { cap: capInfo, calibration, cutoverPhases: phases, catalogPrimaryCaps: [...primaryCaps], seedOrders, users: USERS, connections, created, stored, cleanup, phases: marks, chunkRows: config.resharding.chunkRows, throttleMs: config.resharding.throttleMs, sharePct: config.resharding.sharePct, concurrency: config.resharding.concurrency },
     };
   },
-};
+} satisfies Scenario;
