@@ -7,12 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { repoRoot } from '#libs/core';
+import { freePort, repoRoot } from '#libs/core';
 import { testEnv, waitFor, waitForReplicas, withNodes } from '#libs/testing';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -31,16 +30,6 @@ export interface ConsoleRig {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startConsoleRig(env: Record<string, string> = {}): Promise<ConsoleRig> {
   const dir = await mkdtemp(join(tmpdir(), 'console-e2e-'));

@@ -12,11 +12,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { repoRoot } from '#libs/core';
+import { freePort, repoRoot } from '#libs/core';
 import { makeSyntheticVideo, testEnv, waitFor } from '#libs/testing';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -31,16 +30,6 @@ let baseUrl: string;
 let context: BrowserContext;
 const procs: ChildProcess[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(entry: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, [join(repoRoot(), entry)], {

@@ -6,3 +6,4 @@ export * from './metrics.js';
 export * from './logger.js';
 export * from './background-loop.js';
 export * from './timeout.js';
+export * from './free-port.js';

@@ -8,9 +8,9 @@
  */
 import { Agent } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { ApiError } from '#libs/core';
+import { ApiError, freePort } from '#libs/core';
 import { total } from '../counters.js';
-import { exited, freePort, startChild } from './children.js';
+import { exited, startChild } from './children.js';
 import { assertTime, sleep, until, type Experiment } from './experiment.js';
 import { get } from './load.js';
 import { productIds } from './server-counters.js';
