@@ -13,7 +13,7 @@
  * that, writes move to the next one that is (DbNodes.setPrimary, as a promotion would).
  * GaleraRouter (the ReplicaRouter the services get): writes to one node at a time — two nodes writing the
  * same row would conflict at certification, and the loser gets a deadlock error (1213) the app must retry;
- * reads round-robin over every Synced node, the writer included. A write that could not even start on a dead
+ * reads over every Synced node (fewest in flight first, round-robin among equals), the writer included. A write that could not even start on a dead
  * node (connection refused, node not ready: nothing ran) is retried at once on the next live node; a write
  * whose connection broke mid-way may or may not have committed, so it answers a retryable 503, like the
  * replicated catalog during a failover.
@@ -168,7 +168,7 @@ export class GaleraRouter extends ReplicaRouter {
     if (!candidates.length) candidates.push(this.nodes.primary);
     for (const node of candidates.slice(0, 2)) {
       try {
-        const v = token ? await this.syncedRead(node, fn) : await fn(node.ds, node);
+        const v = await this.counted(node, () => (token ? this.syncedRead(node, fn) : fn(node.ds, node)));
         this.reads?.labels(node.name).inc();
         return v;
       } catch (e) {
