@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { DbNodes } from '#libs/db';
 import { bearer, createAdmin, json, nativeStack, testAdminConfig, waitFor, type TestApi } from '#libs/testing';
 import { startApi } from './support.js';
 import { insertProduct, metric } from './cache-support.js';
+import { freePort } from '#libs/core';
 
 // The edge tier on the real Varnish (Debian's varnishd, docker/varnish/mallscale.vcl, the launcher's site
 // include: backend = this file's API, purgers ACL = 127.0.0.1 and ::1), a private instance on a port of its
@@ -20,16 +20,6 @@ let edgeDir: string;
 let db: DbNodes;
 let admin: { token: string };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** One HTTP request from a chosen source address (127.0.0.2 is loopback too, but not in the purgers ACL). */
 function rawRequest(url: string, method: string, localAddress: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
